@@ -1,0 +1,47 @@
+"""`jaggy ...` subcommands. Each module in this package that defines `register(subparsers)`
+adds one subcommand; its parser's `func(args) -> int` runs it. The CLI is a thin layer over
+the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from .. import __version__
+from ..errors import JaggyError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaggy",
+        description="Measure, explain and reduce how image classifiers change their answer "
+        "under tiny image transformations.",
+    )
+    parser.add_argument("--version", action="version", version=f"jaggy {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "register"):
+            module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except JaggyError as exc:
+        print(f"jaggy {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"jaggy {args.command}: interrupted; rerun with --resume to continue",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,19 @@
+"""How one source image becomes an ordered batch of views; a registry by name."""
+
+from ._base import Protocol, ProtocolOptions, SourceRequest, ViewParams
+from ._paths import PATHS, path_offsets, path_span
+from ._registry import build_protocols, list_protocols, protocol_class, register_protocol
+
+__all__ = [
+    "PATHS",
+    "Protocol",
+    "ProtocolOptions",
+    "SourceRequest",
+    "ViewParams",
+    "build_protocols",
+    "list_protocols",
+    "path_offsets",
+    "path_span",
+    "protocol_class",
+    "register_protocol",
+]
