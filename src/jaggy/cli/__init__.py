@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jaggy {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"jaggy {args.command}: interrupted; rerun with --resume to continue",
-              file=sys.stderr)
+        print(
+            f"jaggy {args.command}: interrupted; rerun with --resume to continue", file=sys.stderr
+        )
         return 130

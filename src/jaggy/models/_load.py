@@ -179,7 +179,9 @@ def _load_torchvision(
         weights = weights_enum[weights_name or "DEFAULT"] if weights_name else weights_enum.DEFAULT
     except KeyError as exc:
         options = ", ".join(w.name for w in weights_enum)
-        raise ModelSpecError(f"tv:{name} has no weights '{weights_name}'; options: {options}") from exc
+        raise ModelSpecError(
+            f"tv:{name} has no weights '{weights_name}'; options: {options}"
+        ) from exc
     transform = weights.transforms()
     crop = int(transform.crop_size[0])
     resize = int(transform.resize_size[0])
@@ -213,8 +215,10 @@ def _load_python(module_name: str, factory_name: str) -> tuple[nn.Module, Prepro
         raise ModelSpecError(f"'{module_name}' has no callable '{factory_name}'")
     model = factory()
     if not isinstance(model, nn.Module):
-        raise ModelSpecError(f"py:{module_name}:{factory_name} returned {type(model).__name__}, "
-                             "not a torch.nn.Module")
+        raise ModelSpecError(
+            f"py:{module_name}:{factory_name} returned {type(model).__name__}, "
+            "not a torch.nn.Module"
+        )
     return model, _preprocessing_of(model)
 
 
@@ -242,7 +246,9 @@ def _infer_num_classes(module: nn.Module, prep: Preprocessing, device) -> int:
     with torch.inference_mode():
         out = module.to(device)(torch.zeros(1, 3, side, side, device=device))
     if out.ndim != 2:
-        raise ModelSpecError(f"the model returns shape {tuple(out.shape)}; jaggy needs [batch, classes] logits")
+        raise ModelSpecError(
+            f"the model returns shape {tuple(out.shape)}; jaggy needs [batch, classes] logits"
+        )
     return int(out.shape[1])
 
 
@@ -271,5 +277,3 @@ def _apply_remedy(loaded: LoadedModel, remedy: str) -> None:
     except ImportError as exc:
         raise ModelSpecError(f"remedy '{remedy}' is not available in this install") from exc
     apply_remedy(loaded, remedy)
-
-

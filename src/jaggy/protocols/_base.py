@@ -85,8 +85,13 @@ class Protocol:
 
     def params(self) -> dict:
         """Everything that determines the views, for the manifest."""
-        return {"name": self.name, "key": self.key, "path": self.options.path,
-                "steps": self.options.steps, "input_size": self.input_size}
+        return {
+            "name": self.name,
+            "key": self.key,
+            "path": self.options.path,
+            "steps": self.options.steps,
+            "input_size": self.input_size,
+        }
 
     def source(self) -> SourceRequest:
         raise NotImplementedError

@@ -21,12 +21,16 @@ class CircularProtocol(Protocol):
         return SourceRequest("standard", self.input_size)
 
     def view_params(self) -> list[ViewParams]:
-        return [ViewParams(dx, dy, self.input_size)
-                for dx, dy in path_offsets(self.options.path, self.options.steps)]
+        return [
+            ViewParams(dx, dy, self.input_size)
+            for dx, dy in path_offsets(self.options.path, self.options.steps)
+        ]
 
     def make_views(self, source: torch.Tensor, indices: range) -> torch.Tensor:
         params = self.view_params()
-        return torch.stack([
-            torch.roll(source, shifts=(int(params[k].dy), int(params[k].dx)), dims=(-2, -1))
-            for k in indices
-        ])
+        return torch.stack(
+            [
+                torch.roll(source, shifts=(int(params[k].dy), int(params[k].dx)), dims=(-2, -1))
+                for k in indices
+            ]
+        )

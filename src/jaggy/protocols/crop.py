@@ -29,12 +29,16 @@ class CropProtocol(Protocol):
         return SourceRequest("square", self.side)
 
     def view_params(self) -> list[ViewParams]:
-        return [ViewParams(dx, dy, self.input_size)
-                for dx, dy in path_offsets(self.options.path, self.options.steps)]
+        return [
+            ViewParams(dx, dy, self.input_size)
+            for dx, dy in path_offsets(self.options.path, self.options.steps)
+        ]
 
     def _origin(self) -> tuple[int, int]:
         span_x, span_y = path_span(self.options.path, self.options.steps)
-        return (self.side - self.input_size - span_x) // 2, (self.side - self.input_size - span_y) // 2
+        return (self.side - self.input_size - span_x) // 2, (
+            self.side - self.input_size - span_y
+        ) // 2
 
     def make_views(self, source: torch.Tensor, indices: range) -> torch.Tensor:
         x0, y0 = self._origin()

@@ -48,8 +48,10 @@ class EmbedProtocol(Protocol):
                 f"does not fit the {self.input_size} px canvas; use --size at most "
                 f"{self.input_size - max(span_x, span_y)}"
             )
-        return [ViewParams(dx, dy, self.size)
-                for dx, dy in path_offsets(self.options.path, self.options.steps)]
+        return [
+            ViewParams(dx, dy, self.size)
+            for dx, dy in path_offsets(self.options.path, self.options.steps)
+        ]
 
     def _origin(self) -> tuple[int, int]:
         span_x, span_y = path_span(self.options.path, self.options.steps)

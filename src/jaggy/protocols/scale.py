@@ -51,9 +51,13 @@ class ScaleProtocol(Protocol):
         params = self.view_params()
         for i, k in enumerate(indices):
             s = params[k].size
-            resized = F.interpolate(source[None], size=(s, s), mode=mode,
-                                    antialias=mode != "nearest", align_corners=False
-                                    if mode != "nearest" else None)[0]
+            resized = F.interpolate(
+                source[None],
+                size=(s, s),
+                mode=mode,
+                antialias=mode != "nearest",
+                align_corners=False if mode != "nearest" else None,
+            )[0]
             o = (r - s) // 2
             views[i, :, o : o + s, o : o + s] = resized
         return views

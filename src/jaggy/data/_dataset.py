@@ -1,0 +1,88 @@
+"""Decoding in DataLoader workers: each item is one image's protocol sources (uint8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..protocols import SourceRequest
+from ._decode import ImageDecodeError, decode_image, prepare_source
+from ._items import ImageItem
+
+
+@dataclass
+class DecodedImage:
+    """What a worker hands to the engine for one image: sources keyed by SourceRequest.key,
+    or `error` (the reason it was skipped). `note` records a conversion (e.g. from CMYK)."""
+
+    item: ImageItem
+    sources: dict[str, torch.Tensor] = field(default_factory=dict)
+    error: str | None = None
+    note: str | None = None
+
+
+def load_source(
+    item: ImageItem, request: SourceRequest, interpolation: str = "bicubic", crop_pct: float = 0.875
+) -> torch.Tensor:
+    """Decode one image and prepare one source (uint8 [3, side, side]).
+    Raises ImageDecodeError for an unusable image."""
+    image, _ = decode_image(item.path, request.side)
+    return prepare_source(image, request, interpolation, crop_pct)
+
+
+class SourceDataset(Dataset):
+    """Images -> DecodedImage with every source the run's protocols need."""
+
+    def __init__(
+        self,
+        items: list[ImageItem],
+        requests: list[SourceRequest],
+        interpolation: str,
+        crop_pct: float,
+    ):
+        self.items = items
+        self.requests = list({r.key: r for r in requests}.values())
+        self.interpolation = interpolation
+        self.crop_pct = crop_pct
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> DecodedImage:
+        item = self.items[i]
+        try:
+            largest = max(r.side for r in self.requests)
+            image, note = decode_image(item.path, largest)
+            sources = {
+                r.key: prepare_source(image, r, self.interpolation, self.crop_pct)
+                for r in self.requests
+            }
+        except ImageDecodeError as exc:
+            return DecodedImage(item, error=str(exc))
+        except Exception as exc:  # one bad file never ends a run
+            return DecodedImage(item, error=f"failed to prepare ({type(exc).__name__}: {exc})")
+        return DecodedImage(item, sources, note=note)
+
+
+def _identity(x):
+    return x
+
+
+def decoded_images(dataset: SourceDataset, workers: int, pin_memory: bool = False):
+    """Iterate DecodedImage in order, decoding ahead in `workers` processes."""
+    if workers <= 0:
+        yield from (dataset[i] for i in range(len(dataset)))
+        return
+    loader = DataLoader(
+        dataset,
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=_identity,
+        pin_memory=pin_memory,
+        prefetch_factor=4,
+        persistent_workers=False,
+    )
+    yield from loader

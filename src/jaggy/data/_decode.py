@@ -1,0 +1,119 @@
+"""Decoding one image robustly into an RGB picture, and preparing protocol sources from it."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from ..protocols import SourceRequest
+
+MIN_SIDE = 16  # px; smaller images carry no usable signal at 224 px
+MAX_PIXELS = 200_000_000  # refuse decompression bombs instead of exhausting memory
+
+_FILTERS = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+}
+
+
+class ImageDecodeError(Exception):
+    """An image that cannot be used; the message is the reason recorded in the manifest."""
+
+
+def decode_image(path: str, target_side: int | None = None) -> tuple[Image.Image, str | None]:
+    """Open `path` as an 8-bit RGB PIL image.
+
+    Returns the image and a note describing any conversion (None when it was RGB already).
+    Grayscale, RGBA and LA (composited on black), CMYK, palette and 16-bit images are
+    converted; unreadable, truncated, tiny and huge images raise ImageDecodeError.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageDecodeError(
+                    f"huge image ({image.width}x{image.height} px > {MAX_PIXELS} px)"
+                )
+            if target_side and image.format == "JPEG":
+                # Decode large JPEGs at a reduced scale that still exceeds what we need.
+                image.draft("RGB", (target_side * 2, target_side * 2))
+            image.load()
+    except ImageDecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(f"huge image: {exc}") from exc
+    except FileNotFoundError as exc:
+        raise ImageDecodeError("file not found") from exc
+    except Exception as exc:  # PIL raises many types for corrupt and truncated files
+        raise ImageDecodeError(f"unreadable image ({type(exc).__name__}: {exc})") from exc
+    if min(image.size) < MIN_SIDE:
+        raise ImageDecodeError(
+            f"too small ({image.width}x{image.height} px; at least {MIN_SIDE} px a side needed)"
+        )
+    image = ImageOps.exif_transpose(image)
+    mode = image.mode
+    if mode == "RGB":
+        return image, None
+    return _to_rgb(image), f"converted from {mode}"
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or array.max() > 255 else 255.0
+        gray = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
+    if mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        lo, hi = float(array.min()), float(array.max())
+        gray = ((array - lo) / (hi - lo or 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
+    if mode == "P":
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        # Transparent pixels become black, like an embed protocol's canvas.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _center_square(image: Image.Image) -> Image.Image:
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def prepare_source(
+    image: Image.Image, request: SourceRequest, interpolation: str, crop_pct: float
+) -> torch.Tensor:
+    """One protocol source as a uint8 tensor [3, side, side] (see SourceRequest)."""
+    resample = _FILTERS.get(interpolation, Image.Resampling.BILINEAR)
+    side = request.side
+    if request.kind == "square":
+        square = _center_square(image).resize((side, side), resample)
+    elif request.kind == "standard":
+        scale_size = int(side / crop_pct)
+        w, h = image.size
+        if w <= h:
+            new = (scale_size, max(scale_size, round(h * scale_size / w)))
+        else:
+            new = (max(scale_size, round(w * scale_size / h)), scale_size)
+        resized = image.resize(new, resample)
+        left, top = (new[0] - side) // 2, (new[1] - side) // 2
+        square = resized.crop((left, top, left + side, top + side))
+    else:
+        raise ValueError(f"unknown source kind {request.kind}")
+    array = np.asarray(square, dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
