@@ -1,0 +1,130 @@
+"""One batch of views -> prediction rows (top-5, reference and previous-top-1 probabilities)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ViewMeta:
+    """Identity of one view in the batch; consecutive views of one sequence share `sequence`."""
+
+    image_index: int
+    image_id: str
+    protocol: str
+    protocol_name: str
+    view: int
+    dx: float
+    dy: float
+    size: int
+    label: int
+
+
+class RowColumns:
+    """Column-wise accumulator of prediction rows (the layout of predictions.parquet)."""
+
+    NAMES = (
+        "image_index",
+        "image_id",
+        "protocol",
+        "protocol_name",
+        "view",
+        "dx",
+        "dy",
+        "size",
+        "label",
+        "ref_class",
+        "top1",
+        "top5_ids",
+        "top5_probs",
+        "p_label",
+        "p_prev_top1",
+    )
+
+    def __init__(self):
+        self.columns: dict[str, list] = {name: [] for name in self.NAMES}
+
+    def __len__(self) -> int:
+        return len(self.columns["view"])
+
+
+class Forward:
+    """Runs the model on view batches and turns outputs into rows.
+
+    Keeps, for the sequence in progress, its reference class c* (label, else view 0's top-1)
+    and the previous view's top-1, so rows carry `p_label` and `p_prev_top1` exactly (computed
+    from the full probability vector on the device).
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        device: torch.device,
+        dtype: str = "float32",
+        channels_last: bool = False,
+    ):
+        self.module = module
+        self.device = device
+        self.channels_last = channels_last
+        self.autocast_dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype)
+        self._sequence: tuple[int, str] | None = None
+        self._ref = -1
+        self._prev_top1 = -1
+
+    def logits(self, views: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            views = views.contiguous(memory_format=torch.channels_last)
+        context = (
+            torch.autocast(self.device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype is not None
+            else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), context:
+            return self.module(views)
+
+    def run(self, views: torch.Tensor, metas: list[ViewMeta], rows: RowColumns) -> None:
+        """Forward `views` [B, 3, R, R] and append one row per view to `rows`."""
+        logits = self.logits(views)
+        with torch.inference_mode():
+            probs = logits.float().softmax(dim=-1)
+            top5_probs, top5_ids = probs.topk(5, dim=-1)
+            top1 = top5_ids[:, 0].tolist()
+            ref_idx, prev_idx, has_prev = [], [], []
+            for i, meta in enumerate(metas):
+                key = (meta.image_index, meta.protocol)
+                if key != self._sequence or meta.view == 0:
+                    self._sequence = key
+                    self._ref = meta.label if meta.label >= 0 else top1[i]
+                    self._prev_top1 = -1
+                ref_idx.append(self._ref)
+                has_prev.append(self._prev_top1 >= 0)
+                prev_idx.append(max(self._prev_top1, 0))
+                self._prev_top1 = top1[i]
+            arange = torch.arange(len(metas), device=probs.device)
+            p_ref = probs[arange, torch.tensor(ref_idx, device=probs.device)]
+            p_prev = probs[arange, torch.tensor(prev_idx, device=probs.device)]
+            packed = torch.stack([p_ref, p_prev]).cpu()
+            top5_ids = top5_ids.int().cpu().tolist()
+            top5_probs = top5_probs.cpu().tolist()
+        p_ref_list, p_prev_list = packed[0].tolist(), packed[1].tolist()
+        c = rows.columns
+        for i, meta in enumerate(metas):
+            c["image_index"].append(meta.image_index)
+            c["image_id"].append(meta.image_id)
+            c["protocol"].append(meta.protocol)
+            c["protocol_name"].append(meta.protocol_name)
+            c["view"].append(meta.view)
+            c["dx"].append(meta.dx)
+            c["dy"].append(meta.dy)
+            c["size"].append(meta.size)
+            c["label"].append(meta.label)
+            c["ref_class"].append(ref_idx[i])
+            c["top1"].append(top1[i])
+            c["top5_ids"].append(top5_ids[i])
+            c["top5_probs"].append(top5_probs[i])
+            c["p_label"].append(p_ref_list[i])
+            c["p_prev_top1"].append(p_prev_list[i] if has_prev[i] else None)

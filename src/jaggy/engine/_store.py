@@ -1,0 +1,163 @@
+"""The output folder of a run: its identity, committed chunks, and the merged results.
+
+Layout of OUT:
+    run.json                 what the run was asked (identity) and resolved settings
+    parts/chunk-000012.parquet  rows of one chunk of images (written atomically, once complete)
+    predictions.parquet      all chunks, in chunk order
+    summary.json, manifest.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import ArgumentError, JaggyError
+from ._atomic import atomic_write, atomic_write_json
+
+CHUNK_META_KEY = b"jaggy.chunk"
+
+PREDICTION_SCHEMA = pa.schema(
+    [
+        ("image_index", pa.int32()),
+        ("image_id", pa.string()),
+        ("protocol", pa.string()),
+        ("protocol_name", pa.string()),
+        ("view", pa.int32()),
+        ("dx", pa.float64()),
+        ("dy", pa.float64()),
+        ("size", pa.int32()),
+        ("label", pa.int32()),
+        ("ref_class", pa.int32()),
+        ("top1", pa.int32()),
+        ("top5_ids", pa.list_(pa.int32())),
+        ("top5_probs", pa.list_(pa.float32())),
+        ("p_label", pa.float32()),
+        ("p_prev_top1", pa.float32()),
+    ]
+)
+
+
+class RunStore:
+    """Reads and writes one run folder. Safe against interruption at any moment: a chunk file
+    exists only once it is complete."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.parts = self.out / "parts"
+
+    @property
+    def run_file(self) -> Path:
+        return self.out / "run.json"
+
+    @property
+    def predictions(self) -> Path:
+        return self.out / "predictions.parquet"
+
+    def chunk_path(self, chunk: int) -> Path:
+        return self.parts / f"chunk-{chunk:06d}.parquet"
+
+    def open(self, identity: dict, resume: bool) -> dict | None:
+        """Create the folder for a new run, or check a resumed run's identity.
+
+        Returns the stored run record on resume (None for a new run). Refuses to mix runs:
+        an existing run without --resume, or --resume with different arguments."""
+        existing = self.read_run()
+        if existing is None:
+            if resume and self.out.exists() and any(self.out.iterdir()):
+                raise ArgumentError(f"--resume: '{self.out}' holds no jaggy run (no run.json)")
+            return None
+        if not resume:
+            raise ArgumentError(
+                f"'{self.out}' already holds a run; pass --resume to continue it, or choose "
+                "another --out"
+            )
+        differences = _differences(existing["identity"], identity)
+        if differences:
+            lines = "\n".join(f"  {k}: run has {a!r}, now {b!r}" for k, a, b in differences)
+            raise ArgumentError(
+                f"--resume with different arguments than the run in "
+                f"'{self.out}':\n{lines}\nrerun with the original arguments"
+            )
+        return existing
+
+    def create(self, record: dict) -> None:
+        try:
+            self.parts.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JaggyError(f"cannot create output folder '{self.out}': {exc.strerror}") from exc
+        self.write_run(record)
+
+    def read_run(self) -> dict | None:
+        if not self.run_file.is_file():
+            return None
+        return json.loads(self.run_file.read_text())
+
+    def write_run(self, record: dict) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.run_file, record)
+
+    def completed_chunks(self) -> set[int]:
+        if not self.parts.is_dir():
+            return set()
+        done = set()
+        for path in self.parts.glob("chunk-*.parquet"):
+            try:
+                done.add(int(path.stem.split("-")[1]))
+            except (IndexError, ValueError):
+                continue
+        return done
+
+    def write_chunk(self, chunk: int, table: pa.Table, info: dict) -> None:
+        meta = {CHUNK_META_KEY: json.dumps(info).encode()}
+        table = table.replace_schema_metadata(meta)
+        atomic_write(self.chunk_path(chunk), lambda tmp: pq.write_table(table, tmp))
+
+    def chunk_info(self, chunk: int) -> dict:
+        meta = pq.read_schema(self.chunk_path(chunk)).metadata or {}
+        return json.loads(meta.get(CHUNK_META_KEY, b"{}"))
+
+    def merge(self, n_chunks: int) -> list[dict]:
+        """Concatenate every chunk in order into predictions.parquet; returns chunk infos.
+        Memory: one chunk at a time."""
+        missing = sorted(set(range(n_chunks)) - self.completed_chunks())
+        if missing:
+            raise JaggyError(
+                f"{len(missing)} chunk(s) of the run are missing (first: "
+                f"{missing[0]}); rerun with --resume to compute them"
+            )
+        infos = []
+
+        def write(tmp: str) -> None:
+            with pq.ParquetWriter(tmp, PREDICTION_SCHEMA) as writer:
+                for chunk in range(n_chunks):
+                    table = pq.read_table(self.chunk_path(chunk))
+                    infos.append(
+                        json.loads((table.schema.metadata or {}).get(CHUNK_META_KEY, b"{}"))
+                    )
+                    table = table.replace_schema_metadata(None).cast(PREDICTION_SCHEMA)
+                    if table.num_rows:
+                        writer.write_table(table)
+
+        atomic_write(self.predictions, write)
+        return infos
+
+    def clean_temporary(self) -> None:
+        """Remove half-written files left by an interrupted run."""
+        for folder in (self.out, self.parts):
+            if folder.is_dir():
+                for path in folder.glob(".*.tmp"):
+                    try:
+                        os.remove(path)
+                    except OSError:
+                        pass
+
+
+def _differences(stored: dict, current: dict) -> list[tuple[str, object, object]]:
+    keys = sorted(set(stored) | set(current))
+    norm = json.loads(json.dumps(current, default=str))
+    return [(k, stored.get(k), norm.get(k)) for k in keys if stored.get(k) != norm.get(k)]

@@ -1,0 +1,41 @@
+"""Metrics: pure functions over prediction rows, per image; bootstrap CIs over images."""
+
+from ._bootstrap import bootstrap_mean_ci
+from ._functional import (
+    MetricInfo,
+    accuracy,
+    consistency,
+    consistency_pairs,
+    jaggedness,
+    list_metrics,
+    mac,
+    metric_info,
+    p_top1_change,
+    per_image_metrics,
+    register_metric,
+    top5_distance,
+    worst_case_accuracy,
+)
+from ._sequences import PredictionSequences
+from ._summary import read_sequences, summarize_predictions, summarize_sequences
+
+__all__ = [
+    "MetricInfo",
+    "PredictionSequences",
+    "accuracy",
+    "bootstrap_mean_ci",
+    "consistency",
+    "consistency_pairs",
+    "jaggedness",
+    "list_metrics",
+    "mac",
+    "metric_info",
+    "p_top1_change",
+    "per_image_metrics",
+    "read_sequences",
+    "register_metric",
+    "summarize_predictions",
+    "summarize_sequences",
+    "top5_distance",
+    "worst_case_accuracy",
+]

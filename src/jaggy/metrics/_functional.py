@@ -1,0 +1,150 @@
+"""Per-image metrics, as pure functions of PredictionSequences; a registry by name.
+
+Every function returns one value per image ([G] float array, NaN where undefined, e.g.
+accuracy without a label). Pairs are consecutive views (k, k+1) of one image.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._sequences import PredictionSequences
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    fn: Callable[..., np.ndarray]
+    higher_is_better: bool
+    needs_labels: bool
+    description: str
+
+
+_METRICS: dict[str, MetricInfo] = {}
+
+
+def register_metric(name: str, *, higher_is_better: bool, needs_labels: bool = False):
+    """Decorator: register a per-image metric under `name`."""
+
+    def wrap(fn):
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _METRICS[name] = MetricInfo(name, fn, higher_is_better, needs_labels, doc[0] if doc else "")
+        return fn
+
+    return wrap
+
+
+def list_metrics() -> list[str]:
+    return list(_METRICS)
+
+
+def metric_info(name: str) -> MetricInfo:
+    return _METRICS[name]
+
+
+def _per_image_mean(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+    sums = np.bincount(groups, weights=values.astype(np.float64), minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+@register_metric("p_top1_change", higher_is_better=False)
+def p_top1_change(seq: PredictionSequences) -> np.ndarray:
+    """Fraction of consecutive view pairs whose top-1 classes differ."""
+    rows, groups = seq.pair_rows()
+    changed = seq.top1[rows] != seq.top1[rows - 1]
+    return _per_image_mean(changed, groups, seq.n_images)
+
+
+@register_metric("mac", higher_is_better=False)
+def mac(seq: PredictionSequences) -> np.ndarray:
+    """Mean absolute change |p_k(t_k) - p_{k+1}(t_k)|, t_k the top-1 class of view k."""
+    rows, groups = seq.pair_rows()
+    change = np.abs(seq.top5_probs[rows - 1, 0] - seq.p_prev_top1[rows])
+    return _per_image_mean(change, groups, seq.n_images)
+
+
+def _ref_in_top5(seq: PredictionSequences) -> np.ndarray:
+    return (seq.top5_ids == seq.ref_class[:, None]).any(axis=1)
+
+
+@register_metric("jaggedness", higher_is_better=False)
+def jaggedness(seq: PredictionSequences) -> np.ndarray:
+    """Fraction of consecutive pairs where 'c* is in the top-5' changes."""
+    rows, groups = seq.pair_rows()
+    inside = _ref_in_top5(seq)
+    return _per_image_mean(inside[rows] != inside[rows - 1], groups, seq.n_images)
+
+
+@register_metric("accuracy", higher_is_better=True, needs_labels=True)
+def accuracy(seq: PredictionSequences) -> np.ndarray:
+    """Fraction of views whose top-1 is the label (NaN without a label)."""
+    groups = np.repeat(np.arange(seq.n_images), seq.n_views)
+    values = _per_image_mean(seq.top1 == seq.label, groups, seq.n_images)
+    labelled = seq.label[seq.starts] >= 0 if seq.n_images else np.zeros(0, bool)
+    return np.where(labelled, values, np.nan)
+
+
+@register_metric("worst_case_accuracy", higher_is_better=True, needs_labels=True)
+def worst_case_accuracy(seq: PredictionSequences) -> np.ndarray:
+    """1 when the top-1 is the label at every view of the image, else 0 (NaN without label)."""
+    values = accuracy(seq)
+    return np.where(np.isnan(values), np.nan, (values == 1.0).astype(np.float64))
+
+
+def consistency_pairs(
+    n_views: int, k: int, seed: int, image_index: int, protocol: str
+) -> np.ndarray:
+    """The K view pairs (i, j), i != j, drawn for one image: [k, 2] ints. Seeded by
+    (seed, image_index, protocol) so every run and every reimplementation draws the same."""
+    rng = np.random.default_rng([seed, int(image_index), zlib.crc32(protocol.encode())])
+    first = rng.integers(0, n_views, size=k)
+    offset = rng.integers(1, n_views, size=k)  # never the same view
+    return np.stack([first, (first + offset) % n_views], axis=1)
+
+
+@register_metric("consistency", higher_is_better=True)
+def consistency(
+    seq: PredictionSequences, *, seed: int = 0, k: int = 10, protocol: str = ""
+) -> np.ndarray:
+    """Fraction of K seeded random view pairs with equal top-1 (Zhang, ICML 2019)."""
+    out = np.full(seq.n_images, np.nan)
+    top1 = seq.top1
+    for g, (start, n) in enumerate(zip(seq.starts, seq.n_views, strict=True)):
+        if n < 2:
+            continue
+        pairs = consistency_pairs(int(n), k, seed, int(seq.image_index[start]), protocol)
+        out[g] = np.mean(top1[start + pairs[:, 0]] == top1[start + pairs[:, 1]])
+    return out
+
+
+@register_metric("top5_distance", higher_is_better=False)
+def top5_distance(seq: PredictionSequences) -> np.ndarray:
+    """ImageNet-P's top-5 distance between consecutive views (Hendrycks & Dietterich,
+    ICLR 2019): sum over the previous view's top-5 positions k of |k - min(k', 5)|, k' the
+    0-based rank of that class in the next view."""
+    rows, groups = seq.pair_rows()
+    prev = seq.top5_ids[rows - 1]  # [P, 5]
+    cur = seq.top5_ids[rows]  # [P, 5]
+    match = prev[:, :, None] == cur[:, None, :]  # [P, 5, 5]
+    new_rank = np.where(match.any(axis=2), match.argmax(axis=2), 5)
+    distance = np.abs(np.arange(5)[None, :] - new_rank).sum(axis=1)
+    return _per_image_mean(distance, groups, seq.n_images)
+
+
+def per_image_metrics(
+    seq: PredictionSequences, *, seed: int = 0, consistency_k: int = 10, protocol: str = ""
+) -> dict[str, np.ndarray]:
+    """Every registered metric, per image."""
+    out = {}
+    for name, info in _METRICS.items():
+        if name == "consistency":
+            out[name] = info.fn(seq, seed=seed, k=consistency_k, protocol=protocol)
+        else:
+            out[name] = info.fn(seq)
+    return out
