@@ -1,0 +1,212 @@
+"""Arguments shared by several subcommands (model spec, images, protocols, device)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..engine import DTYPES
+from ..errors import ArgumentError
+from ..metrics import list_metrics, metric_info
+from ..protocols import PATHS, list_protocols
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="model spec: jaggy:efficientnet_lite0, timm:NAME (or NAME), "
+        "tv:NAME[:WEIGHTS], py:package.module:factory",
+    )
+    parser.add_argument(
+        "--checkpoint", metavar="PATH", help="state dict to load over the model (weights_only=True)"
+    )
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="build the architecture with random weights (no download needed)",
+    )
+    parser.add_argument(
+        "--remedy",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="apply a remedy (blurpool[:SIZE[:PAD]], aps, circular); repeatable, applied in order",
+    )
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "data",
+        nargs="?",
+        metavar="DATA",
+        help="folder of images (ImageFolder labels when sub-folders name "
+        "ImageNet classes) or a text file listing image paths",
+    )
+    parser.add_argument(
+        "--samples",
+        action="store_true",
+        help="use the sample photos shipped with scikit-image and matplotlib",
+    )
+    parser.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="CSV/TSV mapping file name to class (index, synset or name)",
+    )
+    parser.add_argument("--images", type=int, metavar="N", help="use the first N images")
+
+
+def add_protocol_args(parser: argparse.ArgumentParser, default_protocols: list[str]) -> None:
+    parser.add_argument(
+        "--protocol",
+        action="append",
+        metavar="NAME",
+        choices=list_protocols(),
+        help=f"protocol (repeatable; default: {' '.join(default_protocols)}); "
+        f"one of {', '.join(list_protocols())}",
+    )
+    parser.add_argument(
+        "--path",
+        default="diagonal",
+        choices=PATHS,
+        help="shift path (grid: STEPS x STEPS, serpentine order)",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=10, help="views per image along the path (default 10)"
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        action="append",
+        metavar="S",
+        help="embedded image size in px for black/mean/inpaint (repeatable; "
+        "the study used 172, 140 and 117 at 224) and the first size of scale "
+        "(default 140)",
+    )
+
+
+def add_runtime_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--batch-size",
+        default="32",
+        metavar="N|auto",
+        help="views per forward pass, or 'auto' to probe (default 32)",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=DTYPES,
+        help="compute dtype (float16/bfloat16 via autocast)",
+    )
+    parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="image decoding processes (default: 1 on a small CPU)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed for consistency pairs and bootstrap CIs"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def parse_batch_size(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentError(
+            f"--batch-size must be a positive integer or 'auto' (got {text!r})"
+        ) from None
+    if value < 1:
+        raise ArgumentError(f"--batch-size must be a positive integer or 'auto' (got {text!r})")
+    return value
+
+
+def parse_fail_under(specs: list[str]) -> list[tuple[str | None, str, float]]:
+    """'[PROTOCOL:]METRIC=VALUE' -> (protocol or None, metric, bound); validated now."""
+    known = list_metrics()
+    bounds = []
+    for spec in specs:
+        left, sep, value = spec.partition("=")
+        if not sep:
+            raise ArgumentError(
+                f"--fail-under '{spec}': expected METRIC=VALUE, e.g. "
+                "p_top1_change=0.1 or crop:accuracy=0.7"
+            )
+        protocol, _, metric = left.rpartition(":")
+        if metric not in known:
+            raise ArgumentError(
+                f"--fail-under: unknown metric '{metric}'; choose from {', '.join(known)}"
+            )
+        try:
+            bound = float(value)
+        except ValueError:
+            raise ArgumentError(f"--fail-under '{spec}': '{value}' is not a number") from None
+        bounds.append((protocol or None, metric, bound))
+    return bounds
+
+
+def check_bounds(summary: dict, bounds: list[tuple[str | None, str, float]]) -> list[str]:
+    """Failures as readable lines; the bound's direction follows the metric (a lower-is-better
+    metric fails above its bound, a higher-is-better one below it)."""
+    failures = []
+    for protocol, metric, bound in bounds:
+        keys = [protocol] if protocol else list(summary["protocols"])
+        if protocol and protocol not in summary["protocols"]:
+            failures.append(f"{protocol}: no such protocol in this run")
+            continue
+        info = metric_info(metric)
+        for key in keys:
+            value = summary["protocols"][key][metric]["value"]
+            if value is None:
+                continue
+            worse = value < bound if info.higher_is_better else value > bound
+            if worse:
+                relation = "below" if info.higher_is_better else "above"
+                failures.append(f"{key} {metric} = {value:.4f} is {relation} the bound {bound}")
+    return failures
+
+
+TABLE_METRICS = (
+    "p_top1_change",
+    "mac",
+    "jaggedness",
+    "consistency",
+    "top5_distance",
+    "accuracy",
+    "worst_case_accuracy",
+)
+SHORT = {
+    "p_top1_change": "P(change)",
+    "mac": "MAC",
+    "jaggedness": "jagged",
+    "consistency": "consist.",
+    "top5_distance": "top5 dist",
+    "accuracy": "acc",
+    "worst_case_accuracy": "worst acc",
+}
+
+
+def format_summary_table(summary: dict) -> str:
+    """A console table: one row per protocol, each metric as value [CI low, high]."""
+    protocols = summary["protocols"]
+    metrics = [
+        m for m in TABLE_METRICS if any(p[m]["value"] is not None for p in protocols.values())
+    ]
+    header = ["protocol", "images"] + [SHORT[m] for m in metrics]
+    rows = []
+    for key, entry in protocols.items():
+        cells = [key, str(entry["n_images"])]
+        for m in metrics:
+            v, (lo, hi) = entry[m]["value"], entry[m]["ci95"]
+            digits = 2 if m == "top5_distance" else 3
+            cells.append("-" if v is None else f"{v:.{digits}f} [{lo:.{digits}f},{hi:.{digits}f}]")
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""`jaggy audit MODEL [DATA]`: the study's measurements on any model and images."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..engine import DEFAULT_PROTOCOLS, AuditConfig, run_audit
+from ..remedy_specs import validate_remedies
+from ._common import (
+    add_data_args,
+    add_model_args,
+    add_protocol_args,
+    add_runtime_args,
+    check_bounds,
+    format_summary_table,
+    parse_batch_size,
+    parse_fail_under,
+)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "audit",
+        help="measure how often the answer changes under tiny transformations",
+        description="Run the study's protocols on MODEL and DATA; write predictions.parquet, "
+        "summary.json and manifest.json to --out.",
+    )
+    add_model_args(parser)
+    add_data_args(parser)
+    add_protocol_args(parser, list(DEFAULT_PROTOCOLS))
+    add_runtime_args(parser)
+    parser.add_argument("--out", default="jaggy-out", help="output folder (default jaggy-out)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run in --out (same arguments)",
+    )
+    parser.add_argument(
+        "--fail-under",
+        action="append",
+        default=[],
+        metavar="[PROTOCOL:]METRIC=V",
+        help="exit 1 when a metric is worse than V (above it for "
+        "p_top1_change, mac, jaggedness, top5_distance; below it for accuracy, "
+        "worst_case_accuracy, consistency); repeatable",
+    )
+    parser.add_argument(
+        "--chunk-images",
+        type=int,
+        default=32,
+        help="images per committed chunk (the unit of resume and sharding)",
+    )
+    parser.add_argument(
+        "--consistency-pairs",
+        type=int,
+        default=10,
+        metavar="K",
+        help="random view pairs per image for consistency (default 10)",
+    )
+    parser.add_argument(
+        "--fourier-step",
+        type=float,
+        default=0.25,
+        help="sub-pixel step of the fourier protocol in px (default 0.25)",
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="also write report.html into --out at the end"
+    )
+    parser.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> AuditConfig:
+    return AuditConfig(
+        model=args.model,
+        data=args.data,
+        samples=args.samples,
+        labels=args.labels,
+        protocols=args.protocol or list(DEFAULT_PROTOCOLS),
+        path=args.path,
+        steps=args.steps,
+        sizes=args.size or [140],
+        images=args.images,
+        batch_size=parse_batch_size(args.batch_size),
+        device=args.device,
+        dtype=args.dtype,
+        channels_last=args.channels_last,
+        seed=args.seed,
+        out=args.out,
+        checkpoint=args.checkpoint,
+        random_weights=args.random_weights,
+        remedies=list(args.remedy),
+        workers=args.workers,
+        chunk_images=args.chunk_images,
+        consistency_k=args.consistency_pairs,
+        fourier_step=args.fourier_step,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    bounds = parse_fail_under(args.fail_under)
+    validate_remedies(args.remedy)
+    config = config_from_args(args)
+    result = run_audit(config, resume=args.resume, progress=not args.no_progress)
+    if result.summary is None:  # a non-zero rank of torchrun: rank 0 reports
+        return 0
+    print(format_summary_table(result.summary))
+    print(f"\nresults in {result.out}/ (predictions.parquet, summary.json, manifest.json)")
+    skipped = result.manifest["images"]["skipped"]
+    if skipped:
+        print(f"skipped {len(skipped)} image(s); reasons in manifest.json", file=sys.stderr)
+    if args.report:
+        write_report_if_available(result.out)
+    failures = check_bounds(result.summary, bounds)
+    for line in failures:
+        print(f"FAIL {line}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def write_report_if_available(out) -> None:
+    try:
+        from ..report import write_report
+    except ImportError:
+        print("report: not available in this install", file=sys.stderr)
+        return
+    path = write_report([out], out / "report.html")
+    print(f"report: {path}")

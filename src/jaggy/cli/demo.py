@@ -1,0 +1,74 @@
+"""`jaggy demo`: the embedded model on the sample photos, every paper protocol, figures."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ..engine import AuditConfig, RunStore, run_audit
+from ..figures import write_shift_curve_pngs
+from ..models import embedded_names
+from ._common import format_summary_table
+
+DEMO_PROTOCOLS = ["crop", "black", "mean", "inpaint", "scale"]
+DEMO_SIZES = [172, 140, 117]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="the study's protocols on an embedded model and sample photos",
+        description="Audit an embedded ImageNet model (offline) on the sample photos with the "
+        "study's protocols (crop; black, mean and inpaint at 172/140/117 px; scale), then draw "
+        "P(reference class) versus shift for each photo.",
+    )
+    parser.add_argument("--model", default="jaggy:efficientnet_lite0", choices=embedded_names())
+    parser.add_argument("--out", default="jaggy-demo", help="output folder (default jaggy-demo)")
+    parser.add_argument("--steps", type=int, default=10, help="views per image (default 10)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def demo_config(args: argparse.Namespace) -> AuditConfig:
+    return AuditConfig(
+        model=args.model,
+        samples=True,
+        protocols=list(DEMO_PROTOCOLS),
+        sizes=list(DEMO_SIZES),
+        steps=args.steps,
+        device=args.device,
+        batch_size=args.batch_size,
+        out=args.out,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    config = demo_config(args)
+    resume = RunStore(config.out).read_run() is not None  # a finished demo is reused
+    result = run_audit(config, resume=resume, progress=not args.no_progress)
+    print(format_summary_table(result.summary))
+    figures = write_shift_curve_pngs(
+        result.predictions,
+        Path(config.out) / "figures",
+        result.manifest and _class_names(config.model),
+    )
+    print(f"\n{len(figures)} figures of P(reference class) versus shift in {config.out}/figures/")
+    try:
+        from ..report import write_report
+    except ImportError:
+        pass
+    else:
+        path = write_report([result.out], result.out / "report.html")
+        print(f"report: {path}")
+    print(f"results in {config.out}/ ({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def _class_names(model: str) -> list[str]:
+    from ..models import imagenet_class_names
+
+    return imagenet_class_names()
