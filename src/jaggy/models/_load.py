@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ from ._embedded import EMBEDDED_MODELS, embedded_names, load_embedded
 from ._loaded import LoadedModel, Preprocessing
 
 OFFLINE_HINT = (
-    "no network is reachable from here; use an embedded model "
-    f"({', '.join(embedded_names())}), a local --checkpoint, or --random-weights"
+    "jaggy does not download (set JAGGY_ALLOW_DOWNLOAD=1 where a network is reachable); "
+    f"use an embedded model ({', '.join(embedded_names())}), a local --checkpoint, "
+    "or --random-weights"
 )
 
 
@@ -143,9 +145,9 @@ def _load_timm(name: str, pretrained: bool) -> tuple[nn.Module, Preprocessing, s
         hint = f" (similar: {', '.join(close)})" if close else ""
         raise ModelSpecError(f"unknown timm model '{name}'{hint}; {OFFLINE_HINT}")
     if pretrained:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
-            module = timm.create_model(name, pretrained=True)
+            with _offline_hub():
+                module = timm.create_model(name, pretrained=True)
         except Exception as exc:  # timm raises many types when weights are not cached
             raise ModelSpecError(
                 f"timm:{name} needs pretrained weights that are not on this machine "
@@ -163,6 +165,28 @@ def _load_timm(name: str, pretrained: bool) -> tuple[nn.Module, Preprocessing, s
         source="timm pretrained_cfg",
     )
     return module, prep, "pretrained" if pretrained else "random"
+
+
+def downloads_allowed() -> bool:
+    """Downloads are off unless JAGGY_ALLOW_DOWNLOAD=1: a spec that needs the network fails at
+    once with a message instead of hanging on a machine without one."""
+    return os.environ.get("JAGGY_ALLOW_DOWNLOAD", "") == "1"
+
+
+@contextlib.contextmanager
+def _offline_hub():
+    """Make the Hugging Face hub (used by timm) read only its local cache."""
+    if downloads_allowed():
+        yield
+        return
+    import huggingface_hub.constants as hub_constants
+
+    before = hub_constants.HF_HUB_OFFLINE
+    hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub_constants.HF_HUB_OFFLINE = before
 
 
 def _load_torchvision(
@@ -196,7 +220,7 @@ def _load_torchvision(
     if not pretrained:
         return builder(weights=None), prep, "random", None
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    if not cached.exists():
+    if not cached.exists() and not downloads_allowed():
         raise ModelSpecError(
             f"tv:{name} needs the weights file {cached.name}, which is not in {cached.parent}; "
             f"{OFFLINE_HINT}"

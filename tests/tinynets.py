@@ -1,0 +1,49 @@
+"""Tiny random CNNs for fast tests, loadable as `py:tinynets:<factory>` model specs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+TINY_PREPROCESSING = {
+    "input_size": 32,
+    "crop_pct": 0.875,
+    "interpolation": "bilinear",
+    "mean": (0.5, 0.5, 0.5),
+    "std": (0.25, 0.25, 0.25),
+}
+
+
+class TinyCNN(nn.Module):
+    """Conv(stride 2) -> ReLU -> Conv(stride 2) -> ReLU -> global average pool -> linear."""
+
+    def __init__(
+        self, num_classes: int = 10, width: int = 8, padding_mode: str = "zeros", seed: int = 0
+    ):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, width, 3, stride=2, padding=1, padding_mode=padding_mode),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, padding_mode=padding_mode),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(2 * width, num_classes)
+        self.jaggy_preprocessing = dict(TINY_PREPROCESSING)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def tiny() -> nn.Module:
+    """10 classes, 32 px input."""
+    return TinyCNN()
+
+
+def tiny1000() -> nn.Module:
+    """1000 classes (ImageNet-sized head), 32 px input."""
+    return TinyCNN(num_classes=1000)
+
+
+def not_a_module():
+    return "nope"
