@@ -80,7 +80,7 @@ def add_protocol_args(parser: argparse.ArgumentParser, default_protocols: list[s
         metavar="S",
         help="embedded image size in px for black/mean/inpaint (repeatable; "
         "the study used 172, 140 and 117 at 224) and the first size of scale "
-        "(default 140)",
+        "(default: 140/224 of the model's input size)",
     )
 
 

@@ -79,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> AuditConfig:
         protocols=args.protocol or list(DEFAULT_PROTOCOLS),
         path=args.path,
         steps=args.steps,
-        sizes=args.size or [140],
+        sizes=args.size,
         images=args.images,
         batch_size=parse_batch_size(args.batch_size),
         device=args.device,

@@ -178,11 +178,7 @@ def _apply_label_file(entries, label_file: Path):
                 continue
             if len(row) < 2:
                 raise DataError(f"{label_file}:{number}: expected 'file,class'")
-            if (
-                number == 1
-                and not row[1].strip().lstrip("-").isdigit()
-                and imagenet_class_index(row[1]) is None
-            ):
+            if number == 1 and not row[0].strip().lower().endswith(IMAGE_EXTENSIONS):
                 continue  # header row
             mapping[row[0].strip()] = _parse_label(row[1], f"{label_file}:{number}")
     out = []

@@ -27,7 +27,7 @@ class AuditConfig:
     protocols: list[str] = field(default_factory=lambda: list(DEFAULT_PROTOCOLS))
     path: str = "diagonal"
     steps: int = 10
-    sizes: list[int] = field(default_factory=lambda: [140])
+    sizes: list[int] | None = None
     images: int | None = None
     batch_size: int | str = 32
     device: str = "cpu"
@@ -51,7 +51,7 @@ class AuditConfig:
             raise ArgumentError(f"--steps must be at least 2 (got {self.steps})")
         if not self.protocols:
             raise ArgumentError("no --protocol given")
-        if not self.sizes or any(s < 1 for s in self.sizes):
+        if self.sizes is not None and (not self.sizes or any(s < 1 for s in self.sizes)):
             raise ArgumentError(f"--size must be positive (got {self.sizes})")
         if self.batch_size != "auto" and (
             not isinstance(self.batch_size, int) or self.batch_size < 1
@@ -69,6 +69,11 @@ class AuditConfig:
             raise ArgumentError("--consistency-pairs must be at least 1")
         if self.data is None and not self.samples:
             raise ArgumentError("no images given: pass a folder or file list, or --samples")
+
+    def embed_sizes(self, input_size: int) -> list[int]:
+        """The embedded sizes asked for; by default 140/224 of the model's input size (the
+        study's middle size)."""
+        return list(self.sizes) if self.sizes else [round(input_size * 140 / 224)]
 
     def to_dict(self) -> dict:
         return asdict(self)

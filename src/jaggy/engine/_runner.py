@@ -87,7 +87,7 @@ class AuditSetup:
         options = ProtocolOptions(
             path=config.path,
             steps=config.steps,
-            sizes=tuple(config.sizes),
+            sizes=tuple(config.embed_sizes(self.loaded.preprocessing.input_size)),
             extra={"fourier_step": config.fourier_step},
         )
         self.protocols: list[Protocol] = build_protocols(
