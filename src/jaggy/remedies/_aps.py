@@ -100,8 +100,8 @@ class PolyphaseDownsample2d(nn.Module):
         key = (tuple(grid.shape[2:]), grid.shape[0], grid.device)
         if context is not None and context.active and key in context.choices:
             return context.choices[key]
-        energy = grid.float().square().sum(dim=(1, 2, 4))  # [B, sy, sx]
-        phase = energy.flatten(1).argmax(dim=1)
+        norms = torch.linalg.vector_norm(grid, dim=(1, 2, 4))  # [B, sy, sx]
+        phase = norms.flatten(1).argmax(dim=1)
         if context is not None and context.active:
             context.choices[key] = phase
         return phase

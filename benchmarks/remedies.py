@@ -1,0 +1,76 @@
+"""Forward-time cost of each remedy, as a ratio to the base model, measured in one run.
+
+Usage: python benchmarks/remedies.py [--model jaggy:efficientnet_lite0] [--batch-size 32]
+       [--threads 2] [--rounds 5] [--remedy blurpool:4 --remedy aps --remedy aps,circular]
+
+Each variant is the same model loaded with `remedies=[...]` (a comma joins remedies applied in
+order). Timings are interleaved round by round (base, variant 1, variant 2, ..., base, ...) so
+that drift in the machine's load hits every variant alike; the reported time is the median
+over rounds of one batched forward pass under `torch.inference_mode`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import torch
+
+from jaggy.models import load_model
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="jaggy:efficientnet_lite0")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--size", type=int, default=None, help="input side (default: model's)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--remedy",
+        action="append",
+        default=None,
+        help="remedy spec, commas for several in order (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    remedies = args.remedy or ["blurpool:4", "aps", "aps,circular"]
+
+    variants = {"base": load_model(args.model)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for spec in remedies:
+            variants[spec] = load_model(args.model, remedies=spec.split(","))
+    size = args.size or variants["base"].preprocessing.input_size
+    x = torch.randn(args.batch_size, 3, size, size)
+
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    with torch.inference_mode():
+        for loaded in variants.values():  # warm-up: allocator, kernels, first-call caches
+            loaded.module(x)
+        for _ in range(args.rounds):
+            for name, loaded in variants.items():
+                start = time.perf_counter()
+                loaded.module(x)
+                times[name].append(time.perf_counter() - start)
+
+    base = statistics.median(times["base"])
+    print(
+        f"model {args.model}, batch {args.batch_size}, {size} px, "
+        f"{torch.get_num_threads()} threads, median of {args.rounds} interleaved rounds"
+    )
+    print(f"{'variant':<16} {'ms/batch':>10} {'ms/image':>9} {'ratio':>6}")
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        print(
+            f"{name:<16} {1000 * median:>10.1f} {1000 * median / args.batch_size:>9.2f} "
+            f"{median / base:>6.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
