@@ -277,3 +277,56 @@ def test_a_strided_root_layer_is_replaced():
     assert converted is not conv and isinstance(converted, GridConv2d)
     x = torch.randn(1, 3, 9, 9)
     torch.testing.assert_close(converted(x), conv(x))
+
+
+def test_timm_conv_norm_act_blocks_use_their_aa_slot():
+    model = nn.Sequential(
+        timm.layers.ConvNormAct(3, 8, 3, stride=2),
+        timm.layers.ConvNormAct(8, 8, 3, stride=2, padding="same"),  # TF 'SAME'
+    ).eval()
+    x = torch.randn(1, 3, 17, 17)
+    with torch.no_grad():
+        reference = model(x)
+        exact = blurpool(copy.deepcopy(model), 1)(x)
+    torch.testing.assert_close(exact, reference, rtol=0, atol=1e-6)
+    converted = blurpool(model, 4)
+    assert all(isinstance(block.aa, BlurPool2d) for block in converted)
+    assert converted(x).shape == reference.shape
+
+
+class _DoubledConv(nn.Conv2d):
+    """A convolution class with its own forward, which the surgery must not replace."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * super().forward(x)
+
+
+class _Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = _DoubledConv(3, 4, 3, stride=2, padding=1)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.conv(x).mean(dim=(2, 3)))
+
+
+def test_unknown_convolution_classes_run_at_stride_one_in_place():
+    torch.manual_seed(0)
+    model = _Net().eval()
+    x = torch.randn(2, 3, 15, 16)
+    with torch.no_grad():
+        reference = model(x)
+        converted = blurpool(copy.deepcopy(model), 1)
+        assert type(converted.conv) is _DoubledConv and converted.conv.stride == (1, 1)
+        torch.testing.assert_close(converted(x), reference, rtol=0, atol=1e-6)
+        blurred = blurpool(copy.deepcopy(model), 4)
+        assert isinstance(blurred.conv.subsample, BlurPool2d)
+        assert list(blurred.state_dict()) == list(model.state_dict())
+        assert not torch.allclose(blurred(x), reference)
+
+
+def test_unsupported_strided_layers_are_reported():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.LPPool2d(2, 2, stride=2))
+    with pytest.warns(UserWarning, match=r"left unchanged: 1 \(LPPool2d"):
+        blurpool(model)
