@@ -67,12 +67,13 @@ class _GridGeometry:
             before = after = self.grid_padding[axis]
         count = output_length(size, span, grid, before, after, self._ceil_mode())
         if _pair(self.stride)[axis] == 1 and grid > 1:
-            length = dense_length(size, grid, count)
+            # Dense: output j sees the window of the strided output j / grid.
+            outputs, step = dense_length(size, grid, count), 1
         else:
-            length = count
-            # The strided layer only ever reads this far; unused trailing padding is dropped.
-            return before, grid * (count - 1) + span - size - before, before, after
-        return before, length - 1 + span - size - before, before, after
+            # Strided: padding past the last window the layer reads is dropped.
+            outputs, step = count, grid
+        used_after = step * (outputs - 1) + span - size - before
+        return before, used_after, before, after
 
     def grid_pads(self, height: int, width: int) -> tuple[int, int, int, int]:
         """(left, right, top, bottom) padding for an input of height x width pixels."""
