@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..engine import DTYPES
+from ..engine import DTYPES, MEMORY_FORMATS
 from ..errors import ArgumentError
 from ..metrics import list_metrics, metric_info
 from ..protocols import PATHS, list_protocols
@@ -87,23 +87,46 @@ def add_protocol_args(parser: argparse.ArgumentParser, default_protocols: list[s
 def add_runtime_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size",
-        default="32",
+        default="auto",
         metavar="N|auto",
-        help="views per forward pass, or 'auto' to probe (default 32)",
+        help="views per forward pass, or 'auto' (default): probe a few batch sizes and "
+        "memory formats on the first images and keep the fastest (recorded in manifest.json)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     parser.add_argument(
         "--dtype",
         default="float32",
         choices=DTYPES,
-        help="compute dtype (float16/bfloat16 via autocast)",
+        help="compute dtype (float16/bfloat16 via autocast; float16 needs a GPU)",
     )
-    parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    parser.add_argument(
+        "--memory-format",
+        default="auto",
+        choices=MEMORY_FORMATS,
+        help="tensor layout of views and weights; auto (default): probed with "
+        "--batch-size auto, contiguous otherwise",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="shorthand for --memory-format channels_last",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="run the model through torch.compile"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads for the model (default: torch's, e.g. OMP_NUM_THREADS); the count "
+        "a run starts with is reused when it is resumed, so its numbers do not change",
+    )
     parser.add_argument(
         "--workers",
         type=int,
         metavar="N",
-        help="image decoding processes (default: 1 on a small CPU)",
+        help="image decoding processes (default: 1 on a CPU, at the lowest priority; more "
+        "on a GPU machine)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed for consistency pairs and bootstrap CIs"

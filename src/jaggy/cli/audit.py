@@ -49,7 +49,8 @@ def register(subparsers) -> None:
         "--chunk-images",
         type=int,
         default=32,
-        help="images per committed chunk (the unit of resume and sharding)",
+        help="images per committed chunk (the unit of resume and of sharding across "
+        "torchrun ranks; default 32)",
     )
     parser.add_argument(
         "--consistency-pairs",
@@ -85,6 +86,9 @@ def config_from_args(args: argparse.Namespace) -> AuditConfig:
         device=args.device,
         dtype=args.dtype,
         channels_last=args.channels_last,
+        memory_format=args.memory_format,
+        compile=args.compile,
+        threads=args.threads,
         seed=args.seed,
         out=args.out,
         checkpoint=args.checkpoint,

@@ -8,6 +8,7 @@ from ..errors import ArgumentError
 from ..protocols import PATHS
 
 DTYPES = ("float32", "float16", "bfloat16")
+MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
 DEFAULT_PROTOCOLS = ("crop", "black")
 
 
@@ -15,9 +16,17 @@ DEFAULT_PROTOCOLS = ("crop", "black")
 class AuditConfig:
     """Everything `jaggy audit` needs. Sizes and shifts are in pixels of the model input.
 
-    batch_size: views per forward pass, or 'auto' (probe a few sizes on the first images and
-        keep the fastest). chunk_images: images per committed chunk (the unit of resume and of
-        sharding across ranks). consistency_k: random view pairs per image for `consistency`.
+    batch_size: views per forward pass, or 'auto' (probe a few batch sizes and memory formats on
+        the first images' views and keep the fastest; the choice and the probe timings are
+        recorded in run.json and manifest.json).
+    memory_format: 'contiguous', 'channels_last', or 'auto' (probed with an automatic batch
+        size, contiguous otherwise). `channels_last=True` is shorthand for 'channels_last'.
+    compile: run the model through `torch.compile` (probing stays in eager mode).
+    threads: CPU intra-op threads (None: torch's default, i.e. OMP_NUM_THREADS or the cores).
+        The count in use is recorded when a run starts and reused by every rank and resumed
+        session on the CPU, because float sums depend on how the work is split.
+    chunk_images: images per committed chunk (the unit of resume and of sharding across ranks).
+    consistency_k: random view pairs per image for `consistency`.
     """
 
     model: str
@@ -29,10 +38,13 @@ class AuditConfig:
     steps: int = 10
     sizes: list[int] | None = None
     images: int | None = None
-    batch_size: int | str = 32
+    batch_size: int | str = "auto"
     device: str = "cpu"
     dtype: str = "float32"
     channels_last: bool = False
+    memory_format: str = "auto"
+    compile: bool = False
+    threads: int | None = None
     seed: int = 0
     out: str = "jaggy-out"
     checkpoint: str | None = None
@@ -54,13 +66,26 @@ class AuditConfig:
         if self.sizes is not None and (not self.sizes or any(s < 1 for s in self.sizes)):
             raise ArgumentError(f"--size must be positive (got {self.sizes})")
         if self.batch_size != "auto" and (
-            not isinstance(self.batch_size, int) or self.batch_size < 1
+            not isinstance(self.batch_size, int)
+            or isinstance(self.batch_size, bool)
+            or self.batch_size < 1
         ):
             raise ArgumentError(
                 f"--batch-size must be a positive integer or 'auto' (got {self.batch_size})"
             )
         if self.dtype not in DTYPES:
             raise ArgumentError(f"--dtype must be one of {', '.join(DTYPES)} (got {self.dtype})")
+        if self.memory_format not in MEMORY_FORMATS:
+            raise ArgumentError(
+                f"--memory-format must be one of {', '.join(MEMORY_FORMATS)} "
+                f"(got {self.memory_format})"
+            )
+        if self.channels_last and self.memory_format == "contiguous":
+            raise ArgumentError("--channels-last contradicts --memory-format contiguous")
+        if self.threads is not None and self.threads < 1:
+            raise ArgumentError(f"--threads must be at least 1 (got {self.threads})")
+        if self.workers is not None and self.workers < 0:
+            raise ArgumentError(f"--workers must be 0 or more (got {self.workers})")
         if self.images is not None and self.images < 1:
             raise ArgumentError(f"--images must be at least 1 (got {self.images})")
         if self.chunk_images < 1:
@@ -75,10 +100,18 @@ class AuditConfig:
         study's middle size)."""
         return list(self.sizes) if self.sizes else [round(input_size * 140 / 224)]
 
+    @property
+    def requested_memory_format(self) -> str:
+        """'auto', 'contiguous' or 'channels_last', with the `channels_last` shorthand applied."""
+        return "channels_last" if self.channels_last else self.memory_format
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     def identity(self) -> dict:
-        """The settings that determine the rows: a resumed run must repeat them exactly."""
-        ignored = {"out", "workers"}
-        return {k: v for k, v in self.to_dict().items() if k not in ignored}
+        """The settings that determine the rows: a resumed run must repeat them exactly.
+        (`out` and `workers` do not change any number.)"""
+        ignored = {"out", "workers", "channels_last", "memory_format"}
+        identity = {k: v for k, v in self.to_dict().items() if k not in ignored}
+        identity["memory_format"] = self.requested_memory_format
+        return identity

@@ -2,15 +2,16 @@
 
 Streaming and resumable: images are split into fixed chunks (`chunk_images` each, in the order
 of the image list). A chunk's rows are written atomically once all its views are done, so an
-interrupted run loses at most the chunk in progress. Batches never span two chunks, so a
-chunk's numbers do not depend on which process computed it or when: resumed and multi-rank
-runs reproduce a single uninterrupted run exactly.
+interrupted run (even by SIGKILL) loses at most the chunk in progress on each rank. Batches
+never span two chunks, and everything that can change a number (batch size, memory format,
+CPU threads) is decided once, recorded in run.json and reused by every rank and every resumed
+session: resumed and multi-rank runs reproduce a single uninterrupted run exactly.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,21 +20,36 @@ import pyarrow as pa
 import torch
 from tqdm import tqdm
 
-from ..data import DecodedImage, ImageItem, SourceDataset, decoded_images, discover_images
-from ..errors import ArgumentError
+from ..data import DecodedImage, ImageItem, SourceDataset, discover_images
+from ..errors import JaggyError
 from ..metrics import summarize_predictions
 from ..models import LoadedModel, load_model
 from ..protocols import Protocol, ProtocolOptions, build_protocols
 from ._atomic import atomic_write_json
 from ._config import AuditConfig
-from ._distributed import Ranks, chunks_of_rank, init_ranks
-from ._forward import Forward, RowColumns, ViewMeta
+from ._device import check_device_options, resolve_device
+from ._distributed import init_ranks, split_chunks
+from ._forward import Forward, RowColumns, ViewMeta, is_out_of_memory
+from ._loading import default_workers, iterate_decoded
 from ._manifest import command_line, device_description, now_iso, package_versions
 from ._store import PREDICTION_SCHEMA, RunStore
+
+__all__ = [
+    "AuditResult",
+    "AuditSetup",
+    "default_workers",
+    "execute",
+    "resolve_device",
+    "resolve_settings",
+    "run_audit",
+]
 
 
 @dataclass
 class AuditResult:
+    """What a run returns. `summary` and `manifest` are None on ranks other than 0.
+    `timings` (seconds): autotune, compute, merge, summary, total."""
+
     out: Path
     summary: dict | None
     manifest: dict | None
@@ -45,37 +61,15 @@ class AuditResult:
         return self.out / "predictions.parquet"
 
 
-def resolve_device(name: str, ranks: Ranks | None = None) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ArgumentError("--device cuda: no CUDA device is available here; use --device cpu")
-        if device.index is None and ranks is not None and ranks.distributed:
-            device = torch.device("cuda", ranks.local_rank)
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ArgumentError("--device mps: MPS is not available here; use --device cpu")
-    return device
-
-
-def default_workers(device: torch.device) -> int:
-    cores = os.cpu_count() or 1
-    if device.type == "cpu":
-        return 1 if cores <= 4 else min(4, cores // 4)
-    return min(8, max(1, cores - 1))
-
-
 class AuditSetup:
-    """Everything resolved before any work: model, protocols, images (validated)."""
+    """Everything resolved before any work: model, protocols, images, device (validated)."""
 
     def __init__(self, config: AuditConfig, loaded: LoadedModel | None = None):
         config.validate()
         self.config = config
-        self.ranks = init_ranks(config.device.split(":")[0])
+        self.ranks = init_ranks()
         self.device = resolve_device(config.device, self.ranks)
-        if config.dtype != "float32" and self.device.type == "cpu" and config.dtype == "float16":
-            raise ArgumentError("--dtype float16 needs a GPU; on the CPU use float32 or bfloat16")
+        check_device_options(config, self.device)
         self.loaded = loaded or load_model(
             config.model,
             checkpoint=config.checkpoint,
@@ -109,8 +103,6 @@ class AuditSetup:
 
 
 def _images_digest(items: list[ImageItem]) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     for item in items:
         digest.update(f"{item.image_id}\t{item.label}\n".encode())
@@ -124,49 +116,157 @@ def run_audit(
     progress: bool = True,
     loaded: LoadedModel | None = None,
 ) -> AuditResult:
-    """Run (or resume) an audit; returns the summary and manifest (on rank 0)."""
+    """Run (or resume) an audit; returns the summary and manifest (on rank 0).
+
+    Under torchrun every rank calls this with the same config: each computes its share of the
+    chunks, rank 0 merges them and writes summary.json and manifest.json.
+    """
     setup = AuditSetup(config, loaded)
     return execute(setup, resume=resume, progress=progress)
 
 
 def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -> AuditResult:
+    """Compute the chunks of `setup` that are not done yet, then merge and summarise."""
     config, ranks = setup.config, setup.ranks
-    store = RunStore(config.out)
-    identity = setup.identity()
-    record = None
-    if ranks.is_main:
-        record = store.open(identity, resume)
-        if record is None:
-            batch_size = resolve_batch_size(setup)
-            record = {
-                "identity": identity,
-                "batch_size": batch_size,
-                "sessions": [],
-                "n_chunks": setup.n_chunks,
-                "chunk_images": config.chunk_images,
-            }
-            store.create(record)
-        store.clean_temporary()
-    record = ranks.broadcast_object(record)
-    ranks.barrier()
-    session = {"started": now_iso(), "rank_world": ranks.world_size, "chunks": 0}
     started = time.perf_counter()
-    done = store.completed_chunks()
-    mine = [c for c in chunks_of_rank(setup.n_chunks, ranks) if c not in done]
-    forward = Forward(setup.loaded.module, setup.device, config.dtype, config.channels_last)
-    computed = _compute_chunks(
-        setup, store, forward, mine, int(record["batch_size"]), progress and ranks.is_main
+    threads_before = torch.get_num_threads()
+    try:
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
+        store = RunStore(config.out)
+        identity = setup.identity()
+        record = ranks.on_main(lambda: _open_run(setup, store, identity, resume))
+        _apply_recorded_threads(setup, record)
+        session = record["sessions"][-1]
+        remaining = [c for c in range(setup.n_chunks) if c not in set(record["done"])]
+        mine = split_chunks(remaining, ranks)
+        report = {"rank": ranks.rank, "chunks": 0, "backoff": [], "error": None}
+        compute_started = time.perf_counter()
+        try:
+            if not store.run_file.is_file():
+                raise JaggyError(
+                    f"rank {ranks.rank} cannot see {store.run_file}, which rank 0 wrote: "
+                    "--out must be a folder that every node shares"
+                )
+            forward = Forward(
+                setup.loaded.module,
+                setup.device,
+                config.dtype,
+                record["memory_format"],
+                compile=config.compile,
+            )
+            _compute_chunks(
+                setup,
+                store,
+                forward,
+                mine,
+                int(record["batch_size"]),
+                session["session"],
+                report,
+                progress and ranks.is_main,
+            )
+        except JaggyError as exc:
+            report["error"] = str(exc)
+            if not ranks.distributed:
+                raise
+        reports = ranks.all_gather_object(report)
+        failed = [r for r in reports if r["error"]]
+        if failed:
+            if report["error"]:
+                raise JaggyError(report["error"])
+            raise JaggyError(f"rank {failed[0]['rank']} failed: {failed[0]['error']}")
+        compute_seconds = time.perf_counter() - compute_started
+        if not ranks.is_main:
+            return AuditResult(store.out, None, None, ranks.rank)
+        return _finish(setup, store, record, reports, started, compute_seconds)
+    finally:
+        torch.set_num_threads(threads_before)
+        ranks.shutdown()
+
+
+def _open_run(setup: AuditSetup, store: RunStore, identity: dict, resume: bool) -> dict:
+    """Rank 0: create or reopen the run folder, start a session, and list the chunks that
+    are done. Returns the run record (with 'done', which is not stored)."""
+    record = store.open(identity, resume)
+    if record is None:
+        settings = resolve_settings(setup)
+        record = {
+            "identity": identity,
+            **settings,
+            "sessions": [],
+            "n_chunks": setup.n_chunks,
+            "chunk_images": setup.config.chunk_images,
+        }
+        store.create(record)
+    store.clean_temporary()
+    record.setdefault(
+        "memory_format", "channels_last" if setup.config.channels_last else "contiguous"
     )
-    session["chunks"] = computed
-    ranks.barrier()
-    if not ranks.is_main:
-        return AuditResult(store.out, None, None, ranks.rank)
-    session["finished"] = now_iso()
-    session["seconds"] = round(time.perf_counter() - started, 3)
-    record = store.read_run() or record
-    record["sessions"].append(session)
+    record.setdefault("threads", torch.get_num_threads())
+    record["sessions"].append(
+        {
+            "session": len(record["sessions"]),
+            "started": now_iso(),
+            "world_size": setup.ranks.world_size,
+            "status": "running",
+        }
+    )
     store.write_run(record)
+    return {**record, "done": sorted(store.completed_chunks())}
+
+
+def resolve_settings(setup: AuditSetup) -> dict:
+    """The settings that change numbers but are not arguments: the batch size and memory
+    format (probed for --batch-size auto) and the CPU thread count. Decided once per run."""
+    config = setup.config
+    requested = config.requested_memory_format
+    autotune = None
+    if config.batch_size == "auto":
+        formats = ["contiguous", "channels_last"] if requested == "auto" else [requested]
+        from ._autotune import choose_configuration
+
+        autotune = choose_configuration(setup, formats)
+        batch_size, memory_format = autotune["batch_size"], autotune["memory_format"]
+    else:
+        batch_size = int(config.batch_size)
+        memory_format = "contiguous" if requested == "auto" else requested
+    return {
+        "batch_size": batch_size,
+        "memory_format": memory_format,
+        "threads": torch.get_num_threads(),
+        "autotune": autotune,
+    }
+
+
+def _apply_recorded_threads(setup: AuditSetup, record: dict) -> None:
+    """On the CPU, use the run's recorded thread count: float sums depend on how the work is
+    split between threads, so this keeps resumed sessions and other ranks bit-identical."""
+    threads = int(record["threads"])
+    if setup.device.type != "cpu" or threads == torch.get_num_threads():
+        return
+    if setup.ranks.is_main and len(record["sessions"]) > 1:
+        print(
+            f"jaggy: using {threads} CPU thread(s), as this run started with, so that its "
+            f"numbers do not change (this process would use {torch.get_num_threads()})",
+            flush=True,
+        )
+    torch.set_num_threads(threads)
+
+
+def _finish(
+    setup: AuditSetup,
+    store: RunStore,
+    record: dict,
+    reports: list[dict],
+    started: float,
+    compute_seconds: float,
+) -> AuditResult:
+    """Rank 0, once every rank is done: merge the chunks, summarise, write the manifest."""
+    config = setup.config
+    merge_started = time.perf_counter()
     infos = store.merge(setup.n_chunks)
+    merge_seconds = time.perf_counter() - merge_started
+    summary_started = time.perf_counter()
     summary = {
         "model": setup.loaded.spec,
         "protocols": summarize_predictions(
@@ -175,24 +275,46 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
         "n_images": len(setup.items),
         "n_skipped": sum(len(i.get("skipped", [])) for i in infos),
     }
+    summary_seconds = time.perf_counter() - summary_started
     atomic_write_json(store.out / "summary.json", summary)
+    record.pop("done", None)
+    session = record["sessions"][-1]
+    session.update(
+        {
+            "finished": now_iso(),
+            "seconds": round(time.perf_counter() - started, 3),
+            "status": "finished",
+            "chunks_by_rank": [r["chunks"] for r in reports],
+        }
+    )
+    per_session = [0] * len(record["sessions"])
+    for info in infos:
+        if 0 <= info.get("session", -1) < len(per_session):
+            per_session[info["session"]] += 1
+    for entry, count in zip(record["sessions"], per_session, strict=True):
+        entry["chunks"] = count
+        if entry.get("status") == "running" and entry is not session:
+            entry["status"] = "interrupted"
+    store.write_run(record)
     manifest = build_manifest(setup, record, infos)
     atomic_write_json(store.out / "manifest.json", manifest)
-    return AuditResult(store.out, summary, manifest, 0, {"seconds": session["seconds"]})
-
-
-def resolve_batch_size(setup: AuditSetup) -> int:
-    if setup.config.batch_size != "auto":
-        return int(setup.config.batch_size)
-    from ._autotune import choose_batch_size
-
-    return choose_batch_size(setup)
+    timings = {
+        "autotune": (record.get("autotune") or {}).get("seconds", 0.0)
+        if len(record["sessions"]) == 1
+        else 0.0,
+        "compute": round(compute_seconds, 3),
+        "merge": round(merge_seconds, 3),
+        "summary": round(summary_seconds, 3),
+        "total": round(time.perf_counter() - started, 3),
+    }
+    return AuditResult(store.out, summary, manifest, 0, timings)
 
 
 def build_manifest(setup: AuditSetup, record: dict, infos: list[dict]) -> dict:
     config = setup.config
     skipped = [s for info in infos for s in info.get("skipped", [])]
     converted = [c for info in infos for c in info.get("converted", [])]
+    backoff = [event for info in infos for event in info.get("backoff", [])]
     return {
         "jaggy_version": package_versions()["jaggy"],
         "command": command_line(),
@@ -201,9 +323,12 @@ def build_manifest(setup: AuditSetup, record: dict, infos: list[dict]) -> dict:
         "config": config.to_dict(),
         "seed": config.seed,
         "batch_size": record["batch_size"],
+        "memory_format": record["memory_format"],
+        "threads": record["threads"],
         "autotune": record.get("autotune"),
+        "oom_backoff": backoff,
         "dtype": config.dtype,
-        "channels_last": config.channels_last,
+        "compile": config.compile,
         "device": device_description(setup.device),
         "world_size": setup.ranks.world_size,
         "versions": package_versions(),
@@ -235,11 +360,13 @@ def _compute_chunks(
     forward: Forward,
     chunks: list[int],
     batch_size: int,
+    session: int,
+    report: dict,
     show_progress: bool,
-) -> int:
-    """Compute and commit `chunks` (in order). Returns how many were written."""
+) -> None:
+    """Compute and commit `chunks` (in order); count them and any back-off in `report`."""
     if not chunks:
-        return 0
+        return
     config = setup.config
     size = config.chunk_images
     items = [item for c in chunks for item in setup.items[c * size : (c + 1) * size]]
@@ -258,35 +385,40 @@ def _compute_chunks(
     )
     batcher = _Batcher(forward, batch_size, bar)
     current: _ChunkRows | None = None
-    written = 0
-    pin = setup.device.type == "cuda"
-    for decoded in decoded_images(dataset, workers, pin_memory=pin):
-        chunk = decoded.item.index // size
-        if current is None or chunk != current.chunk:
-            if current is not None:
-                _commit(store, batcher, current)
-                written += 1
-            current = _ChunkRows(chunk)
-            batcher.rows = current.rows
-        current.images += 1
-        if decoded.error is not None:
-            current.skipped.append(
-                {
-                    "image_id": decoded.item.image_id,
-                    "path": decoded.item.path,
-                    "reason": decoded.error,
-                }
-            )
-            bar.update(setup.views_per_image())
-            continue
-        if decoded.note:
-            current.converted.append({"image_id": decoded.item.image_id, "note": decoded.note})
-        _enqueue_image(setup, batcher, decoded)
-    if current is not None:
-        _commit(store, batcher, current)
-        written += 1
-    bar.close()
-    return written
+    decoded_stream = iterate_decoded(
+        dataset,
+        workers,
+        pin_memory=setup.device.type == "cuda",
+        background=setup.device.type == "cpu",
+    )
+    context = {"session": session, "rank": setup.ranks.rank}
+    try:
+        for decoded in decoded_stream:
+            chunk = decoded.item.index // size
+            if current is None or chunk != current.chunk:
+                if current is not None:
+                    _commit(store, batcher, current, context, report)
+                current = _ChunkRows(chunk)
+                batcher.start_chunk(current)
+            current.images += 1
+            if decoded.error is not None:
+                current.skipped.append(
+                    {
+                        "image_id": decoded.item.image_id,
+                        "path": decoded.item.path,
+                        "reason": decoded.error,
+                    }
+                )
+                bar.update(setup.views_per_image())
+                continue
+            if decoded.note:
+                current.converted.append({"image_id": decoded.item.image_id, "note": decoded.note})
+            _enqueue_image(setup, batcher, decoded)
+        if current is not None:
+            _commit(store, batcher, current, context, report)
+    finally:
+        decoded_stream.close()
+        bar.close()
 
 
 def _enqueue_image(setup: AuditSetup, batcher: _Batcher, decoded: DecodedImage) -> None:
@@ -322,9 +454,12 @@ def _enqueue_image(setup: AuditSetup, batcher: _Batcher, decoded: DecodedImage) 
             start += take
 
 
-def _commit(store: RunStore, batcher: _Batcher, chunk: _ChunkRows) -> None:
+def _commit(
+    store: RunStore, batcher: _Batcher, chunk: _ChunkRows, context: dict, report: dict
+) -> None:
     batcher.flush()
     table = pa.table(chunk.rows.columns, schema=PREDICTION_SCHEMA)
+    backoff = [{**event, "chunk": chunk.chunk, **context} for event in batcher.take_backoff()]
     store.write_chunk(
         chunk.chunk,
         table,
@@ -333,13 +468,22 @@ def _commit(store: RunStore, batcher: _Batcher, chunk: _ChunkRows) -> None:
             "images": chunk.images,
             "skipped": chunk.skipped,
             "converted": chunk.converted,
+            "batch_size": batcher.batch_size,
+            "backoff": backoff,
+            **context,
         },
     )
+    report["chunks"] += 1
+    report["backoff"].extend(backoff)
 
 
 class _Batcher:
     """Collects views into batches of exactly `batch_size` (the last of a chunk may be
-    smaller) and runs them."""
+    smaller) and runs them.
+
+    Out of memory on a batch: halve the batch size, free the cache, rerun the same views in
+    pieces of the new size; the smaller size stays for the rest of the session and every
+    halving is recorded (chunk info and manifest `oom_backoff`)."""
 
     def __init__(self, forward: Forward, batch_size: int, bar):
         self.forward = forward
@@ -348,6 +492,10 @@ class _Batcher:
         self.views: list[torch.Tensor] = []
         self.metas: list[ViewMeta] = []
         self.rows = RowColumns()
+        self._backoff: list[dict] = []
+
+    def start_chunk(self, chunk: _ChunkRows) -> None:
+        self.rows = chunk.rows
 
     def room(self) -> int:
         return self.batch_size - len(self.metas)
@@ -362,6 +510,35 @@ class _Batcher:
         if not self.metas:
             return
         batch = self.views[0] if len(self.views) == 1 else torch.cat(self.views)
-        self.forward.run(batch, self.metas, self.rows)
-        self.bar.update(len(self.metas))
+        metas = self.metas
         self.views, self.metas = [], []
+        start = 0
+        while start < len(metas):
+            take = min(self.batch_size, len(metas) - start)
+            try:
+                self.forward.run(
+                    batch[start : start + take], metas[start : start + take], self.rows
+                )
+            except RuntimeError as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                self._back_off(take, exc)
+                continue
+            self.bar.update(take)
+            start += take
+
+    def _back_off(self, failed_size: int, exc: RuntimeError) -> None:
+        if failed_size <= 1:
+            raise JaggyError(
+                f"out of memory even with one view per batch ({exc}); use a smaller model, "
+                "another device, or --dtype float16/bfloat16"
+            ) from exc
+        new_size = max(1, failed_size // 2)
+        self._backoff.append({"from": failed_size, "to": new_size})
+        self.batch_size = new_size
+        if self.forward.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def take_backoff(self) -> list[dict]:
+        events, self._backoff = self._backoff, []
+        return events

@@ -68,8 +68,10 @@ class RunStore:
         an existing run without --resume, or --resume with different arguments."""
         existing = self.read_run()
         if existing is None:
-            if resume and self.out.exists() and any(self.out.iterdir()):
+            if resume and self._holds_foreign_files():
                 raise ArgumentError(f"--resume: '{self.out}' holds no jaggy run (no run.json)")
+            # A new run, or one interrupted before its run.json existed (nothing was
+            # committed then): start afresh.
             return None
         if not resume:
             raise ArgumentError(
@@ -84,6 +86,21 @@ class RunStore:
                 f"'{self.out}':\n{lines}\nrerun with the original arguments"
             )
         return existing
+
+    def _holds_foreign_files(self) -> bool:
+        """Anything in OUT besides what an interrupted start leaves (an empty parts/ folder,
+        half-written temporary files)."""
+        if not self.out.is_dir():
+            return False
+        for path in self.out.iterdir():
+            if path.name.startswith(".") and path.name.endswith(".tmp"):
+                continue
+            if path == self.parts and path.is_dir():
+                if any(not p.name.endswith(".tmp") for p in path.iterdir()):
+                    return True
+                continue
+            return True
+        return False
 
     def create(self, record: dict) -> None:
         try:
@@ -127,8 +144,9 @@ class RunStore:
         missing = sorted(set(range(n_chunks)) - self.completed_chunks())
         if missing:
             raise JaggyError(
-                f"{len(missing)} chunk(s) of the run are missing (first: "
-                f"{missing[0]}); rerun with --resume to compute them"
+                f"{len(missing)} chunk(s) of the run are missing from {self.parts} (first: "
+                f"{missing[0]}); rerun with --resume to compute them (under torchrun, --out "
+                "must be a folder that every node shares)"
             )
         infos = []
 

@@ -1,0 +1,65 @@
+"""Decoding ahead of the model, in DataLoader worker processes.
+
+On a CPU run the model already keeps every core busy, so a decoding worker that competes with
+it on equal terms costs more than it saves: each time it takes a core, the model's other
+threads wait for the preempted one at the next synchronisation point. Workers of CPU runs
+therefore run at the lowest scheduling priority (SCHED_IDLE on Linux, else nice 19): they
+decode while a core would otherwise idle, and never slow the forward pass down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..data import DecodedImage, SourceDataset
+
+
+def default_workers(device: torch.device) -> int:
+    """Decoding processes: one background worker on a CPU, several on a GPU machine."""
+    cores = os.cpu_count() or 1
+    if device.type == "cpu":
+        return 1 if cores <= 8 else min(4, cores // 8)
+    return min(8, max(1, cores - 1))
+
+
+def lower_priority(_worker_id: int = 0) -> None:
+    """Make the calling process yield to every normal process (best effort)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.nice(19)
+    except OSError:
+        pass
+
+
+def _identity(x):
+    return x
+
+
+def iterate_decoded(
+    dataset: SourceDataset, workers: int, *, pin_memory: bool = False, background: bool = False
+) -> Iterator[DecodedImage]:
+    """DecodedImage for every item, in order; `workers` processes decode ahead (0: inline).
+    `background`: the workers run at the lowest priority (see the module doc)."""
+    if workers <= 0 or len(dataset) == 0:
+        yield from (dataset[i] for i in range(len(dataset)))
+        return
+    loader = DataLoader(
+        dataset,
+        batch_size=None,
+        shuffle=False,
+        num_workers=min(workers, len(dataset)),
+        collate_fn=_identity,
+        pin_memory=pin_memory,
+        prefetch_factor=4,
+        persistent_workers=False,
+        worker_init_fn=lower_priority if background else None,
+    )
+    yield from loader
