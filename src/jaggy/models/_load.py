@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import ModelSpecError
 from ._classes import imagenet_class_names
-from ._embedded import EMBEDDED_MODELS, embedded_names, load_embedded
+from ._embedded import EMBEDDED_MODELS, embedded_names, embedded_preprocessing, load_embedded
 from ._loaded import LoadedModel, Preprocessing
 
 OFFLINE_HINT = (
@@ -93,7 +93,7 @@ def load_model(
 
             variant = EMBEDDED_MODELS[parsed.name]["variant"]
             module = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
-            _, prep = _embedded_prep(parsed.name)
+            prep = embedded_preprocessing(parsed.name)
         weights = "embedded" if pretrained else "random"
         classes = imagenet_class_names()
     elif parsed.kind == "timm":
@@ -117,18 +117,6 @@ def load_model(
     for remedy in remedies:
         _apply_remedy(loaded, remedy)
     return loaded
-
-
-def _embedded_prep(name: str) -> tuple[None, Preprocessing]:
-    info = EMBEDDED_MODELS[name]
-    return None, Preprocessing(
-        input_size=info["input_size"],
-        crop_pct=info["crop_pct"],
-        interpolation="bicubic",
-        mean=(0.5, 0.5, 0.5),
-        std=(0.5, 0.5, 0.5),
-        source="embedded (tf_efficientnet_lite pretrained cfg)",
-    )
 
 
 def _class_names(n: int) -> list[str]:
