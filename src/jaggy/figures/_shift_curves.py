@@ -1,47 +1,111 @@
-"""P(reference class) versus shift, one figure per image (the study's Figure 1 style)."""
+"""P(c*) versus shift, one PNG per image (the study's Figure 1 style), drawn with matplotlib.
+
+c* (the reference class) belongs to a protocol sequence, not to the image: it is the label when
+known, else the top-1 class of the sequence's first view, which can differ between protocols.
+Each curve's legend therefore names its own c*.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from ._palette import mpl_style  # noqa: E402
 
-def plot_shift_curves(rows: dict[str, list], image_id: str, class_name: str | None = None):
-    """One image's curves: for each protocol, p(c*) against the view index (px along the path,
-    or px of size growth for `scale`). `rows` holds columns protocol, view, p_label."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+_COLUMNS = ["image_index", "image_id", "protocol", "view", "p_label", "ref_class", "label"]
+
+
+def class_label(index: int, class_names: Sequence[str] | None, short: bool = False) -> str:
+    """'name (index)' when a name is known, else 'class index'. `short` keeps the first of
+    comma-separated synonyms (ImageNet names such as 'tabby, tabby cat')."""
+    if class_names and 0 <= index < len(class_names):
+        name = class_names[index].split(",")[0] if short else class_names[index]
+        return f"{name} ({index})"
+    return f"class {index}"
+
+
+def plot_shift_curves(
+    rows: dict[str, list],
+    image_id: str,
+    class_names: Sequence[str] | None = None,
+):
+    """One image's curves: for each protocol, P(c*) against the view index (1 px per step along
+    the path; for `scale`, 1 px of size growth per step).
+
+    Args:
+        rows: columns `protocol`, `view`, `p_label` and optionally `ref_class` (c* of each row)
+            and `label` (the true label, -1 when unknown).
+        image_id: the image's id, used as the title.
+        class_names: names of the model's classes, to name each curve's c*.
+
+    Returns:
+        The matplotlib Figure (close it after saving).
+    """
     protocols = list(dict.fromkeys(rows["protocol"]))
-    for key in protocols:
-        pairs = sorted(
-            (v, p)
-            for k, v, p in zip(rows["protocol"], rows["view"], rows["p_label"], strict=True)
-            if k == key
+    n = len(protocols)
+    legend_rows = (n + 1) // 2
+    fig, ax = plt.subplots(figsize=(7.2, 3.4 + 0.2 * legend_rows), dpi=100, layout="constrained")
+    refs = rows.get("ref_class")
+    labels = rows.get("label")
+    for i, key in enumerate(protocols):
+        picked = [j for j, k in enumerate(rows["protocol"]) if k == key]
+        pairs = sorted((rows["view"][j], rows["p_label"][j]) for j in picked)
+        name = key
+        if refs is not None:
+            ref = int(refs[picked[0]])
+            known = labels is not None and int(labels[picked[0]]) >= 0
+            name = f"{key} · c* = {class_label(ref, class_names, short=True)}" + (
+                " (label)" if known else ""
+            )
+        ax.plot(
+            [v for v, _ in pairs],
+            [p for _, p in pairs],
+            markersize=3.5,
+            linewidth=1.4,
+            label=name,
+            **mpl_style(i),
         )
-        ax.plot([v for v, _ in pairs], [p for _, p in pairs], marker="o", markersize=3, label=key)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("view (1 px per step)")
-    ax.set_ylabel("P(reference class)")
-    title = image_id if not class_name else f"{image_id} — {class_name}"
-    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("view k (1 px per step; scale: +1 px of size per step)")
+    ax.set_ylabel("P(c*)")
+    ax.set_title(image_id, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
-    fig.tight_layout()
+    fig.legend(fontsize=7, ncol=2, loc="outside lower center", frameon=False)
     return fig
 
 
 def write_shift_curve_pngs(
-    predictions: str | Path, out_dir: str | Path, class_names: list[str] | None = None
+    predictions: str | Path,
+    out_dir: str | Path,
+    class_names: Sequence[str] | None = None,
+    max_images: int | None = None,
 ) -> list[Path]:
-    """A PNG of P(reference class) versus shift for each image of a predictions file."""
-    table = pq.read_table(
-        predictions, columns=["image_index", "image_id", "protocol", "view", "p_label", "ref_class"]
-    )
+    """Write a PNG of P(c*) versus shift for each image of a predictions file.
+
+    Reads only the columns it draws, one image at a time for the plotting. Files are named
+    `{image_index:05d}-{image_id made file-safe}.png`.
+
+    Args:
+        predictions: a run's predictions.parquet.
+        out_dir: folder for the PNGs (created).
+        class_names: names of the model's classes, for the legend.
+        max_images: draw only the first this many images (by image index).
+
+    Returns:
+        The written paths, in image order.
+    """
+    table = pq.read_table(predictions, columns=_COLUMNS)
+    if max_images is not None:
+        indices = sorted(set(table.column("image_index").to_pylist()))[:max_images]
+        table = table.filter(pc.is_in(table.column("image_index"), pc.array(indices)))
     data = table.to_pydict()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -49,15 +113,17 @@ def write_shift_curve_pngs(
     for i, index in enumerate(data["image_index"]):
         by_image.setdefault(index, []).append(i)
     written = []
-    for index, rows in by_image.items():
+    for index in sorted(by_image):
+        rows = by_image[index]
         image_id = data["image_id"][rows[0]]
-        ref = data["ref_class"][rows[0]]
-        name = class_names[ref] if class_names and 0 <= ref < len(class_names) else None
-        subset = {k: [data[k][i] for i in rows] for k in ("protocol", "view", "p_label")}
-        fig = plot_shift_curves(subset, image_id, name)
+        subset = {
+            k: [data[k][i] for i in rows]
+            for k in ("protocol", "view", "p_label", "ref_class", "label")
+        }
+        fig = plot_shift_curves(subset, image_id, class_names)
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id).strip("_") or f"image{index}"
-        path = out_dir / f"{index:05d}-{safe}.png"
-        fig.savefig(path)
+        path = out_dir / f"{index:05d}-{safe[:80]}.png"
+        fig.savefig(path, bbox_inches="tight")
         plt.close(fig)
         written.append(path)
     return written

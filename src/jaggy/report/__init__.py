@@ -1,0 +1,23 @@
+"""The HTML report of one or more result folders (`jaggy report RUN_DIR ... --out FILE`).
+
+One self-contained file: the headline table with CIs, P(c*) versus shift curves beside the
+views, the image x shift wall sorted by jaggedness, scale curves, comparisons across runs,
+and the sections of `jaggy layers` / `jaggy compare` outputs when present. Sections register
+themselves (`register_section`), so adding one is one function in one module.
+"""
+
+from ._registry import Section, has_file, list_sections, register_section
+from ._report import Report, ReportLimits, render_report, write_report
+from ._run import RunFolder
+
+__all__ = [
+    "Report",
+    "ReportLimits",
+    "RunFolder",
+    "Section",
+    "has_file",
+    "list_sections",
+    "register_section",
+    "render_report",
+    "write_report",
+]

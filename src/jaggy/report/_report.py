@@ -1,0 +1,171 @@
+"""Assemble the report: folders -> registered sections -> one self-contained HTML file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ArgumentError, JaggyError
+from ._html import esc, page
+from ._registry import list_sections
+from ._run import RunFolder, distinct_labels
+from ._stats import (
+    ProtocolStats,
+    Sequence,
+    most_unstable,
+    read_details,
+    scan_predictions,
+    spread_pick,
+)
+from ._views import ViewMaker
+
+
+@dataclass(frozen=True)
+class ReportLimits:
+    """Caps that keep a report of a big run small and quick (the page states each cap it hits).
+
+    wall_images: rows of each wall (images spread evenly over the jaggedness ranking).
+    curve_images: images whose P(c*) curves and views are drawn, per run.
+    thumbnails: views shown per image and protocol (evenly spaced when there are more).
+    listed_inputs: skipped/converted inputs listed by name.
+    """
+
+    wall_images: int = 64
+    curve_images: int = 6
+    thumbnails: int = 6
+    listed_inputs: int = 200
+
+    def __post_init__(self) -> None:
+        if self.wall_images < 1:
+            raise ArgumentError(f"--wall-images must be at least 1 (got {self.wall_images})")
+        for name in ("curve_images", "thumbnails", "listed_inputs"):
+            if getattr(self, name) < 0:
+                flag = "--" + name.replace("_", "-")
+                raise ArgumentError(f"{flag} must be 0 or more (got {getattr(self, name)})")
+
+
+class Report:
+    """What sections share: the folders, the limits, and per-run data read once on demand."""
+
+    def __init__(self, runs: list[RunFolder], limits: ReportLimits):
+        self.runs = runs
+        self.limits = limits
+        self._stats: dict[int, dict[str, ProtocolStats]] = {}
+        self._details: dict[int, dict[tuple[str, int], Sequence]] = {}
+        self._views: dict[int, ViewMaker] = {}
+        self._thumbs: dict[tuple, list[str] | str] = {}
+
+    def stats(self, run: RunFolder) -> dict[str, ProtocolStats]:
+        """Pass-1 statistics of a run's predictions (empty without predictions.parquet)."""
+        if run.index not in self._stats:
+            try:
+                self._stats[run.index] = scan_predictions(run.predictions)
+            except FileNotFoundError:
+                self._stats[run.index] = {}
+            except (OSError, KeyError, ValueError) as exc:
+                raise JaggyError(f"cannot read '{run.predictions}': {exc}") from exc
+        return self._stats[run.index]
+
+    def protocol_keys(self, run: RunFolder) -> list[str]:
+        """The run's protocols in summary order, then any only found in the predictions."""
+        keys = list(run.protocol_keys)
+        keys += [k for k in self.stats(run) if k not in keys]
+        return [k for k in keys if k in self.stats(run)]
+
+    def curve_images(self, run: RunFolder) -> list[int]:
+        return most_unstable(self.stats(run), self.limits.curve_images)
+
+    def wall_images(self, run: RunFolder, key: str) -> np.ndarray:
+        return spread_pick(self.stats(run)[key].wall_order(), self.limits.wall_images)
+
+    def details(self, run: RunFolder) -> dict[tuple[str, int], Sequence]:
+        """Pass-2 sequences of every image a figure of this run shows."""
+        if run.index not in self._details:
+            chosen = set(self.curve_images(run))
+            wanted = {
+                key: chosen | {int(i) for i in self.wall_images(run, key)}
+                for key in self.stats(run)
+            }
+            self._details[run.index] = (
+                read_details(run.predictions, wanted) if run.has_predictions else {}
+            )
+        return self._details[run.index]
+
+    def thumbnails(self, run: RunFolder, image_id: str, key: str, views: list[int]):
+        """Thumbnails of views (data URIs) or the reason there are none; computed once."""
+        memo = (run.index, image_id, key, tuple(views))
+        if memo not in self._thumbs:
+            self._thumbs[memo] = self.views(run).thumbnails(image_id, key, views) if views else []
+        return self._thumbs[memo]
+
+    def views(self, run: RunFolder) -> ViewMaker:
+        if run.index not in self._views:
+            self._views[run.index] = ViewMaker(run)
+        return self._views[run.index]
+
+
+def render_report(run_dirs: list[str | Path], limits: ReportLimits | None = None) -> str:
+    """The report of `run_dirs` as an HTML string (see `write_report`)."""
+    if not run_dirs:
+        raise ArgumentError("give at least one run folder (the --out of jaggy audit or demo)")
+    runs = [RunFolder(path, i) for i, path in enumerate(run_dirs)]
+    distinct_labels(runs)
+    report = Report(runs, limits or ReportLimits())
+    blocks, toc = [], []
+    for section in list_sections():
+        present = [run for run in runs if section.present(run.path)]
+        if not present:
+            continue
+        body = section.render(present, report)
+        if not body:
+            continue
+        blocks.append(
+            f'<section class="report" id="{esc(section.name)}" '
+            f'data-section="{esc(section.name)}"><h2>{esc(section.title)}</h2>{body}</section>'
+        )
+        toc.append((section.name, section.title))
+    title = "jaggy report: " + ", ".join(run.label for run in runs)
+    subtitle = [f"{run.label} — {run.path}" for run in runs]
+    return page(title, subtitle, toc, "".join(blocks))
+
+
+def write_report(
+    run_dirs: list[str | Path], out: str | Path, limits: ReportLimits | None = None
+) -> Path:
+    """Write one self-contained HTML report of one or more result folders.
+
+    Every figure is embedded (SVG, PNG/JPEG data URIs); the page loads no scripts, fonts or
+    styles from elsewhere. Sections appear only for data present in the folders (audit runs,
+    `jaggy layers`, `jaggy compare`, ...). Every string from the data is HTML-escaped.
+
+    Args:
+        run_dirs: result folders (an audit's --out, a demo folder, a layers or compare folder).
+        out: the HTML file to write (parent folders are created; written atomically).
+        limits: caps on images drawn (default: 64 wall rows, 6 curve images per run).
+
+    Returns:
+        The path of the written file.
+
+    Raises:
+        ArgumentError: no folders given. DataError: a folder is missing or holds no results.
+    """
+    html_text = render_report(run_dirs, limits)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(html_text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a report is for sharing
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return out

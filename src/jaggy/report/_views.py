@@ -1,0 +1,163 @@
+"""Thumbnails of the views a model saw, re-created from the source image files.
+
+The views are rebuilt exactly as the audit made them: the run's manifest gives the model's
+preprocessing and the protocol options, `jaggy.protocols.build_protocols` rebuilds the
+protocols and `jaggy.data` decodes and prepares the source. Normalised views are mapped back to
+0..255 (x * std + mean) and shrunk to thumbnails. When an image file has moved or the run's
+protocols are unknown here, the report says so instead of showing views.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..figures import png_data_uri
+from ._run import RunFolder
+
+THUMB_SIDE = 64  # px
+_BATCH = 16  # views made per call when re-creating a sequence
+
+
+class ViewMaker:
+    """Re-creates a run's views for thumbnails. `problem` is set (and no views are made) when
+    the run's manifest does not allow it."""
+
+    def __init__(self, run: RunFolder, side: int = THUMB_SIDE):
+        self.run = run
+        self.side = side
+        self.problem: str | None = None
+        self.protocols: dict = {}
+        self.preprocessing = None
+        self._cache: tuple[str, object] | None = None
+        manifest = run.manifest or {}
+        config = manifest.get("config") or {}
+        prep = (manifest.get("model") or {}).get("preprocessing")
+        self.config = config
+        if not prep or not config.get("protocols"):
+            self.problem = "the run's manifest has no preprocessing or protocol options"
+            return
+        try:
+            from ..models import Preprocessing
+            from ..protocols import ProtocolOptions, build_protocols
+
+            fields = {
+                k: (tuple(v) if isinstance(v, list) else v)
+                for k, v in prep.items()
+                if k in Preprocessing.__dataclass_fields__
+            }
+            self.preprocessing = Preprocessing(**fields)
+            options = ProtocolOptions(
+                path=config.get("path", "diagonal"),
+                steps=int(config.get("steps", 10)),
+                sizes=tuple(config.get("sizes") or (140,)),
+                extra={"fourier_step": config.get("fourier_step", 0.25)},
+            )
+            built = build_protocols(list(config["protocols"]), self.preprocessing, options)
+            self.protocols = {p.key: p for p in built}
+        except Exception as exc:  # a protocol this install lacks, or changed geometry
+            self.problem = f"cannot rebuild the run's protocols here ({exc})"
+
+    def source_path(self, image_id: str) -> Path | None:
+        """Where the image file of `image_id` is now (None when it cannot be found)."""
+        data = self.config.get("data")
+        if data:
+            root = Path(data)
+            if root.is_dir():
+                candidate = root / image_id
+            else:
+                candidate = Path(image_id)
+                if not candidate.is_absolute():
+                    candidate = root.parent / image_id
+            if candidate.is_file():
+                return candidate
+        if self.config.get("samples") and image_id.startswith("sample/"):
+            try:
+                from ..data import sample_paths
+
+                path = sample_paths().get(image_id.split("/", 1)[1])
+            except Exception:
+                path = None
+            if path and Path(path).is_file():
+                return Path(path)
+        return None
+
+    def _decoded(self, image_id: str, path: Path):
+        if self._cache is not None and self._cache[0] == image_id:
+            return self._cache[1]
+        from ..data import decode_image
+
+        # Decode as the audit did: large JPEGs are decoded at a reduced scale that depends on
+        # the largest source any protocol of the run needs, which changes the pixels slightly.
+        largest = max(p.source().side for p in self.protocols.values())
+        image, _ = decode_image(str(path), largest)
+        self._cache = (image_id, image)
+        return image
+
+    def view_pixels(
+        self, image_id: str, protocol_key: str, views: list[int]
+    ) -> list[np.ndarray] | str:
+        """`views` of one image in one protocol as uint8 arrays [R, R, 3] (what the model saw,
+        un-normalised), or the reason why they cannot be made (a string)."""
+        if self.problem:
+            return self.problem
+        protocol = self.protocols.get(protocol_key)
+        if protocol is None:
+            return f"protocol '{protocol_key}' is not in the run's manifest"
+        path = self.source_path(image_id)
+        if path is None:
+            return "the image file is no longer where the run found it"
+        try:
+            from ..data import prepare_source
+
+            image = self._decoded(image_id, path)
+            prep = self.preprocessing
+            source = prepare_source(image, protocol.source(), prep.interpolation, prep.crop_pct)
+            normalised = prep.normalize(source)
+            mean = torch.tensor(prep.mean, dtype=torch.float32).view(3, 1, 1)
+            std = torch.tensor(prep.std, dtype=torch.float32).view(3, 1, 1)
+            arrays = []
+            with torch.inference_mode():
+                for view in self._views(protocol, normalised, views):
+                    pixels = (view.float() * std + mean).clamp(0, 1).mul(255).round()
+                    arrays.append(pixels.to(torch.uint8).permute(1, 2, 0).contiguous().numpy())
+            return arrays
+        except Exception as exc:  # an unreadable file must not end the report
+            return f"cannot re-create the views ({type(exc).__name__}: {exc})"
+
+    def thumbnails(self, image_id: str, protocol_key: str, views: list[int]) -> list[str] | str:
+        """JPEG data URIs (side `self.side` px) of `views` of one image in one protocol, or
+        the reason why none can be made (a string)."""
+        arrays = self.view_pixels(image_id, protocol_key, views)
+        if isinstance(arrays, str):
+            return arrays
+        return [
+            png_data_uri(
+                Image.fromarray(a, "RGB").resize((self.side, self.side), Image.Resampling.LANCZOS),
+                "JPEG",
+                quality=82,
+            )
+            for a in arrays
+        ]
+
+    @staticmethod
+    def _views(protocol, source: torch.Tensor, views: list[int]) -> list[torch.Tensor]:
+        """Views `views` of a sequence, made per run of consecutive indices (at most _BATCH
+        at a time): protocols such as inpaint cost the same per view in a batch, so only the
+        wanted views are made."""
+        made: dict[int, torch.Tensor] = {}
+        ordered = sorted(set(views))
+        runs: list[list[int]] = []
+        for k in ordered:
+            if runs and k == runs[-1][-1] + 1 and len(runs[-1]) < _BATCH:
+                runs[-1].append(k)
+            else:
+                runs.append([k])
+        for run in runs:
+            batch = protocol.make_views(source, range(run[0], run[-1] + 1))
+            for k in run:
+                made[k] = batch[k - run[0]]
+        return [made[k] for k in views]

@@ -1,0 +1,1 @@
+"""Report sections; every module here registers its sections with `register_section`."""

@@ -1,0 +1,134 @@
+"""`jaggy compare` output: a model against its remedies, every metric with the winner marked,
+and what each variant costs (ms per image, parameters)."""
+
+from __future__ import annotations
+
+from .._html import esc, metric_digits, note, number, table, value_ci
+from .._registry import has_file, register_section
+from .._run import read_json
+from ._common import (
+    ci_of,
+    clear_win,
+    higher_is_better,
+    known_metrics,
+    metric_chart,
+    metric_help,
+    metric_label,
+    value_of,
+    winners,
+)
+
+COSTS = ("ms_per_image", "params")
+
+
+def compare_rows(data) -> list[dict]:
+    """Flatten compare.json into rows {variant, protocol, metrics: {name: entry}, costs}.
+
+    Accepts a list of rows or {"rows"|"variants": [...]}; a row's metrics may sit at its top
+    level, under "metrics", or per protocol under "protocols" ({key: {metric: entry}})."""
+    if isinstance(data, dict):
+        data = data.get("rows", data.get("variants", []))
+    rows = []
+    for row in data if isinstance(data, list) else []:
+        if not isinstance(row, dict) or "variant" not in row:
+            continue
+        costs = {k: row.get(k) for k in COSTS if k in row}
+        if isinstance(row.get("protocols"), dict):
+            for key, entry in row["protocols"].items():
+                if isinstance(entry, dict):
+                    rows.append(
+                        {
+                            "variant": row["variant"],
+                            "protocol": key,
+                            "metrics": _metrics(entry),
+                            "costs": costs,
+                        }
+                    )
+            continue
+        source = row.get("metrics") if isinstance(row.get("metrics"), dict) else row
+        rows.append(
+            {
+                "variant": row["variant"],
+                "protocol": row.get("protocol"),
+                "metrics": _metrics(source),
+                "costs": costs,
+            }
+        )
+    return rows
+
+
+def _metrics(source: dict) -> dict:
+    skip = {"variant", "protocol", "protocols", "metrics", *COSTS}
+    return {
+        k: v for k, v in source.items() if k not in skip and (isinstance(v, dict) and "value" in v)
+    }
+
+
+@register_section("compare", "Remedies: jaggy compare", order=70, present=has_file("compare.json"))
+def compare(runs, report) -> str | None:
+    parts = [
+        note(
+            "Each variant is the same model with a remedy, audited on the same views. ★ marks "
+            "the best value per metric (“clear”: its 95% CI overlaps no other variant's); "
+            "ms / image was measured in the same run."
+        )
+    ]
+    for run in runs:
+        rows = compare_rows(read_json(run.path / "compare.json"))
+        if not rows:
+            continue
+        parts.append(f'<h3>{esc(run.label)} <span class="run-tag">{esc(run.path)}</span></h3>')
+        protocols = list(dict.fromkeys(r["protocol"] for r in rows))
+        order = known_metrics()
+        for key in protocols:
+            group = [r for r in rows if r["protocol"] == key]
+            names = [m for m in order if any(m in r["metrics"] for r in group)]
+            names += [m for r in group for m in r["metrics"] if m not in names]
+            names = [
+                m for m in names if any(value_of(r["metrics"].get(m)) is not None for r in group)
+            ]
+            costs = [c for c in COSTS if any(c in r["costs"] for r in group)]
+            cells = [[esc(r["variant"])] for r in group]
+            for m in names:
+                entries = [r["metrics"].get(m) for r in group]
+                win = winners([value_of(e) for e in entries], higher_is_better(m))
+                clear = clear_win([ci_of(e) for e in entries], win)
+                for i, e in enumerate(entries):
+                    text = value_ci(e, metric_digits(m))
+                    if i in win:
+                        text = f'<span class="win">{text}{" · clear" if clear else ""}</span>'
+                    cells[i].append(text)
+            for c in costs:
+                values = [value_of(r["costs"].get(c)) for r in group]
+                win = winners(values, False) if c == "ms_per_image" else set()
+                for i, v in enumerate(values):
+                    text = (
+                        number(v, 2)
+                        if c == "ms_per_image"
+                        else (f"{int(v):,}" if v is not None else "–")
+                    )
+                    cells[i].append(f'<span class="win">{text}</span>' if i in win else text)
+            header = (
+                ["variant"] + [metric_label(m) for m in names] + [metric_label(c) for c in costs]
+            )
+            titles = [""] + [metric_help(m) for m in names] + ["" for _ in costs]
+            if key:
+                parts.append(f"<h4>{esc(key)}</h4>")
+            parts.append(table(header, cells, header_titles=titles))
+        if any("p_top1_change" in r["metrics"] for r in rows):
+            groups = []
+            for variant in dict.fromkeys(r["variant"] for r in rows):
+                mine = [
+                    r for r in rows if r["variant"] == variant and "p_top1_change" in r["metrics"]
+                ]
+                groups.append(
+                    (
+                        str(variant),
+                        [str(r["protocol"] or "all") for r in mine],
+                        [r["metrics"]["p_top1_change"] for r in mine],
+                    )
+                )
+            parts.append(
+                metric_chart(groups, "p_top1_change", title="P(top-1 change) per variant (95% CI)")
+            )
+    return "".join(parts) if len(parts) > 1 else None

@@ -1,0 +1,115 @@
+"""Scale: how the answer depends on the object's size (the study: smaller embedded images fail
+more often), from the embed protocols at several sizes S and from the `scale` protocol."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ...figures import Series, line_chart
+from .._html import note
+from .._registry import register_section
+from .._run import read_json
+from ._common import ci_of, metric_label, protocol_info, value_of
+
+
+def sized_families(keys: list[str]) -> dict[str, list[tuple[int, str]]]:
+    """{protocol name: [(size S, key), ...]} for protocols measured at two or more sizes."""
+    families: dict[str, list[tuple[int, str]]] = {}
+    for key in keys:
+        name, sep, size = key.partition("@")
+        if sep and size.isdigit():
+            families.setdefault(name, []).append((int(size), key))
+    return {n: sorted(v) for n, v in families.items() if len(v) >= 2}
+
+
+def has_scale_data(run_dir: Path) -> bool:
+    summary = read_json(Path(run_dir) / "summary.json")
+    if not isinstance(summary, dict) or not isinstance(summary.get("protocols"), dict):
+        return False
+    keys = list(summary["protocols"])
+    return "scale" in keys or bool(sized_families(keys))
+
+
+def size_chart(runs, metric: str) -> str | None:
+    series = []
+    for run in runs:
+        protocols = run.summary["protocols"]
+        for name, members in sized_families(list(protocols)).items():
+            entries = [protocols[k].get(metric) for _, k in members]
+            if all(value_of(e) is None for e in entries):
+                continue
+            label = name if len(runs) == 1 else f"{run.label} · {name}"
+            series.append(
+                Series(
+                    label,
+                    [s for s, _ in members],
+                    [value_of(e) if value_of(e) is not None else math.nan for e in entries],
+                    lower=[(ci_of(e) or (math.nan, math.nan))[0] for e in entries],
+                    upper=[(ci_of(e) or (math.nan, math.nan))[1] for e in entries],
+                )
+            )
+    if not series:
+        return None
+    return line_chart(
+        series,
+        width=460,
+        height=280,
+        x_label="embedded image size S (px)",
+        y_label=metric_label(metric),
+        title=f"{metric_label(metric)} versus embedded size (95% CI)",
+    )
+
+
+def scale_protocol_chart(runs, report) -> str | None:
+    series = []
+    for run in runs:
+        stats = report.stats(run).get("scale")
+        if stats is None:
+            continue
+        xs, _ = stats.x_values()
+        views = sorted(stats.view_params)
+        mean_p = stats.mean_p_by_view()
+        top1 = stats.correct_by_view()
+        prefix = "" if len(runs) == 1 else f"{run.label} · "
+        series.append(Series(f"{prefix}mean P(c*)", xs.tolist(), [mean_p[v] for v in views]))
+        series.append(
+            Series(f"{prefix}fraction with top-1 = c*", xs.tolist(), [top1[v] for v in views])
+        )
+    if not series:
+        return None
+    return line_chart(
+        series,
+        width=460,
+        height=280,
+        x_label="embedded image size (px), 1 px per view",
+        y_range=(0.0, 1.0),
+        y_label="over all images",
+        title="scale protocol: the image grows by 1 px per view",
+    )
+
+
+@register_section("scale", "Scale", order=50, present=has_scale_data)
+def scale(runs, report) -> str | None:
+    parts = [
+        note(
+            "Left: the embed protocols (image of side S pasted into the model's canvas) at "
+            "each measured S — smaller objects tend to be less stable. Right: the scale "
+            "protocol, averaged over all images; per-image scale curves are in the "
+            "P(c*) versus shift section."
+        )
+    ]
+    charts = [size_chart(runs, "p_top1_change"), size_chart(runs, "jaggedness")]
+    charts.append(scale_protocol_chart(runs, report))
+    charts = [c for c in charts if c]
+    if not charts:
+        return None
+    for run in runs:
+        info = protocol_info(run, "scale")
+        if info.get("first_size"):
+            steps = info.get("steps", "?")
+            parts.append(
+                note(f"{run.label}: scale grows from {info['first_size']} px over {steps} views.")
+            )
+    parts.append(f'<div class="figure-row">{"".join(charts)}</div>')
+    return "".join(parts)
