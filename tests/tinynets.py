@@ -47,3 +47,11 @@ def tiny1000() -> nn.Module:
 
 def not_a_module():
     return "nope"
+
+
+def tiny_jumpy() -> nn.Module:
+    """A tiny net with a sharp head, so 1-px shifts flip its top-1 answer often."""
+    net = TinyCNN(num_classes=10, width=8, seed=1)
+    with torch.no_grad():
+        net.head.weight.mul_(60.0)
+    return net

@@ -1,0 +1,155 @@
+"""`compare`: audit the base model and each remedied variant on the same images and views.
+
+Each variant is a full audit run in its own folder (`variants/<slug>/`, resumable), so every
+number in compare.json can be recomputed from that variant's predictions.parquet. Speed is the
+forward time per image (one view at the model's input size), measured in this process with the
+variants interleaved, so machine load affects them alike.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from ..engine import AuditConfig, AuditSetup, execute, resolve_device
+from ..engine._atomic import atomic_write_json
+from ..errors import ArgumentError
+from ..models import LoadedModel, load_model
+from ..remedy_specs import validate_remedies
+
+BASE = "base"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named chain of remedies ('base' has none). Its spec joins remedies with '+'."""
+
+    name: str
+    remedies: tuple[str, ...]
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", self.name).strip("-") or "variant"
+
+
+def parse_variant(spec: str) -> Variant:
+    """'blurpool:4' -> one remedy; 'aps+circular' -> a chain applied in order."""
+    remedies = tuple(part.strip() for part in spec.split("+") if part.strip())
+    if not remedies:
+        raise ArgumentError(f"empty --remedy variant '{spec}'")
+    validate_remedies(list(remedies))
+    return Variant("+".join(remedies), remedies)
+
+
+@dataclass
+class CompareResult:
+    out: Path
+    rows: list[dict] = field(default_factory=list)
+
+
+def time_forward(
+    models: dict[str, torch.nn.Module], views: torch.Tensor, repeats: int = 5, warmup: int = 1
+) -> dict[str, float]:
+    """Median milliseconds per image of each model's forward on `views`, interleaved."""
+    samples: dict[str, list[float]] = {name: [] for name in models}
+    with torch.inference_mode():
+        for _ in range(warmup):
+            for module in models.values():
+                module(views)
+        for _ in range(repeats):
+            for name, module in models.items():
+                if views.device.type == "cuda":
+                    torch.cuda.synchronize(views.device)
+                start = time.perf_counter()
+                module(views)
+                if views.device.type == "cuda":
+                    torch.cuda.synchronize(views.device)
+                samples[name].append((time.perf_counter() - start) * 1000.0 / len(views))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def compare_variants(
+    config: AuditConfig,
+    variants: list[Variant],
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    timing_images: int = 8,
+    timing_repeats: int = 5,
+) -> CompareResult:
+    """Audit the base model and each variant with the same settings; write compare.json.
+
+    `config.out` is the comparison folder; `config.remedies` must be empty (the variants say
+    which remedies apply).
+    """
+    if config.remedies:
+        raise ArgumentError("compare: give remedies as --remedy variants, not in the base spec")
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names) or BASE in names:
+        raise ArgumentError(f"compare: each variant once, and not '{BASE}' (got {names})")
+    config.validate()
+    out = Path(config.out)
+    device = resolve_device(config.device)
+    all_variants = [Variant(BASE, ())] + list(variants)
+    # Load every variant first: a remedy that cannot apply fails before any audit starts.
+    loaded: dict[str, LoadedModel] = {}
+    for variant in all_variants:
+        loaded[variant.name] = load_model(
+            config.model,
+            checkpoint=config.checkpoint,
+            random_weights=config.random_weights,
+            remedies=list(variant.remedies),
+            device=device,
+        )
+    rows = []
+    for variant in all_variants:
+        run_config = replace(
+            config, out=str(out / "variants" / variant.slug), remedies=list(variant.remedies)
+        )
+        setup = AuditSetup(run_config, loaded[variant.name])
+        result = execute(setup, resume=resume or _has_run(run_config.out), progress=progress)
+        rows.append(
+            {
+                "variant": variant.name,
+                "remedies": list(loaded[variant.name].remedies),
+                "run": str(Path("variants") / variant.slug),
+                "params": sum(p.numel() for p in loaded[variant.name].module.parameters()),
+                "protocols": result.summary["protocols"],
+            }
+        )
+    views = _timing_views(loaded[BASE], timing_images, device)
+    ms = time_forward({name: m.module for name, m in loaded.items()}, views, timing_repeats)
+    for row in rows:
+        row["ms_per_image"] = ms[row["variant"]]
+        row["ms_ratio_to_base"] = ms[row["variant"]] / ms[BASE]
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        out / "compare.json",
+        {
+            "model": config.model,
+            "protocols": config.protocols,
+            "timing": {
+                "images_per_batch": len(views),
+                "repeats": timing_repeats,
+                "device": device.type,
+                "what": "median forward ms per image, interleaved",
+            },
+            "variants": rows,
+        },
+    )
+    return CompareResult(out, rows)
+
+
+def _has_run(out: str) -> bool:
+    return (Path(out) / "run.json").is_file()
+
+
+def _timing_views(loaded: LoadedModel, n: int, device: torch.device) -> torch.Tensor:
+    side = loaded.preprocessing.input_size
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(n, 3, side, side, generator=generator).to(device)

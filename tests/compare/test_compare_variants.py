@@ -1,0 +1,84 @@
+"""`jaggy compare`: one row per variant, numbers recomputable from each variant's parquet."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jaggy.cli import main
+from jaggy.compare import parse_variant
+from jaggy.errors import ArgumentError
+from jaggy.metrics import summarize_predictions
+
+
+def test_compare_rows_recompute_from_each_variant_parquet(image_folder, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    code = main(
+        [
+            "compare",
+            "py:tinynets:tiny_jumpy",
+            str(image_folder),
+            "--remedy",
+            "blurpool:3",
+            "--remedy",
+            "aps+circular",
+            "--protocol",
+            "circular",
+            "--protocol",
+            "crop",
+            "--steps",
+            "6",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--workers",
+            "0",
+            "--batch-size",
+            "8",
+        ]
+    )
+    assert code == 0
+    data = json.loads((out / "compare.json").read_text())
+    rows = {row["variant"]: row for row in data["variants"]}
+    assert list(rows) == ["base", "blurpool:3", "aps+circular"]
+    for row in rows.values():
+        assert row["ms_per_image"] > 0 and row["params"] > 0
+        assert set(row["protocols"]) == {"circular", "crop"}
+        recomputed = summarize_predictions(out / row["run"] / "predictions.parquet")
+        assert recomputed == row["protocols"]
+    assert rows["blurpool:3"]["remedies"] == ["blurpool:3:reflect"]
+    assert rows["base"]["ms_ratio_to_base"] == 1.0
+    # the study's point: remedies help partially; APS with circular padding is exact
+    base = rows["base"]["protocols"]["circular"]
+    exact = rows["aps+circular"]["protocols"]["circular"]
+    assert base["p_top1_change"]["value"] > 0
+    assert exact["p_top1_change"]["value"] == 0.0
+    assert exact["consistency"]["value"] == 1.0
+    assert exact["mac"]["value"] < 1e-5
+    assert "aps+circular" in capsys.readouterr().out
+
+
+def test_compare_needs_valid_variants(image_folder, tmp_path, capsys):
+    assert (
+        main(["compare", "py:tinynets:tiny", str(image_folder), "--out", str(tmp_path / "x")]) == 2
+    )
+    assert "at least one --remedy" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "compare",
+                "py:tinynets:tiny",
+                str(image_folder),
+                "--remedy",
+                "sharpen",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
+    assert "unknown remedy" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(ArgumentError):
+        parse_variant("+")
