@@ -147,3 +147,61 @@ def test_missing_source_image_is_skipped_gracefully(tmp_path):
     result = probe_page(html, tmp_path / "probe")
     assert result["curves"] == ["crop"]
     assert result["errors"] == []
+
+
+def test_layers_and_compare_folders_render(tmp_path):
+    chromium()
+    from PIL import Image
+
+    layers = tmp_path / "layers"
+    layers.mkdir()
+    (layers / "layers.json").write_text(
+        json.dumps(
+            {
+                "model": "py:tiny:<net>",
+                "total_stride": 2,
+                "shifts": [{"index": k, "dx": float(k), "dy": float(k)} for k in range(4)],
+                "layers": [
+                    {
+                        "name": "conv<1>",
+                        "kind": "conv",
+                        "stride": 2,
+                        "cumulative_stride": 2,
+                        "out_shape": [8, 16, 16],
+                        "equivariance_error": [0.0, 0.4, 0.0, 0.4],
+                        "aliasing_energy": 0.3,
+                    }
+                ],
+            }
+        )
+    )
+    Image.new("RGB", (60, 40), (20, 120, 200)).save(layers / "feature_maps.png")
+    compare = tmp_path / "compare"
+    compare.mkdir()
+    entry = {"value": 0.2, "ci95": [0.1, 0.3]}
+    (compare / "compare.json").write_text(
+        json.dumps(
+            {
+                "variants": [
+                    {
+                        "variant": "base",
+                        "ms_per_image": 1.0,
+                        "params": 10,
+                        "protocols": {"crop": {"p_top1_change": entry}},
+                    },
+                    {
+                        "variant": "aps",
+                        "ms_per_image": 1.5,
+                        "params": 10,
+                        "protocols": {"crop": {"p_top1_change": {**entry, "value": 0.1}}},
+                    },
+                ]
+            }
+        )
+    )
+    html = write_report([layers, compare], tmp_path / "report.html")
+    result = probe_page(html, tmp_path / "probe")
+    assert result["sections"] == ["layers", "compare"]
+    assert len(result["images"]) == 1 and result["images"][0]["w"] == 60
+    assert result["errors"] == [] and result["console"] == [] and result["alerts"] == []
+    assert "conv<1>" in result["text"]

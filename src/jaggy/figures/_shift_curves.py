@@ -15,12 +15,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from ._palette import mpl_style  # noqa: E402
 
 _COLUMNS = ["image_index", "image_id", "protocol", "view", "p_label", "ref_class", "label"]
+_BATCH_ROWS = 65_536
 
 
 def class_label(index: int, class_names: Sequence[str] | None, short: bool = False) -> str:
@@ -90,8 +90,9 @@ def write_shift_curve_pngs(
 ) -> list[Path]:
     """Write a PNG of P(c*) versus shift for each image of a predictions file.
 
-    Reads only the columns it draws, one image at a time for the plotting. Files are named
-    `{image_index:05d}-{image_id made file-safe}.png`.
+    Streams the file (only the columns drawn): an image is drawn as soon as its last row has
+    been read, so memory holds the rows of a few images, whatever the size of the run. Files
+    are named `{image_index:05d}-{image_id made file-safe}.png`.
 
     Args:
         predictions: a run's predictions.parquet.
@@ -100,30 +101,40 @@ def write_shift_curve_pngs(
         max_images: draw only the first this many images (by image index).
 
     Returns:
-        The written paths, in image order.
+        The written paths, in image index order.
     """
-    table = pq.read_table(predictions, columns=_COLUMNS)
-    if max_images is not None:
-        indices = sorted(set(table.column("image_index").to_pylist()))[:max_images]
-        table = table.filter(pc.is_in(table.column("image_index"), pc.array(indices)))
-    data = table.to_pydict()
+    file = pq.ParquetFile(predictions)
+    # Pass 1 (one int column): where each image's last row is.
+    last: dict[int, int] = {}
+    position = 0
+    for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=["image_index"]):
+        for offset, index in enumerate(batch.column(0).to_pylist()):
+            last[index] = position + offset
+        position += batch.num_rows
+    wanted = set(sorted(last)[:max_images] if max_images is not None else last)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    by_image: dict[int, list[int]] = {}
-    for i, index in enumerate(data["image_index"]):
-        by_image.setdefault(index, []).append(i)
-    written = []
-    for index in sorted(by_image):
-        rows = by_image[index]
-        image_id = data["image_id"][rows[0]]
-        subset = {
-            k: [data[k][i] for i in rows]
-            for k in ("protocol", "view", "p_label", "ref_class", "label")
-        }
-        fig = plot_shift_curves(subset, image_id, class_names)
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id).strip("_") or f"image{index}"
-        path = out_dir / f"{index:05d}-{safe[:80]}.png"
-        fig.savefig(path, bbox_inches="tight")
-        plt.close(fig)
-        written.append(path)
-    return written
+    pending: dict[int, dict[str, list]] = {}
+    written: dict[int, Path] = {}
+    position = 0
+    for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=_COLUMNS):
+        data = batch.to_pydict()
+        for offset, index in enumerate(data["image_index"]):
+            if index in wanted:
+                rows = pending.setdefault(index, {k: [] for k in _COLUMNS})
+                for k in _COLUMNS:
+                    rows[k].append(data[k][offset])
+                if last[index] == position + offset:
+                    written[index] = _draw(pending.pop(index), index, out_dir, class_names)
+        position += batch.num_rows
+    return [written[i] for i in sorted(written)]
+
+
+def _draw(rows: dict[str, list], index: int, out_dir: Path, class_names) -> Path:
+    image_id = rows["image_id"][0]
+    fig = plot_shift_curves(rows, image_id, class_names)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id).strip("_") or f"image{index}"
+    path = out_dir / f"{index:05d}-{safe[:80]}.png"
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -204,9 +204,14 @@ def line_chart(
             dash = s.dash if s.dash is not None else dash
             x = left + x_off
             dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+            if s.width > 0:
+                out.append(
+                    f'<line x1="{x:.1f}" x2="{x + 20:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+                    f'stroke="{colour}" stroke-width="{s.width + 0.6:.1f}"{dash_attr}/>'
+                )
+            if s.markers and (s.width == 0 or s.lower is not None):
+                out.append(f'<circle cx="{x + 10:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"/>')
             out.append(
-                f'<line x1="{x:.1f}" x2="{x + 20:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
-                f'stroke="{colour}" stroke-width="{s.width + 0.6:.1f}"{dash_attr}/>'
                 f'<text x="{x + 25:.1f}" y="{y + 4:.1f}" fill="#222">{escape(s.label)}</text>'
             )
     out.append("</svg>")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ArgumentError, JaggyError
+from ..errors import ArgumentError, DataError, JaggyError
 from ._html import esc, page
 from ._registry import list_sections
-from ._run import RunFolder, distinct_labels
+from ._run import KNOWN_FILES, RunFolder, distinct_labels
 from ._stats import (
     ProtocolStats,
     Sequence,
@@ -115,9 +115,20 @@ def render_report(run_dirs: list[str | Path], limits: ReportLimits | None = None
     runs = [RunFolder(path, i) for i, path in enumerate(run_dirs)]
     distinct_labels(runs)
     report = Report(runs, limits or ReportLimits())
+    sections = list_sections()
+    shown = {
+        section.name: [run for run in runs if section.present(run.path)] for section in sections
+    }
+    for run in runs:
+        if not any(run in present for present in shown.values()):
+            raise DataError(
+                f"'{run.path}' holds no results that jaggy report knows (looked for "
+                f"{', '.join(KNOWN_FILES)}); give the --out folder of jaggy audit, demo, "
+                "layers or compare"
+            )
     blocks, toc = [], []
-    for section in list_sections():
-        present = [run for run in runs if section.present(run.path)]
+    for section in sections:
+        present = shown[section.name]
         if not present:
             continue
         body = section.render(present, report)

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..figures import class_label
 
-# Files that make a folder worth reporting on; each section tests for its own.
+# Result files of jaggy's commands (for messages; each section tests for its own files).
 KNOWN_FILES = (
     "summary.json",
     "predictions.parquet",
@@ -43,11 +43,6 @@ class RunFolder:
         self.index = index
         if not self.path.is_dir():
             raise DataError(f"'{self.path}' is not a folder; give the --out folder of a jaggy run")
-        if not any((self.path / name).exists() for name in KNOWN_FILES):
-            raise DataError(
-                f"'{self.path}' holds no jaggy results (looked for {', '.join(KNOWN_FILES)}); "
-                "give the --out folder of jaggy audit, demo, layers or compare"
-            )
         self._label: str | None = None
 
     @cached_property
@@ -66,12 +61,16 @@ class RunFolder:
     def has_predictions(self) -> bool:
         return self.predictions.is_file()
 
-    @property
+    @cached_property
     def model_spec(self) -> str | None:
         if self.manifest and isinstance(self.manifest.get("model"), dict):
             return self.manifest["model"].get("spec")
         if self.summary:
             return self.summary.get("model")
+        for name in ("layers.json", "compare.json", "bias.json", "train.json"):
+            data = read_json(self.path / name)
+            if isinstance(data, dict) and isinstance(data.get("model"), str):
+                return data["model"]
         return None
 
     @property

@@ -18,6 +18,7 @@ LABELS = {
     "consistency": "consistency",
     "top5_distance": "top-5 distance",
     "ms_per_image": "ms / image",
+    "ms_ratio_to_base": "time × base",
     "params": "parameters",
 }
 

@@ -18,7 +18,7 @@ from ._common import (
     winners,
 )
 
-COSTS = ("ms_per_image", "params")
+COSTS = ("ms_per_image", "ms_ratio_to_base", "params")
 
 
 def compare_rows(data) -> list[dict]:
@@ -39,6 +39,7 @@ def compare_rows(data) -> list[dict]:
                     rows.append(
                         {
                             "variant": row["variant"],
+                            "run": row.get("run"),
                             "protocol": key,
                             "metrics": _metrics(entry),
                             "costs": costs,
@@ -49,6 +50,7 @@ def compare_rows(data) -> list[dict]:
         rows.append(
             {
                 "variant": row["variant"],
+                "run": row.get("run"),
                 "protocol": row.get("protocol"),
                 "metrics": _metrics(source),
                 "costs": costs,
@@ -58,7 +60,7 @@ def compare_rows(data) -> list[dict]:
 
 
 def _metrics(source: dict) -> dict:
-    skip = {"variant", "protocol", "protocols", "metrics", *COSTS}
+    skip = {"variant", "run", "protocol", "protocols", "metrics", *COSTS}
     return {
         k: v for k, v in source.items() if k not in skip and (isinstance(v, dict) and "value" in v)
     }
@@ -78,6 +80,15 @@ def compare(runs, report) -> str | None:
         if not rows:
             continue
         parts.append(f'<h3>{esc(run.label)} <span class="run-tag">{esc(run.path)}</span></h3>')
+        folders = [r["run"] for r in rows if r.get("run")]
+        if folders:
+            parts.append(
+                note(
+                    "Each variant's audit is a run folder of its own ("
+                    + ", ".join(dict.fromkeys(str(f) for f in folders))
+                    + "); give them to jaggy report to see their curves and walls."
+                )
+            )
         protocols = list(dict.fromkeys(r["protocol"] for r in rows))
         order = known_metrics()
         for key in protocols:

@@ -16,12 +16,27 @@ MAX_PNGS = 8
 MAX_PNG_BYTES = 3_000_000
 MAX_TABLE_LAYERS = 400
 MAX_SHIFT_CURVES = 8
+LEAD_FIGURE = "feature_maps.png"  # the study's picture; shown open, the others folded
 
 
-def error_by_shift(value, shifts: list | None = None) -> list[tuple[float, float]]:
-    """(shift, error) pairs from the forms layers.json may use: a list (index = shift, or
-    aligned with the file's `shifts`), a {shift: error} mapping, a list of {"shift", "error"}
-    objects, or one number (shift unknown: NaN)."""
+def shift_axis(shifts, n: int) -> tuple[list[float], str]:
+    """x values of a layers.json's per-shift lists and the axis label. `shifts` may be a list
+    of numbers or of {"index", "dx", "dy", ...} objects; without it the index is used."""
+    if isinstance(shifts, list) and len(shifts) == n:
+        if all(isinstance(s, dict) for s in shifts):
+            dx = [finite(s.get("dx")) or 0.0 for s in shifts]
+            dy = [finite(s.get("dy")) or 0.0 for s in shifts]
+            xs = dx if any(dx) else dy
+            if all(b >= a for a, b in zip(xs, xs[1:], strict=False)):
+                return xs, "input shift (px along the path)"
+        elif all(finite(s) is not None for s in shifts):
+            return [float(s) for s in shifts], "input shift (px)"
+    return [float(i) for i in range(n)], "shift (step)"
+
+
+def error_by_shift(value, xs: list[float] | None = None) -> list[tuple[float, float]]:
+    """(shift, error) pairs from the forms a per-shift error may take: a list (aligned with
+    `xs`, else index = shift), a {shift: error} mapping, or a list of {"shift", "error"}."""
     pairs: list[tuple[float, float]] = []
     if isinstance(value, dict):
         for k, v in value.items():
@@ -34,20 +49,16 @@ def error_by_shift(value, shifts: list | None = None) -> list[tuple[float, float
                 s = finite(v.get("shift"))
                 e = finite(v.get("error", v.get("value")))
             else:
-                s = finite(shifts[i]) if shifts and i < len(shifts) else float(i)
+                s = xs[i] if xs and i < len(xs) else float(i)
                 e = finite(v)
             if s is not None and e is not None:
                 pairs.append((s, e))
-    else:
-        e = finite(value)
-        if e is not None:
-            pairs.append((math.nan, e))
-    return sorted(pairs, key=lambda p: (math.isnan(p[0]), p[0]))
+    return sorted(pairs)
 
 
 def mean_error(pairs: list[tuple[float, float]]) -> float | None:
     """Mean error over non-zero shifts (shift 0 is the identity)."""
-    values = [e for s, e in pairs if not (s == 0)]
+    values = [e for s, e in pairs if s != 0]
     return sum(values) / len(values) if values else None
 
 
@@ -57,27 +68,186 @@ def _shape(value) -> str:
     return "" if value is None else str(value)
 
 
+def _is_subsampling(layer: dict) -> bool:
+    if isinstance(layer.get("subsampling"), bool):
+        return layer["subsampling"]
+    stride = layer.get("stride")
+    if isinstance(stride, (list, tuple)):
+        return any((finite(s) or 1) > 1 for s in stride)
+    return (finite(stride) or 1) > 1
+
+
+def _png_figure(path, open_: bool) -> str:
+    try:
+        if path.stat().st_size > MAX_PNG_BYTES:
+            return ""
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    if not data.startswith(b"\x89PNG"):
+        return ""
+    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    return (
+        f'<figure class="png"><img src="{uri}" alt="{esc(path.name)}" '
+        f'style="max-width:900px;width:100%"><figcaption>{esc(path.name)}</figcaption></figure>'
+    )
+
+
 def folder_pngs(run) -> str:
-    """The figures `jaggy layers` left in the folder, embedded (largest files skipped)."""
-    figures = []
+    """The PNG figures left in the folder, embedded: the feature-map picture open, the rest
+    folded (their content is also drawn above)."""
     paths = sorted(run.path.glob("*.png"))
     if not run.has_predictions:  # an audit's figures/ holds shift curves, drawn elsewhere
         paths += sorted((run.path / "figures").glob("*.png"))
-    for path in paths[:MAX_PNGS]:
-        try:
-            if path.stat().st_size > MAX_PNG_BYTES:
-                continue
-            data = path.read_bytes()
-        except OSError:
-            continue
-        if not data.startswith(b"\x89PNG"):
-            continue
-        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-        figures.append(
-            f'<figure class="png"><img src="{uri}" alt="{esc(path.name)}" '
-            f'style="max-width:640px;width:100%"><figcaption>{esc(path.name)}</figcaption></figure>'
+    paths = paths[:MAX_PNGS]
+    lead = [p for p in paths if p.name == LEAD_FIGURE]
+    rest = [p for p in paths if p.name != LEAD_FIGURE]
+    out = "".join(_png_figure(p, True) for p in lead)
+    folded = "".join(_png_figure(p, False) for p in rest)
+    if folded:
+        out += f"<details><summary>Figures written by jaggy layers</summary>{folded}</details>"
+    return out
+
+
+def _depth_chart(layers_: list[dict], errors: list[list[tuple[float, float]]]) -> str | None:
+    xs = list(range(len(layers_)))
+    names = [str(x.get("name")) for x in layers_]
+    series = []
+    on = [finite(x.get("mean_error_on_grid")) for x in layers_]
+    off = [finite(x.get("mean_error_off_grid")) for x in layers_]
+    if any(v is not None for v in on + off):
+        for label, values in (
+            ("shifts off the layer's grid (shiftability)", off),
+            ("shifts on the grid (multiples of r)", on),
+        ):
+            series.append(
+                Series(
+                    label,
+                    xs,
+                    [v if v is not None else math.nan for v in values],
+                    point_titles=[
+                        f"{n}: {number(v, 4)}" for n, v in zip(names, values, strict=True)
+                    ],
+                )
+            )
+    else:
+        means = [mean_error(e) for e in errors]
+        if all(m is None for m in means):
+            return None
+        series.append(
+            Series(
+                "mean over shifts ≠ 0",
+                xs,
+                [m if m is not None else math.nan for m in means],
+                point_titles=[f"{n}: {number(m, 4)}" for n, m in zip(names, means, strict=True)],
+            )
         )
-    return f'<div class="figure-row">{"".join(figures)}</div>' if figures else ""
+    reference = series[0].y
+    sub = [i for i, x in enumerate(layers_) if _is_subsampling(x)]
+    if sub:
+        series.append(
+            Series(
+                "subsampling layers",
+                sub,
+                [reference[i] for i in sub],
+                colour="#000000",
+                width=0.0,
+                point_titles=[f"{names[i]} (stride {layers_[i].get('stride')})" for i in sub],
+            )
+        )
+    return line_chart(
+        series,
+        width=620,
+        x_label="layer (depth order)",
+        y_label="equivariance error",
+        title="equivariance error versus depth",
+    )
+
+
+def _shift_chart(layers_, errors, x_label: str) -> str | None:
+    # the last layer at each cumulative stride: one curve per resolution of the network
+    last: dict[str, int] = {}
+    for i, x in enumerate(layers_):
+        last[str(x.get("cumulative_stride"))] = i
+    chosen = sorted(last.values())
+    series = []
+    for i in chosen[:MAX_SHIFT_CURVES]:
+        if len(errors[i]) >= 2:
+            series.append(
+                Series(
+                    f"{layers_[i].get('name')} (r = {layers_[i].get('cumulative_stride')})",
+                    [s for s, _ in errors[i]],
+                    [e for _, e in errors[i]],
+                )
+            )
+    if not series:
+        return None
+    return line_chart(
+        series,
+        width=620,
+        x_label=x_label,
+        y_label="equivariance error",
+        title="error versus shift: lowest at multiples of the cumulative stride r",
+    )
+
+
+def _invariance_chart(data: dict, xs: list[float], x_label: str) -> str | None:
+    series = []
+    for key, label in (("pooled", "globally pooled features"), ("logits", "logits")):
+        values = (
+            (data.get(key) or {}).get("relative_change")
+            if isinstance(data.get(key), dict)
+            else None
+        )
+        if isinstance(values, list) and len(values) == len(xs):
+            series.append(
+                Series(
+                    label, xs, [finite(v) if finite(v) is not None else math.nan for v in values]
+                )
+            )
+    if not series:
+        return None
+    return line_chart(
+        series,
+        width=620,
+        x_label=x_label,
+        y_label="relative change",
+        title="invariance after global pooling: change versus shift",
+    )
+
+
+def _aliasing_chart(layers_: list[dict]) -> str | None:
+    rows = [(i, x) for i, x in enumerate(layers_) if finite(x.get("aliasing_energy")) is not None]
+    if not rows:
+        return None
+    series = []
+    for key, label in (
+        ("aliasing_energy", "input of the subsampling layer"),
+        ("aliasing_energy_dense", "its output at stride 1"),
+        ("aliasing_energy_before_nonlinearity", "before the nonlinearity"),
+    ):
+        values = [finite(x.get(key)) for _, x in rows]
+        if any(v is not None for v in values):
+            series.append(
+                Series(
+                    label,
+                    list(range(len(rows))),
+                    [v if v is not None else math.nan for v in values],
+                    point_titles=[
+                        f"{x.get('name')}: {number(v, 4)}"
+                        for (_, x), v in zip(rows, values, strict=True)
+                    ],
+                )
+            )
+    ticks = [(float(j), str(x.get("cumulative_stride", j))) for j, (_, x) in enumerate(rows)]
+    return line_chart(
+        series,
+        width=620,
+        x_ticks=ticks,
+        x_label="subsampling layer (cumulative stride after it)",
+        y_label="power above Nyquist",
+        title="aliasing energy at the subsampling layers",
+    )
 
 
 @register_section(
@@ -88,10 +258,8 @@ def layers(runs, report) -> str | None:
         note(
             "A representation after layers of total stride r can follow an input shift exactly "
             "only when the shift is a multiple of r; elsewhere it must be shiftable (Azulay & "
-            "Weiss 2019, after Simoncelli et al. 1992). Equivariance error: normalised "
-            "difference between the features of the shifted input and the shifted features. "
-            "Aliasing energy: the fraction of the input's spectral power above the Nyquist "
-            "frequency of the layer's output grid."
+            "Weiss, JMLR 2019, after Simoncelli et al., IEEE Trans. Inf. Theory 1992). Hover a "
+            "point for its layer."
         )
     ]
     for run in runs:
@@ -99,100 +267,49 @@ def layers(runs, report) -> str | None:
         if not isinstance(data, dict):
             continue
         layers_ = [x for x in data.get("layers") or [] if isinstance(x, dict)]
-        shifts = data.get("shifts") if isinstance(data.get("shifts"), list) else None
-        parts.append(
-            f'<h3>{esc(data.get("model") or run.label)} <span class="run-tag">{esc(run.path)}</span></h3>'
+        n_shifts = max(
+            (
+                len(x["equivariance_error"])
+                for x in layers_
+                if isinstance(x.get("equivariance_error"), list)
+            ),
+            default=0,
         )
-        scalars = [
-            (k.replace("_", " "), v)
-            for k, v in data.items()
-            if k != "layers" and isinstance(v, (str, int, float, bool))
-        ]
-        parts.append(key_values(scalars))
-        errors = [error_by_shift(x.get("equivariance_error"), shifts) for x in layers_]
-        means = [mean_error(e) for e in errors]
-        alias = [finite(x.get("aliasing_energy")) for x in layers_]
-        strided = [i for i, x in enumerate(layers_) if (finite(x.get("stride")) or 1) > 1]
-        charts = []
-        if any(m is not None for m in means):
-            xs = list(range(len(layers_)))
-            series = [
-                Series(
-                    "mean error over shifts ≠ 0",
-                    xs,
-                    [m if m is not None else math.nan for m in means],
-                    point_titles=[
-                        f"{x.get('name')}: {number(m)}" for x, m in zip(layers_, means, strict=True)
-                    ],
-                )
-            ]
-            if strided:
-                series.append(
-                    Series(
+        xs, x_label = shift_axis(data.get("shifts"), n_shifts)
+        errors = [error_by_shift(x.get("equivariance_error"), xs) for x in layers_]
+        parts.append(
+            f"<h3>{esc(data.get('model') or run.label)} "
+            f'<span class="run-tag">{esc(run.path)}</span></h3>'
+        )
+        protocol = data.get("protocol")
+        if isinstance(protocol, dict):
+            protocol = ", ".join(f"{k} {v}" for k, v in protocol.items() if v is not None)
+        subsampling = data.get("subsampling")
+        parts.append(
+            key_values(
+                [
+                    ("model", data.get("model")),
+                    ("input size (px)", data.get("input_size")),
+                    ("total stride", data.get("total_stride")),
+                    (
                         "subsampling layers",
-                        strided,
-                        [means[i] if means[i] is not None else math.nan for i in strided],
-                        width=0.0,
-                        colour="#d62728",
-                        point_titles=[
-                            f"{layers_[i].get('name')} (stride {layers_[i].get('stride')})"
-                            for i in strided
-                        ],
-                    )
-                )
-            charts.append(
-                line_chart(
-                    series,
-                    width=560,
-                    x_label="layer (depth order)",
-                    y_label="equivariance error",
-                    title="equivariance error versus depth",
-                )
+                        ", ".join(map(str, subsampling))
+                        if isinstance(subsampling, list)
+                        else subsampling,
+                    ),
+                    ("shifts", protocol),
+                    ("periodic (circular) shifts", data.get("periodic")),
+                    ("images", data.get("n_images")),
+                ]
             )
-        curve_layers = (strided + [len(layers_) - 1])[:MAX_SHIFT_CURVES] if layers_ else []
-        shift_series = []
-        for i in dict.fromkeys(curve_layers):
-            pts = [(s, e) for s, e in errors[i] if not math.isnan(s)]
-            if len(pts) >= 2:
-                stride = layers_[i].get("cumulative_stride")
-                shift_series.append(
-                    Series(
-                        f"{layers_[i].get('name')} (r = {stride})",
-                        [s for s, _ in pts],
-                        [e for _, e in pts],
-                    )
-                )
-        if shift_series:
-            charts.append(
-                line_chart(
-                    shift_series,
-                    width=560,
-                    x_label="input shift (px)",
-                    y_label="equivariance error",
-                    title="error versus shift: zero at multiples of the cumulative stride r",
-                )
-            )
-        alias_points = [(i, a) for i, a in enumerate(alias) if a is not None]
-        if alias_points:
-            charts.append(
-                line_chart(
-                    [
-                        Series(
-                            "aliasing energy",
-                            [i for i, _ in alias_points],
-                            [a for _, a in alias_points],
-                            point_titles=[
-                                f"{layers_[i].get('name')}: {number(a)}" for i, a in alias_points
-                            ],
-                        )
-                    ],
-                    width=560,
-                    x_label="layer (depth order)",
-                    y_label="fraction of power",
-                    title="aliasing energy at the inputs of subsampling layers",
-                    legend=False,
-                )
-            )
+        )
+        charts = [
+            _depth_chart(layers_, errors),
+            _shift_chart(layers_, errors, x_label),
+            _invariance_chart(data, xs, x_label),
+            _aliasing_chart(layers_),
+        ]
+        charts = [c for c in charts if c]
         if charts:
             parts.append(f'<div class="figure-row">{"".join(charts)}</div>')
         rows = []
@@ -205,29 +322,42 @@ def layers(runs, report) -> str | None:
                     esc(x.get("stride", "")),
                     esc(x.get("cumulative_stride", "")),
                     esc(_shape(x.get("out_shape"))),
-                    number(means[i], 4),
-                    number(alias[i], 4),
+                    number(x.get("mean_error_on_grid", mean_error(errors[i])), 4),
+                    number(x.get("mean_error_off_grid"), 4),
+                    number(x.get("aliasing_energy"), 4),
                 ]
             )
         if rows:
+            header = ["#", "layer", "kind", "stride", "cumulative stride", "output shape"]
+            header += ["error on grid", "error off grid", "aliasing energy"]
             parts.append(
-                "<details><summary>All layers</summary>"
-                + table(
-                    [
-                        "#",
-                        "layer",
-                        "kind",
-                        "stride",
-                        "cumulative stride",
-                        "output shape",
-                        "mean error",
-                        "aliasing energy",
-                    ],
-                    rows,
+                f"<details><summary>All {len(layers_)} layers</summary>"
+                + table(header, rows)
+                + (
+                    note(f"First {MAX_TABLE_LAYERS} of {len(layers_)} layers listed.")
+                    if len(layers_) > MAX_TABLE_LAYERS
+                    else ""
                 )
                 + "</details>"
             )
-            if len(layers_) > MAX_TABLE_LAYERS:
-                parts.append(note(f"First {MAX_TABLE_LAYERS} of {len(layers_)} layers listed."))
+        definitions = data.get("definitions")
+        if isinstance(definitions, dict) and definitions:
+            parts.append(
+                "<details><summary>Definitions</summary>"
+                + key_values(definitions.items())
+                + "</details>"
+            )
+        skipped = [s for s in data.get("skipped") or [] if isinstance(s, dict)]
+        if skipped:
+            parts.append(
+                table(
+                    ["skipped image", "reason"],
+                    [
+                        [esc(s.get("image_id", s.get("path"))), esc(s.get("reason"))]
+                        for s in skipped
+                    ],
+                    css_class="data wrap",
+                )
+            )
         parts.append(folder_pngs(run))
     return "".join(parts) if len(parts) > 1 else None

@@ -49,7 +49,7 @@ def wall_block(run, report, key: str) -> str:
     )
     caption = f"{len(images)} of {n_total} images" if n_total > len(images) else f"{n_total} images"
     return (
-        '<figure class="wall-figure">'
+        f'<figure class="wall-figure" data-rows="{len(images)}" data-columns="{len(views)}">'
         f"<figcaption><strong>{esc(key)}</strong>"
         + (f" · {esc(run.label)}" if len(report.runs) > 1 else "")
         + f" · {esc(caption)} · columns: {esc(x_label)}</figcaption>"

@@ -1,0 +1,393 @@
+"""What the report computes and shows, checked without a browser: statistics against the
+summary, re-created views against the model's own predictions, caps, optional sections,
+escaping, the registry and the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from PIL import Image
+from report_fixtures import XSS_NAME, make_run, tiny_model, write_images
+
+from jaggy.cli import main
+from jaggy.errors import ArgumentError, DataError
+from jaggy.report import (
+    ReportLimits,
+    RunFolder,
+    _stats,
+    has_file,
+    list_sections,
+    register_section,
+    render_report,
+    write_report,
+)
+from jaggy.report._views import ViewMaker
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("content")
+    data = root / "images"
+    write_images(data, 6, seed=11)
+    return make_run(root / "run", data, ["crop", "black", "scale"], sizes=(20, 24), steps=5)
+
+
+def _sections(html: str) -> list[str]:
+    return re.findall(r'<section class="report" id="([^"]+)"', html)
+
+
+# --- statistics --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_rows", [7, 65_536])
+def test_per_image_rates_reproduce_the_summary(run_dir, monkeypatch, batch_rows):
+    # Small batches split sequences across batch boundaries: pairs must still be counted once.
+    monkeypatch.setattr(_stats, "BATCH_ROWS", batch_rows)
+    stats = _stats.scan_predictions(run_dir / "predictions.parquet")
+    summary = json.loads((run_dir / "summary.json").read_text())["protocols"]
+    assert set(stats) == set(summary)
+    for key, entry in summary.items():
+        s = stats[key]
+        images = s.image_indices()
+        assert len(images) == entry["n_images"]
+        assert int(s.counts["pairs"].sum()) == entry["n_pairs"]
+        for metric, counter in (("jaggedness", "jagged"), ("p_top1_change", "changes")):
+            assert np.mean(s.rate(counter)[images]) == pytest.approx(
+                entry[metric]["value"], abs=1e-12
+            )
+
+
+def test_per_view_means_match_the_rows(run_dir):
+    stats = _stats.scan_predictions(run_dir / "predictions.parquet")
+    table = pq.read_table(run_dir / "predictions.parquet").to_pandas()
+    crop = table[table.protocol == "crop"]
+    expected = crop.groupby("view").p_label.mean().to_numpy()
+    np.testing.assert_allclose(stats["crop"].mean_p_by_view(), expected, rtol=1e-6)
+    correct = (crop.top5_ids.map(lambda ids: ids[0]) == crop.ref_class).groupby(crop.view).mean()
+    np.testing.assert_allclose(stats["crop"].correct_by_view(), correct.to_numpy())
+    xs, label = stats["scale"].x_values()
+    assert label.startswith("embedded size")
+    assert xs.tolist() == [20, 21, 22, 23, 24]
+
+
+def test_wall_order_is_by_jaggedness(run_dir):
+    stats = _stats.scan_predictions(run_dir / "predictions.parquet")
+    for s in stats.values():
+        order = s.wall_order()
+        jag = s.rate("jagged")[order]
+        assert np.all(np.diff(jag) <= 1e-12)  # most jagged first
+
+
+def test_spread_pick_spans_the_ranking():
+    picked = _stats.spread_pick(np.arange(100), 5)
+    assert picked.tolist() == [0, 25, 50, 74, 99]
+    assert _stats.spread_pick(np.arange(3), 5).tolist() == [0, 1, 2]
+
+
+def test_details_hold_the_exact_rows(run_dir):
+    details = _stats.read_details(run_dir / "predictions.parquet", {"crop": {1}, "scale": {0, 2}})
+    assert set(details) == {("crop", 1), ("scale", 0), ("scale", 2)}
+    table = pq.read_table(run_dir / "predictions.parquet").to_pandas()
+    rows = table[(table.protocol == "scale") & (table.image_index == 2)].sort_values("view")
+    seq = details[("scale", 2)]
+    np.testing.assert_allclose(seq.p_label, rows.p_label.to_numpy(), rtol=1e-6)
+    assert seq.top1.tolist() == rows.top5_ids.map(lambda ids: int(ids[0])).tolist()
+    assert seq.ref_class == int(rows.ref_class.iloc[0])
+
+
+# --- re-created views ---------------------------------------------------------------------
+
+
+def test_recreated_views_are_what_the_model_saw(run_dir):
+    """Run the same model on the re-created views: P(c*) equals the recorded p_label."""
+    maker = ViewMaker(RunFolder(run_dir))
+    assert maker.problem is None
+    model = tiny_model().eval()
+    prep = maker.preprocessing
+    table = pq.read_table(run_dir / "predictions.parquet").to_pandas()
+    for key in ("crop", "black@20", "scale"):
+        rows = table[(table.protocol == key) & (table.image_index == 3)].sort_values("view")
+        views = maker.view_pixels(rows.image_id.iloc[0], key, rows.view.tolist())
+        assert not isinstance(views, str), views
+        batch = torch.stack([torch.from_numpy(v).permute(2, 0, 1) for v in views])
+        with torch.inference_mode():
+            probs = model(prep.normalize(batch)).softmax(dim=1)
+        ref = torch.tensor(rows.ref_class.to_numpy().copy())
+        recomputed = probs[torch.arange(len(ref)), ref].numpy()
+        # views pass through uint8 for display: allow that quantisation
+        np.testing.assert_allclose(recomputed, rows.p_label.to_numpy(), atol=2e-3)
+
+
+def test_crop_view_matches_an_independent_crop(run_dir):
+    maker = ViewMaker(RunFolder(run_dir))
+    image_id = "img002.png"
+    side = 32 + 5  # R + steps
+    source = Image.open(Path(maker.config["data"]) / image_id).convert("RGB")
+    w, h = source.size
+    s = min(w, h)
+    square = source.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+    big = np.asarray(square.resize((side, side), Image.Resampling.BILINEAR))
+    views = maker.view_pixels(image_id, "crop", [0, 3])
+    # diagonal path centred in the resized image: origin (side - R - span) // 2 = 0
+    for view, k in zip(views, [0, 3], strict=True):
+        expected = big[k : k + 32, k : k + 32]
+        assert np.abs(view.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_missing_file_and_unknown_protocol_give_reasons(run_dir):
+    maker = ViewMaker(RunFolder(run_dir))
+    assert "no longer" in maker.thumbnails("not-there.png", "crop", [0])
+    assert "not in the run" in maker.thumbnails("img000.png", "nope", [0])
+    uris = maker.thumbnails("img000.png", "crop", [0, 4])
+    assert len(uris) == 2 and all(u.startswith("data:image/jpeg;base64,") for u in uris)
+
+
+# --- the page -----------------------------------------------------------------------------
+
+
+def test_caps_limit_what_is_drawn_and_say_so(run_dir):
+    html = render_report([run_dir], ReportLimits(wall_images=4, curve_images=2, thumbnails=3))
+    rows = [int(r) for r in re.findall(r'data-rows="(\d+)"', html)]
+    assert rows and all(r == 4 for r in rows)
+    assert "at most 4 images" in html
+    assert "4 of 6 images" in html
+    assert "the 2 images (of 6)" in html
+    # 2 curve images x 4 protocols (crop, black@20, black@24, scale), 3 thumbnails each
+    assert html.count("data:image/jpeg;base64,") == 2 * 4 * 3
+
+
+def test_run_with_labels_shows_accuracy(tmp_path):
+    data = tmp_path / "images"
+    write_images(data, 3, seed=2)
+    (tmp_path / "labels.csv").write_text("\n".join(f"img{i:03d}.png,{i % 10}" for i in range(3)))
+    from jaggy.engine import AuditConfig, run_audit
+
+    run_audit(
+        AuditConfig(
+            model="py:report_fixtures:tiny_model",
+            data=str(data),
+            labels=str(tmp_path / "labels.csv"),
+            protocols=["crop"],
+            steps=3,
+            out=str(tmp_path / "run"),
+            workers=0,
+        ),
+        progress=False,
+    )
+    html = render_report([tmp_path / "run"])
+    assert "worst-case accuracy" in html
+    assert "(the label)" in html
+
+
+def test_hostile_strings_everywhere_are_escaped(tmp_path):
+    data = tmp_path / "images"
+    write_images(data, 2, names=[XSS_NAME, "a&b\"'.png"])
+    run = make_run(tmp_path / "run", data, ["crop"], steps=3)
+    layers = tmp_path / "layers"
+    layers.mkdir()
+    (layers / "layers.json").write_text(
+        json.dumps(
+            {
+                "model": "<script>alert('m')</script>",
+                "total_stride": 2,
+                "layers": [
+                    {
+                        "name": "<b onmouseover=alert(2)>conv</b>",
+                        "kind": "conv",
+                        "stride": 2,
+                        "cumulative_stride": 2,
+                        "out_shape": [4, 16, 16],
+                        "equivariance_error": [0.0, 0.3, 0.0],
+                        "aliasing_energy": 0.2,
+                    }
+                ],
+            }
+        )
+    )
+    html = render_report([run, layers])
+    for raw in (XSS_NAME, "<script>", "<b onmouseover", "a&b\"'"):
+        assert raw not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;.png" in html
+    assert "&lt;b onmouseover=alert(2)&gt;conv&lt;/b&gt;" in html
+    assert "a&amp;b&quot;&#x27;.png" in html
+
+
+def test_layers_section_from_layers_json(tmp_path):
+    folder = tmp_path / "layers"
+    folder.mkdir()
+    shifts = [{"index": k, "dx": float(k), "dy": float(k)} for k in range(5)]
+    layers = []
+    for i, (stride, cumulative) in enumerate([(2, 2), (1, 2), (2, 4)]):
+        errors = [0.0] + [0.0 if k % cumulative == 0 else 0.1 * (i + 1) for k in range(1, 5)]
+        layers.append(
+            {
+                "name": f"layer{i}",
+                "kind": "conv",
+                "stride": stride,
+                "cumulative_stride": cumulative,
+                "out_shape": [8, 16 // cumulative, 16 // cumulative],
+                "subsampling": stride > 1,
+                "equivariance_error": errors,
+                "mean_error_on_grid": 0.0,
+                "mean_error_off_grid": 0.1 * (i + 1),
+                "aliasing_energy": 0.05 * (i + 1) if stride > 1 else None,
+            }
+        )
+    (folder / "layers.json").write_text(
+        json.dumps(
+            {
+                "model": "py:x:y",
+                "total_stride": 4,
+                "shifts": shifts,
+                "layers": layers,
+                "pooled": {"relative_change": [0, 0.1, 0, 0.1, 0]},
+                "logits": {"relative_change": [0, 0.2, 0, 0.2, 0]},
+            }
+        )
+    )
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(folder / "feature_maps.png")
+    html = render_report([folder])
+    assert _sections(html) == ["layers"]
+    assert "equivariance error versus depth" in html
+    assert "error versus shift" in html
+    assert "invariance after global pooling" in html
+    assert "aliasing energy at the subsampling layers" in html
+    assert 'alt="feature_maps.png"' in html
+    assert "layer2" in html
+
+
+def test_compare_section_marks_the_winner(tmp_path):
+    folder = tmp_path / "cmp"
+    folder.mkdir()
+
+    def entry(v, lo, hi):
+        return {"value": v, "ci95": [lo, hi]}
+
+    rows = [
+        {
+            "variant": "base",
+            "params": 1000,
+            "ms_per_image": 2.0,
+            "protocols": {
+                "crop": {
+                    "p_top1_change": entry(0.30, 0.25, 0.35),
+                    "consistency": entry(0.70, 0.6, 0.8),
+                    "n_images": 10,
+                }
+            },
+        },
+        {
+            "variant": "blurpool:4",
+            "params": 1000,
+            "ms_per_image": 3.0,
+            "protocols": {
+                "crop": {
+                    "p_top1_change": entry(0.10, 0.05, 0.15),
+                    "consistency": entry(0.75, 0.65, 0.85),
+                    "n_images": 10,
+                }
+            },
+        },
+    ]
+    (folder / "compare.json").write_text(json.dumps({"model": "m", "variants": rows}))
+    html = render_report([folder])
+    assert _sections(html) == ["compare"]
+    body = html.split('id="compare"')[1]
+    table_rows = re.findall(r"<tr>(.*?)</tr>", body.split("<tbody>")[1].split("</tbody>")[0])
+    base, blur = table_rows
+    # P(change): lower wins, clearly (CIs apart); consistency: higher wins, CIs overlap
+    assert '<span class="win">0.100' in blur and "clear" in blur.split("</td>")[1]
+    assert '<span class="win">0.750' in blur and "clear" not in blur.split("</td>")[2]
+    assert 'class="win">2.00' in base  # the faster variant
+    assert "win" not in base.split("</td>")[1]
+
+
+def test_bias_and_train_files_get_generic_sections(tmp_path):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    (folder / "bias.json").write_text(
+        json.dumps({"n_boxes": 3, "centres": [{"x": 0.5, "y": 0.4, "name": "<i>cat</i>"}]})
+    )
+    html = render_report([folder])
+    assert _sections(html) == ["bias"]
+    assert "&lt;i&gt;cat&lt;/i&gt;" in html and "<i>cat" not in html
+
+
+def test_one_function_adds_a_section(tmp_path, run_dir):
+    marker = tmp_path / "extra.json"
+    marker.write_text("{}")
+
+    @register_section("zz-extra", "Extra", order=99, present=has_file("extra.json"))
+    def extra(runs, report):
+        return f"<p>{len(runs)} folder(s) with extra.json</p>"
+
+    try:
+        html = render_report([run_dir, tmp_path])
+        assert _sections(html)[-1] == "zz-extra"
+        assert "1 folder(s) with extra.json" in html
+        assert "zz-extra" in [s.name for s in list_sections()]
+    finally:
+        from jaggy.report import _registry
+
+        _registry._SECTIONS.pop("zz-extra", None)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ArgumentError):
+        render_report([])
+    with pytest.raises(DataError, match="not a folder"):
+        render_report([tmp_path / "missing"])
+    with pytest.raises(DataError, match="holds no results"):
+        render_report([tmp_path])
+    with pytest.raises(ArgumentError):
+        ReportLimits(wall_images=0)
+    (tmp_path / "summary.json").write_text("{not json")
+    with pytest.raises(DataError, match="cannot read"):
+        render_report([tmp_path])
+
+
+def test_cli_report(run_dir, tmp_path, capsys):
+    out = tmp_path / "sub" / "r.html"
+    assert main(["report", str(run_dir), "--out", str(out), "--wall-images", "3"]) == 0
+    assert out.is_file() and str(out) in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert main(["report", str(run_dir), "--out", str(out), "--wall-images", "0"]) == 2
+
+
+def test_audit_report_flag_writes_the_report(tmp_path, capsys):
+    data = tmp_path / "images"
+    write_images(data, 2, seed=4)
+    out = tmp_path / "run"
+    code = main(
+        [
+            "audit",
+            "py:report_fixtures:tiny_model",
+            str(data),
+            "--protocol",
+            "crop",
+            "--steps",
+            "3",
+            "--workers",
+            "0",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--report",
+        ]
+    )
+    assert code == 0
+    assert (out / "report.html").is_file()
+    assert "report:" in capsys.readouterr().out
+
+
+def test_write_report_is_atomic_and_readable(run_dir, tmp_path):
+    out = write_report([run_dir], tmp_path / "r.html")
+    assert out.stat().st_mode & 0o044  # readable by others, like any shared file
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert out.read_text().startswith("<!DOCTYPE html>")
