@@ -189,20 +189,15 @@ def _open_run(setup: AuditSetup, store: RunStore, identity: dict, resume: bool) 
     are done. Returns the run record (with 'done', which is not stored)."""
     record = store.open(identity, resume)
     if record is None:
-        settings = resolve_settings(setup)
+        store.prepare()  # an unwritable --out fails now, not after the probe
         record = {
             "identity": identity,
-            **settings,
+            **resolve_settings(setup),
             "sessions": [],
             "n_chunks": setup.n_chunks,
             "chunk_images": setup.config.chunk_images,
         }
-        store.create(record)
     store.clean_temporary()
-    record.setdefault(
-        "memory_format", "channels_last" if setup.config.channels_last else "contiguous"
-    )
-    record.setdefault("threads", torch.get_num_threads())
     record["sessions"].append(
         {
             "session": len(record["sessions"]),
@@ -211,7 +206,7 @@ def _open_run(setup: AuditSetup, store: RunStore, identity: dict, resume: bool) 
             "status": "running",
         }
     )
-    store.write_run(record)
+    store.write_run(record)  # a run.json always names the session that wrote it
     return {**record, "done": sorted(store.completed_chunks())}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -102,11 +103,21 @@ class RunStore:
             return True
         return False
 
-    def create(self, record: dict) -> None:
+    def prepare(self) -> None:
+        """Create OUT/parts and check that files can be written there (before any work)."""
         try:
             self.parts.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=self.parts)
+            os.close(fd)
+            os.remove(probe)
         except OSError as exc:
-            raise JaggyError(f"cannot create output folder '{self.out}': {exc.strerror}") from exc
+            raise JaggyError(
+                f"cannot write into the output folder '{self.out}': {exc.strerror or exc}; "
+                "choose a writable --out"
+            ) from exc
+
+    def create(self, record: dict) -> None:
+        self.prepare()
         self.write_run(record)
 
     def read_run(self) -> dict | None:
@@ -165,14 +176,16 @@ class RunStore:
         return infos
 
     def clean_temporary(self) -> None:
-        """Remove half-written files left by an interrupted run."""
-        for folder in (self.out, self.parts):
-            if folder.is_dir():
-                for path in folder.glob(".*.tmp"):
-                    try:
-                        os.remove(path)
-                    except OSError:
-                        pass
+        """Remove half-written files an interrupted run left (only names jaggy writes)."""
+        own = ("run.json", "predictions.parquet", "summary.json", "manifest.json")
+        leftovers = [p for name in own for p in self.out.glob(f".{name}.*.tmp")]
+        if self.parts.is_dir():
+            leftovers += list(self.parts.glob(".*.tmp"))
+        for path in leftovers:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
 
 
 def _differences(stored: dict, current: dict) -> list[tuple[str, object, object]]:
