@@ -35,6 +35,11 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument(
+        "--train-norm",
+        action="store_true",
+        help="update normalisation statistics too (default: frozen, which suits small data sets)",
+    )
     parser.add_argument("--out", default="jaggy-finetune")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
@@ -57,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         workers=args.workers,
+        train_norm=args.train_norm,
         out=args.out,
     )
     result = finetune(config, progress=not args.no_progress)

@@ -84,6 +84,10 @@ def load_model(
         device: where the module lives.
     """
     parsed = parse_model_spec(spec)
+    if remedies:  # a bad remedy spec fails before the model is built
+        from ..remedy_specs import validate_remedies
+
+        validate_remedies(list(remedies))
     pretrained = not random_weights and checkpoint is None
     if parsed.kind == "jaggy":
         if pretrained:

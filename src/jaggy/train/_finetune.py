@@ -55,6 +55,7 @@ class FinetuneConfig:
     seed: int = 0
     device: str = "cpu"
     workers: int = 0
+    train_norm: bool = False
     out: str = "jaggy-finetune"
 
     def validate(self) -> None:
@@ -189,7 +190,7 @@ def finetune(
     history = []
     bar = tqdm(total=total_steps, unit="step", disable=not progress, desc="finetune")
     started = time.perf_counter()
-    module.train()
+    _train_mode(module, config.train_norm)
     for epoch in range(config.epochs):
         losses, correct, seen = [], 0, 0
         for batch in loader:
@@ -239,6 +240,17 @@ def finetune(
         },
     )
     return FinetuneResult(checkpoint, history, skipped)
+
+
+def _train_mode(module: nn.Module, train_norm: bool) -> None:
+    """Training mode, with normalisation layers frozen (eval mode: running statistics kept)
+    unless `train_norm`: small fine-tuning sets give poor batch statistics."""
+    module.train()
+    if train_norm:
+        return
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm | nn.GroupNorm | nn.LayerNorm):
+            layer.eval()
 
 
 def audit_command(model: str, remedies: list[str], checkpoint: Path) -> str:
