@@ -189,3 +189,17 @@ def test_bad_arguments():
         LayerAnalysis(net, shift_protocol("circular", 16, 2), batch_size=0)
     with pytest.raises(ArgumentError):
         LayerAnalysis(nn.Flatten(), shift_protocol("circular", 16, 2))
+
+
+def test_vit_patch_tokens_are_exact_at_multiples_of_the_patch_size():
+    import timm
+
+    torch.manual_seed(0)
+    vit = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=1).eval()
+    protocol = shift_protocol("circular", 32, 8, path="horizontal")
+    report = analyze_layers(vit, smooth_images(1, 32), protocol)
+    mean = report.mean_errors()
+    for name in ("patch_embed.proj", "patch_embed"):
+        layer = report.stride_map.layer(name)
+        assert mean[layer.index, 8] < 1e-5 < 0.05 < mean[layer.index, 1:8].min()
+    assert np.isfinite(report.logits).all()

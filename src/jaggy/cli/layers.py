@@ -32,10 +32,12 @@ def register(subparsers) -> None:
     add_data_args(parser)
     parser.add_argument(
         "--protocol",
-        default="circular",
+        default="crop",
         choices=list(SHIFT_PROTOCOLS),
-        help="how images are shifted: circular (torch.roll, 1 px steps; default), crop (windows "
-        "1 px apart of a larger image) or fourier (band-limited sub-pixel shifts)",
+        help="how images are shifted: crop (windows 1 px apart of the image resized to "
+        "R + T + 1, the study's Crop protocol; default), circular (torch.roll, 1 px steps: exact "
+        "equivariance tests, but a zero-padded model sees the wrap-around seam) or fourier "
+        "(band-limited sub-pixel circular shifts)",
     )
     parser.add_argument(
         "--shifts",

@@ -92,13 +92,14 @@ def _error_vs_depth(report: LayersReport, path: Path) -> Path:
         ax.axvline(layer.index, color="0.6", lw=0.8, ls=":")
         ax.annotate(
             f"x{max(layer.cumulative_stride)}",
-            (layer.index, 1.0),
+            (layer.index, 0.02),
             xycoords=("data", "axes fraction"),
+            xytext=(2, 0),
+            textcoords="offset points",
             fontsize=7,
             color="0.35",
             ha="left",
-            va="top",
-            rotation=90,
+            va="bottom",
         )
     ax.set_xlabel("layer (execution order; dotted: subsampling layers)")
     ax.set_ylabel("normalised equivariance error")
