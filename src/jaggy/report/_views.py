@@ -9,6 +9,7 @@ protocols are unknown here, the report says so instead of showing views.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,19 @@ from ._run import RunFolder
 
 THUMB_SIDE = 64  # px
 _BATCH = 16  # views made per call when re-creating a sequence
+
+
+@contextmanager
+def _one_thread():
+    """Run torch on one thread, then restore the setting. Views for a handful of thumbnails
+    are small work: extra threads barely help, and on a busy machine their spin-waiting made
+    the report several times slower (measured 8 s against 69 s for the demo run)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class ViewMaker:
@@ -120,7 +134,7 @@ class ViewMaker:
             mean = torch.tensor(prep.mean, dtype=torch.float32).view(3, 1, 1)
             std = torch.tensor(prep.std, dtype=torch.float32).view(3, 1, 1)
             arrays = []
-            with torch.inference_mode():
+            with torch.inference_mode(), _one_thread():
                 for view in self._views(protocol, normalised, views):
                     pixels = (view.float() * std + mean).clamp(0, 1).mul(255).round()
                     arrays.append(pixels.to(torch.uint8).permute(1, 2, 0).contiguous().numpy())

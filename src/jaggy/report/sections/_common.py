@@ -160,7 +160,7 @@ def metric_chart(
             hi.append(ci[1] if ci else math.nan)
         series.append(Series(label, xs, ys, lower=lo, upper=hi, width=0.0))
     ticks = [(float(i), c) for i, c in enumerate(categories)]
-    chart_width = max(width, 70 * len(categories) + 60)
+    chart_width = max(width, 84 * len(categories) + 60)
     return line_chart(
         series,
         width=chart_width,

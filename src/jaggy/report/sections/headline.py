@@ -62,6 +62,7 @@ def headline(runs, report) -> str | None:
             )
         )
         parts.append(table(header, rows, header_titles=titles))
+        parts.append(extremes(protocols))
         if "p_top1_change" in metrics and len(protocols) > 1:
             keys = list(protocols)
             parts.append(
@@ -72,3 +73,22 @@ def headline(runs, report) -> str | None:
                 )
             )
     return "".join(parts) if len(parts) > 1 else None
+
+
+def extremes(protocols: dict) -> str:
+    """One sentence naming the least and the most stable protocol by P(top-1 change)."""
+    values = {
+        key: entry["p_top1_change"]
+        for key, entry in protocols.items()
+        if isinstance(entry.get("p_top1_change"), dict)
+        and entry["p_top1_change"].get("value") is not None
+    }
+    if len(values) < 2:
+        return ""
+    worst = max(values, key=lambda k: values[k]["value"])
+    best = min(values, key=lambda k: values[k]["value"])
+    return (
+        f"<p>The top-1 answer changed most often under <strong>{esc(worst)}</strong> "
+        f"({value_ci(values[worst])} of one-step pairs) and least often under "
+        f"<strong>{esc(best)}</strong> ({value_ci(values[best])}).</p>"
+    )
