@@ -189,6 +189,11 @@ def test_bad_arguments():
         LayerAnalysis(net, shift_protocol("circular", 16, 2), batch_size=0)
     with pytest.raises(ArgumentError):
         LayerAnalysis(nn.Flatten(), shift_protocol("circular", 16, 2))
+    with pytest.raises(ArgumentError):
+        LayerAnalysis(circular_net().train(), shift_protocol("circular", 16, 2))
+    analysis = LayerAnalysis(net, shift_protocol("crop", 16, 2))
+    with pytest.raises(ArgumentError):
+        analysis.update(torch.zeros(3, 16, 16))  # crop needs R + T + 1 = 19 px
 
 
 def test_vit_patch_tokens_are_exact_at_multiples_of_the_patch_size():

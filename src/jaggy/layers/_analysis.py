@@ -207,7 +207,7 @@ class LayerAnalysis:
     (`update`), and returns a `LayersReport` (`compute`).
 
     Args:
-        model: the classifier (put it in eval mode first); any module taking [N, 3, R, R].
+        model: the classifier in eval mode; any module taking [N, 3, R, R].
         protocol: a `shift_protocol(...)` (circular, crop or fourier).
         batch_size: shifted views per forward pass.
         show_layers: layer names for the feature-map picture (default: the last layer at each
@@ -231,6 +231,11 @@ class LayerAnalysis:
             )
         if batch_size < 1:
             raise ArgumentError(f"--batch-size must be at least 1 (got {batch_size})")
+        if model.training:
+            raise ArgumentError(
+                "the model is in training mode (batch statistics, dropout): call model.eval() "
+                "before the layer analysis"
+            )
         self.model = model
         self.protocol = protocol
         self.batch_size = int(batch_size)
@@ -286,6 +291,12 @@ class LayerAnalysis:
             image_id: a name for the image (default: its position).
         """
         image_id = image_id if image_id is not None else str(len(self._images))
+        side = self.protocol.source().side
+        if source.ndim != 3 or tuple(source.shape[-2:]) != (side, side):
+            raise ArgumentError(
+                f"{self.protocol.name}: the source must be [C, {side}, {side}] "
+                f"(protocol.source()); got {tuple(source.shape)}"
+            )
         source = source.to(self.device, torch.float32)
         state = _ImageState(self, image_id, keep_maps=self.feature_maps is None)
         taps = CallTaps(self.model)
