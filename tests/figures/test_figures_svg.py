@@ -203,3 +203,10 @@ def test_write_shift_curve_pngs_streams_across_batches(tmp_path, monkeypatch):
     paths = shift_curves.write_shift_curve_pngs(tmp_path / "p.parquet", tmp_path / "figs")
     assert len(paths) == 3
     assert drawn == [("im0", 4), ("im1", 4), ("im2", 4)]  # every row of each image, once
+
+
+def test_non_negative_data_keeps_the_axis_at_or_above_zero():
+    for ys in ([0.0, 0.0, 0.0], [0.01, 0.2, 0.05]):
+        root = parse(line_chart([Series("s", [0, 1, 2], ys)]))
+        labels = [t.text for t in root.iter(f"{SVG}text") if t.text]
+        assert not any(label.startswith("-") for label in labels)

@@ -391,3 +391,16 @@ def test_write_report_is_atomic_and_readable(run_dir, tmp_path):
     assert out.stat().st_mode & 0o044  # readable by others, like any shared file
     assert not list(tmp_path.glob(".*.tmp"))
     assert out.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_summary_only_folder_shows_headline_without_dangling_links(tmp_path):
+    entry = {"p_top1_change": {"value": 0.25, "ci95": [0.2, 0.3]}, "n_images": 4, "n_pairs": 12}
+    summary = {"model": "m", "protocols": {"crop": entry, "black@117": entry}, "n_images": 4}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    html = render_report([tmp_path])
+    assert _sections(html) == ["headline"]  # one embed size: no scale curves
+    assert 'href="#curves-' not in html
+    assert "was 0.250" in html and "under every protocol" in html
+    ids = set(re.findall(r'id="([^"]+)"', html))
+    for target in re.findall(r'href="#([^"]+)"', html):
+        assert target in ids

@@ -75,6 +75,9 @@ def test_page_is_self_contained(full_report):
     for match in re.finditer(r'(?:src|href)="([^"]*)"', text):
         assert match.group(1).startswith(("data:", "#")), match.group(1)
     assert "@import" not in text and "url(" not in text
+    ids = set(re.findall(r'id="([^"]+)"', text))
+    for target in re.findall(r'href="#([^"]+)"', text):
+        assert target in ids, f"link to a missing anchor #{target}"
 
 
 def test_hostile_file_name_shows_as_text(probed, full_report):

@@ -130,7 +130,8 @@ def line_chart(
     else:
         y_lo, y_hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
         pad = (y_hi - y_lo) * 0.08 or 0.5
-        y_lo, y_hi = y_lo - pad, y_hi + pad
+        # non-negative data (probabilities, rates, errors) keeps its axis at zero or above
+        y_lo, y_hi = (y_lo - pad if y_lo < 0 else max(0.0, y_lo - pad)), y_hi + pad
     pad_x = (x_hi - x_lo) * 0.03
 
     def px(x: float) -> float:

@@ -87,6 +87,8 @@ def extremes(protocols: dict) -> str:
         return ""
     worst = max(values, key=lambda k: values[k]["value"])
     best = min(values, key=lambda k: values[k]["value"])
+    if values[worst]["value"] == values[best]["value"]:
+        return f"<p>P(top-1 change) was {value_ci(values[worst])} under every protocol.</p>"
     return (
         f"<p>The top-1 answer changed most often under <strong>{esc(worst)}</strong> "
         f"({value_ci(values[worst])} of one-step pairs) and least often under "
