@@ -210,3 +210,9 @@ def test_non_negative_data_keeps_the_axis_at_or_above_zero():
         root = parse(line_chart([Series("s", [0, 1, 2], ys)]))
         labels = [t.text for t in root.iter(f"{SVG}text") if t.text]
         assert not any(label.startswith("-") for label in labels)
+
+
+def test_integer_x_values_get_integer_ticks():
+    root = parse(line_chart([Series("s", [0, 1, 2, 3], [0.1, 0.2, 0.3, 0.4])]))
+    labels = [t.text for t in root.iter(f"{SVG}text") if t.get("text-anchor") == "middle"]
+    assert labels and all("." not in (label or "") for label in labels)

@@ -286,6 +286,7 @@ def test_compare_section_marks_the_winner(tmp_path):
             "variant": "blurpool:4",
             "params": 1000,
             "ms_per_image": 3.0,
+            "ms_ratio_to_base": 1.5,
             "protocols": {
                 "crop": {
                     "p_top1_change": entry(0.10, 0.05, 0.15),
@@ -305,6 +306,8 @@ def test_compare_section_marks_the_winner(tmp_path):
     assert '<span class="win">0.100' in blur and "clear" in blur.split("</td>")[1]
     assert '<span class="win">0.750' in blur and "clear" not in blur.split("</td>")[2]
     assert 'class="win">2.00' in base  # the faster variant
+    assert "1.50" in blur  # time relative to base
+    assert "1,000" in base  # parameters
     assert "win" not in base.split("</td>")[1]
 
 

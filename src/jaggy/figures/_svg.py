@@ -164,7 +164,13 @@ def line_chart(
                 f'<text x="{left - 5:.0f}" y="{y + 4:.2f}" text-anchor="end" fill="#555">'
                 f"{escape(_tick_label(tick))}</text>"
             )
-    ticks = list(x_ticks) if x_ticks else [(t, _tick_label(t)) for t in nice_ticks(x_lo, x_hi, 8)]
+    if x_ticks:
+        ticks = list(x_ticks)
+    else:
+        values = nice_ticks(x_lo, x_hi, 8)
+        if xs and all(float(x).is_integer() for x in xs):  # indices: no fractional ticks
+            values = [t for t in values if float(t).is_integer()] or values
+        ticks = [(t, _tick_label(t)) for t in values]
     for value, label in ticks:
         if x_lo - 1e-9 <= value <= x_hi + 1e-9:
             x = px(value)

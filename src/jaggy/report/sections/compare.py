@@ -113,11 +113,10 @@ def compare(runs, report) -> str | None:
                 values = [value_of(r["costs"].get(c)) for r in group]
                 win = winners(values, False) if c == "ms_per_image" else set()
                 for i, v in enumerate(values):
-                    text = (
-                        number(v, 2)
-                        if c == "ms_per_image"
-                        else (f"{int(v):,}" if v is not None else "–")
-                    )
+                    if c == "params":
+                        text = f"{int(v):,}" if v is not None else "–"
+                    else:
+                        text = number(v, 2)
                     cells[i].append(f'<span class="win">{text}</span>' if i in win else text)
             header = (
                 ["variant"] + [metric_label(m) for m in names] + [metric_label(c) for c in costs]

@@ -157,7 +157,7 @@ def _depth_chart(layers_: list[dict], errors: list[list[tuple[float, float]]]) -
         )
     return line_chart(
         series,
-        width=620,
+        width=580,
         x_label="layer (depth order)",
         y_label="equivariance error",
         title="equivariance error versus depth",
@@ -184,10 +184,10 @@ def _shift_chart(layers_, errors, x_label: str) -> str | None:
         return None
     return line_chart(
         series,
-        width=620,
+        width=580,
         x_label=x_label,
         y_label="equivariance error",
-        title="error versus shift: lowest at multiples of the cumulative stride r",
+        title="equivariance error versus shift, one layer per cumulative stride r",
     )
 
 
@@ -209,7 +209,7 @@ def _invariance_chart(data: dict, xs: list[float], x_label: str) -> str | None:
         return None
     return line_chart(
         series,
-        width=620,
+        width=580,
         x_label=x_label,
         y_label="relative change",
         title="invariance after global pooling: change versus shift",
@@ -242,7 +242,7 @@ def _aliasing_chart(layers_: list[dict]) -> str | None:
     ticks = [(float(j), str(x.get("cumulative_stride", j))) for j, (_, x) in enumerate(rows)]
     return line_chart(
         series,
-        width=620,
+        width=580,
         x_ticks=ticks,
         x_label="subsampling layer (cumulative stride after it)",
         y_label="power above Nyquist",
