@@ -216,3 +216,9 @@ def test_integer_x_values_get_integer_ticks():
     root = parse(line_chart([Series("s", [0, 1, 2, 3], [0.1, 0.2, 0.3, 0.4])]))
     labels = [t.text for t in root.iter(f"{SVG}text") if t.get("text-anchor") == "middle"]
     assert labels and all("." not in (label or "") for label in labels)
+
+
+def test_curve_without_views_still_spreads_its_points():
+    svg = views_and_curve_svg([], [0.1, 0.5, 0.9], [True, False, True], ["0", "1", "2"])
+    xs = [float(c.get("cx")) for c in parse(svg).findall(f".//{SVG}circle")]
+    assert len(set(xs)) == 3 and xs == sorted(xs)

@@ -407,3 +407,19 @@ def test_summary_only_folder_shows_headline_without_dangling_links(tmp_path):
     ids = set(re.findall(r'id="([^"]+)"', html))
     for target in re.findall(r'href="#([^"]+)"', html):
         assert target in ids
+
+
+def test_curve_axes_follow_the_path(run_dir, tmp_path):
+    stats = _stats.scan_predictions(run_dir / "predictions.parquet")
+    xs, label = stats["crop"].x_values()
+    assert label == "shift (px along the path)" and xs.tolist() == [0, 1, 2, 3, 4]
+    data = tmp_path / "images"
+    write_images(data, 2, seed=1)
+    grid = make_run(tmp_path / "grid", data, ["crop"], steps=3, path="grid")
+    xs, label = _stats.scan_predictions(grid / "predictions.parquet")["crop"].x_values()
+    assert label.startswith("view k") and xs.tolist() == list(range(9))  # serpentine order
+    vertical = make_run(tmp_path / "vertical", data, ["black"], steps=3, path="vertical")
+    xs, label = _stats.scan_predictions(vertical / "predictions.parquet")["black@24"].x_values()
+    assert label.startswith("shift") and xs.tolist() == [0, 1, 2]
+    html = render_report([grid])
+    assert 'data-columns="9"' in html

@@ -399,11 +399,14 @@ def views_and_curve_svg(
     frame = thumb + 6
     pitch = frame + 4
     left, top = 34.0, 4.0
-    width = left + shown * pitch + 6
+    if shown >= 2:
+        span = float((shown - 1) * pitch)
+    else:  # no strip to line up with: give the curve a width of its own
+        span = float(max(frame, min(440, 40 * (n - 1))))
+    width = left + frame + span + 6
     strip_h = frame if thumbnails else 0
     curve_top = top + strip_h + 8
     height = curve_top + curve_height + 18
-    span = (shown - 1) * pitch
 
     def px(pos: float) -> float:
         return left + frame / 2 + (pos / max(n - 1, 1)) * span

@@ -130,13 +130,18 @@ class ProtocolStats:
             return np.where(self.view_count > 0, self.view_correct / self.view_count, np.nan)
 
     def x_values(self) -> tuple[np.ndarray, str]:
-        """The x axis of this protocol's curves: embedded size for `scale`-like protocols
-        (size changes along the sequence), else the view index (1 px per step)."""
+        """The x axis of this protocol's curves and its label: the embedded size when it
+        changes along the sequence (`scale`), else the shift in px along a straight path
+        (dx, or dy for a vertical path; fractions of a pixel for `fourier`), else the view
+        index (e.g. a serpentine grid)."""
         views = sorted(self.view_params)
-        sizes = [self.view_params[v][2] for v in views]
-        if len(set(sizes)) > 1:
-            return np.asarray(sizes, dtype=np.float64), "embedded size (px)"
-        return np.asarray(views, dtype=np.float64), "view k (1 px per step)"
+        dx, dy, sizes = (np.asarray([self.view_params[v][i] for v in views]) for i in range(3))
+        if len(set(sizes.tolist())) > 1:
+            return sizes.astype(np.float64), "embedded size (px)"
+        along = dx if np.any(dx != 0) else dy
+        if len(views) > 1 and np.all(np.diff(along) > 0):
+            return along.astype(np.float64), "shift (px along the path)"
+        return np.asarray(views, dtype=np.float64), "view k (1 step per view)"
 
     def wall_order(self) -> np.ndarray:
         """Images sorted by jaggedness (most jagged first), then by top-1 changes, then by how

@@ -111,6 +111,7 @@ def run_block(run, report, key: str) -> str:
             "mean over all images."
         )
     chart += "</div>"
+    run_problem = report.views(run).problem  # said once, at the top of the section
     cards = []
     for i, index in enumerate(chosen):
         seq = details[(key, index)]
@@ -141,7 +142,7 @@ def run_block(run, report, key: str) -> str:
             f"top-1 changed in {changes} of {len(seq.view) - 1} steps; c* entered or left the "
             f"top-5 {jagged} times; top-1 = c* in {int(seq.correct.sum())} of {len(seq.view)} "
             "views (green frame/point: top-1 is c*, red: it is not)</div>"
-            + (note(f"Views not shown: {reason}.") if reason else "")
+            + (note(f"Views not shown: {reason}.") if reason and reason != run_problem else "")
             + figure
             + "</div>"
         )
@@ -162,6 +163,10 @@ def curves(runs, report) -> str | None:
             "protocols. Hover a point for the top-1 class."
         )
     ]
+    for run in runs:
+        problem = report.views(run).problem
+        if problem and report.curve_images(run):
+            parts.append(note(f"{run.label}: views cannot be shown: {problem}."))
     for run in runs:
         # Make the thumbnails image by image, so each image file is decoded once.
         details = report.details(run)
