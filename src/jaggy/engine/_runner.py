@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
 import torch
 from tqdm import tqdm
 
@@ -29,7 +28,7 @@ from ._atomic import atomic_write_json
 from ._config import AuditConfig
 from ._device import check_device_options, resolve_device
 from ._distributed import init_ranks, split_chunks
-from ._forward import Forward, RowColumns, ViewMeta, is_out_of_memory
+from ._forward import Forward, RowColumns, Segment, ViewPlan, is_out_of_memory, take_segments
 from ._loading import default_workers, iterate_decoded
 from ._manifest import command_line, device_description, now_iso, package_versions
 from ._store import PREDICTION_SCHEMA, RunStore
@@ -378,7 +377,8 @@ def _compute_chunks(
         smoothing=0.05,
         dynamic_ncols=True,
     )
-    batcher = _Batcher(forward, batch_size, bar)
+    batcher = _Batcher(forward, batch_size, bar, prep.input_size)
+    plans = [(protocol, ViewPlan(protocol)) for protocol in setup.protocols]
     current: _ChunkRows | None = None
     decoded_stream = iterate_decoded(
         dataset,
@@ -394,7 +394,7 @@ def _compute_chunks(
                 if current is not None:
                     _commit(store, batcher, current, context, report)
                 current = _ChunkRows(chunk)
-                batcher.start_chunk(current)
+                batcher.rows = current.rows
             current.images += 1
             if decoded.error is not None:
                 current.skipped.append(
@@ -408,7 +408,7 @@ def _compute_chunks(
                 continue
             if decoded.note:
                 current.converted.append({"image_id": decoded.item.image_id, "note": decoded.note})
-            _enqueue_image(setup, batcher, decoded)
+            _enqueue_image(setup, plans, batcher, decoded)
         if current is not None:
             _commit(store, batcher, current, context, report)
     finally:
@@ -416,36 +416,27 @@ def _compute_chunks(
         bar.close()
 
 
-def _enqueue_image(setup: AuditSetup, batcher: _Batcher, decoded: DecodedImage) -> None:
+def _enqueue_image(
+    setup: AuditSetup,
+    plans: list[tuple[Protocol, ViewPlan]],
+    batcher: _Batcher,
+    decoded: DecodedImage,
+) -> None:
+    """Make every view of one image (on the device) and hand them to the batcher, cut where
+    a batch fills up."""
     prep = setup.loaded.preprocessing
-    device = setup.device
     item = decoded.item
     normalized: dict[str, torch.Tensor] = {}
-    for protocol in setup.protocols:
+    for protocol, plan in plans:
         key = protocol.source().key
         if key not in normalized:
-            normalized[key] = prep.normalize(decoded.sources[key].to(device, non_blocking=True))
-        source = normalized[key]
-        params = protocol.view_params()
+            source = decoded.sources[key].to(setup.device, non_blocking=True)
+            normalized[key] = prep.normalize(source)
         start = 0
-        while start < len(params):
-            take = min(batcher.room(), len(params) - start)
-            views = protocol.make_views(source, range(start, start + take))
-            metas = [
-                ViewMeta(
-                    item.index,
-                    item.image_id,
-                    protocol.key,
-                    protocol.name,
-                    k,
-                    float(params[k].dx),
-                    float(params[k].dy),
-                    int(params[k].size),
-                    item.label,
-                )
-                for k in range(start, start + take)
-            ]
-            batcher.add(views, metas)
+        while start < len(plan):
+            take = min(batcher.room(), len(plan) - start)
+            views = protocol.make_views(normalized[key], range(start, start + take))
+            batcher.add(views, Segment(item.index, item.image_id, item.label, plan, start, take))
             start += take
 
 
@@ -453,7 +444,8 @@ def _commit(
     store: RunStore, batcher: _Batcher, chunk: _ChunkRows, context: dict, report: dict
 ) -> None:
     batcher.flush()
-    table = pa.table(chunk.rows.columns, schema=PREDICTION_SCHEMA)
+    batcher.forward.drain()
+    table = chunk.rows.to_table(PREDICTION_SCHEMA)
     backoff = [{**event, "chunk": chunk.chunk, **context} for event in batcher.take_backoff()]
     store.write_chunk(
         chunk.chunk,
@@ -474,45 +466,63 @@ def _commit(
 
 class _Batcher:
     """Collects views into batches of exactly `batch_size` (the last of a chunk may be
-    smaller) and runs them.
+    smaller) and runs them. Views are copied once, straight into a batch tensor laid out in
+    the model's memory format.
 
     Out of memory on a batch: halve the batch size, free the cache, rerun the same views in
     pieces of the new size; the smaller size stays for the rest of the session and every
     halving is recorded (chunk info and manifest `oom_backoff`)."""
 
-    def __init__(self, forward: Forward, batch_size: int, bar):
+    def __init__(self, forward: Forward, batch_size: int, bar, input_size: int):
         self.forward = forward
         self.batch_size = batch_size
         self.bar = bar
+        self.input_size = input_size
         self.views: list[torch.Tensor] = []
-        self.metas: list[ViewMeta] = []
+        self.segments: list[Segment] = []
+        self.filled = 0
         self.rows = RowColumns()
         self._backoff: list[dict] = []
 
-    def start_chunk(self, chunk: _ChunkRows) -> None:
-        self.rows = chunk.rows
-
     def room(self) -> int:
-        return self.batch_size - len(self.metas)
+        return self.batch_size - self.filled
 
-    def add(self, views: torch.Tensor, metas: list[ViewMeta]) -> None:
+    def add(self, views: torch.Tensor, segment: Segment) -> None:
         self.views.append(views)
-        self.metas.extend(metas)
-        if len(self.metas) >= self.batch_size:
+        self.segments.append(segment)
+        self.filled += segment.count
+        if self.filled >= self.batch_size:
             self.flush()
 
+    def _assemble(self) -> torch.Tensor:
+        first = self.views[0]
+        fmt = self.forward.torch_memory_format
+        if len(self.views) == 1 and first.is_contiguous(memory_format=fmt):
+            return first
+        r = self.input_size
+        batch = torch.empty(
+            (self.filled, 3, r, r), dtype=first.dtype, device=first.device, memory_format=fmt
+        )
+        position = 0
+        for views in self.views:
+            batch[position : position + len(views)].copy_(views)
+            position += len(views)
+        return batch
+
     def flush(self) -> None:
-        if not self.metas:
+        if not self.segments:
             return
-        batch = self.views[0] if len(self.views) == 1 else torch.cat(self.views)
-        metas = self.metas
-        self.views, self.metas = [], []
+        batch = self._assemble()
+        segments, total = self.segments, self.filled
+        self.views, self.segments, self.filled = [], [], 0
         start = 0
-        while start < len(metas):
-            take = min(self.batch_size, len(metas) - start)
+        while start < total:
+            take = min(self.batch_size, total - start)
             try:
                 self.forward.run(
-                    batch[start : start + take], metas[start : start + take], self.rows
+                    batch[start : start + take],
+                    take_segments(segments, start, take),
+                    self.rows,
                 )
             except RuntimeError as exc:
                 if not is_out_of_memory(exc):
