@@ -278,3 +278,69 @@ def test_compiled_model_gives_the_eager_answers(images, tmp_path):
         rtol=1e-4,
         atol=1e-6,
     )
+
+
+def fake_timings(monkeypatch, rates: dict) -> list:
+    """Replace the timing of one configuration by `rates[(batch, format)]` (views/s);
+    returns the list of configurations timed, in order."""
+    timed = []
+
+    def time_calls(forward, batch):
+        key = (batch.shape[0], forward.memory_format)
+        timed.append(key)
+        return batch.shape[0] / rates[key]
+
+    monkeypatch.setattr("jaggy.engine._autotune._time_calls", time_calls)
+    return timed
+
+
+def curve(peak: int, top: float, fmt_scale: float = 1.0) -> dict:
+    """A throughput curve over batch sizes that rises to `peak` and falls after it."""
+    return {
+        b: top * fmt_scale / (1 + abs(b.bit_length() - peak.bit_length())) for b in CPU_BATCH_SIZES
+    }
+
+
+def rates_for(contiguous: dict, channels_last: dict) -> dict:
+    return {
+        **{(b, "contiguous"): r for b, r in contiguous.items()},
+        **{(b, "channels_last"): r for b, r in channels_last.items()},
+    }
+
+
+def test_climb_finds_a_peak_above_the_start(images, tmp_path, monkeypatch):
+    rates = rates_for(curve(8, 1e5), curve(16, 1.2e5))
+    timed = fake_timings(monkeypatch, rates)
+    setup = AuditSetup(config(images, tmp_path / "x", chunk_images=6))  # 48 views per chunk
+    tuned = choose_configuration(setup, ["contiguous", "channels_last"])
+    assert (tuned["batch_size"], tuned["memory_format"]) == (16, "channels_last")
+    # starts at 4 in both formats, climbs the faster one there first, and each climb stops
+    # one step past its peak
+    assert timed == [
+        (4, "contiguous"),
+        (4, "channels_last"),
+        (8, "contiguous"),
+        (16, "contiguous"),
+        (8, "channels_last"),
+        (16, "channels_last"),
+        (32, "channels_last"),
+    ]
+
+
+def test_climb_goes_down_when_small_batches_win(images, tmp_path, monkeypatch):
+    timed = fake_timings(monkeypatch, rates_for(curve(1, 5e4), curve(2, 4e4)))
+    setup = AuditSetup(config(images, tmp_path / "x"))
+    tuned = choose_configuration(setup, ["contiguous", "channels_last"])
+    assert (tuned["batch_size"], tuned["memory_format"]) == (1, "contiguous")
+    assert (8, "contiguous") in timed and (16, "contiguous") not in timed
+
+
+def test_a_short_run_probes_within_its_budget(images, tmp_path, monkeypatch):
+    # 0.2 views/s at the start: the run (2 images x 8 views) would last ~80 s, so the probe
+    # may spend 2% of that, 1.6 s, and nothing beyond the starting configurations fits.
+    timed = fake_timings(monkeypatch, rates_for(curve(16, 0.5), curve(16, 0.6)))
+    setup = AuditSetup(config(images, tmp_path / "x", images=2))
+    tuned = choose_configuration(setup, ["contiguous", "channels_last"])
+    assert timed == [(4, "contiguous"), (4, "channels_last")]
+    assert (tuned["batch_size"], tuned["memory_format"]) == (4, "channels_last")
+    assert tuned["budget_seconds"] == pytest.approx(1.6, abs=0.01)
