@@ -1,7 +1,26 @@
 """Per-image metrics, as pure functions of PredictionSequences; a registry by name.
 
-Every function returns one value per image ([G] float array, NaN where undefined, e.g.
-accuracy without a label). Pairs are consecutive views (k, k+1) of one image.
+Conventions: every metric takes a PredictionSequences of G images (rows sorted by image, then
+view) and keyword context (`seed`, `k`, `protocol`; each metric uses what it needs), and
+returns a float array [G], one value per image, NaN where undefined (e.g. accuracy without a
+label, pair metrics for an image with one view). A *pair* is two consecutive views (k, k+1) of
+one image, one step apart along the protocol's path.
+
+Example (one image, three views; classes 7 and 3 swap places at the last view):
+
+>>> import numpy as np
+>>> seq = PredictionSequences.from_columns({
+...     "image_index": [0, 0, 0], "view": [0, 1, 2], "label": [-1] * 3,
+...     "ref_class": [7] * 3, "p_label": [0.6, 0.5, 0.4],
+...     "top5_ids": [[7, 3, 1, 2, 4], [7, 3, 1, 2, 4], [3, 7, 1, 2, 4]],
+...     "top5_probs": [[0.6, 0.2, 0.1, 0.05, 0.05]] * 2 + [[0.45, 0.4, 0.1, 0.03, 0.02]],
+...     "p_prev_top1": [None, 0.5, 0.4]})
+>>> p_top1_change(seq).tolist()       # pairs (0,1) same, (1,2) differ
+[0.5]
+>>> mac(seq).round(3).tolist()        # (|0.6 - 0.5| + |0.6 - 0.4|) / 2
+[0.15]
+>>> top5_distance(seq).tolist()       # second pair: positions 0 and 1 swap: |0-1| + |1-0|
+[1.0]
 """
 
 from __future__ import annotations
@@ -17,6 +36,9 @@ from ._sequences import PredictionSequences
 
 @dataclass(frozen=True)
 class MetricInfo:
+    """A registered metric: its per-image function, the direction in which it is better (used
+    by `--fail-under`), whether it needs labels, and its one-line definition."""
+
     name: str
     fn: Callable[..., np.ndarray]
     higher_is_better: bool
@@ -28,7 +50,7 @@ _METRICS: dict[str, MetricInfo] = {}
 
 
 def register_metric(name: str, *, higher_is_better: bool, needs_labels: bool = False):
-    """Decorator: register a per-image metric under `name`."""
+    """Decorator: register `fn(seq, **context) -> [G] array` as metric `name`."""
 
     def wrap(fn):
         doc = (fn.__doc__ or "").strip().splitlines()
@@ -39,10 +61,12 @@ def register_metric(name: str, *, higher_is_better: bool, needs_labels: bool = F
 
 
 def list_metrics() -> list[str]:
+    """Names of every registered metric, in registration order."""
     return list(_METRICS)
 
 
 def metric_info(name: str) -> MetricInfo:
+    """The MetricInfo of a registered metric (KeyError if unknown)."""
     return _METRICS[name]
 
 
@@ -54,16 +78,24 @@ def _per_image_mean(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np
 
 
 @register_metric("p_top1_change", higher_is_better=False)
-def p_top1_change(seq: PredictionSequences) -> np.ndarray:
-    """Fraction of consecutive view pairs whose top-1 classes differ."""
+def p_top1_change(seq: PredictionSequences, **context) -> np.ndarray:
+    """Fraction of consecutive view pairs whose top-1 classes differ.
+
+    Per image: (1 / (V - 1)) * sum_k [top1_k != top1_{k+1}]. ImageNet-P's flip probability is
+    the same quantity on a perturbation sequence.
+    """
     rows, groups = seq.pair_rows()
     changed = seq.top1[rows] != seq.top1[rows - 1]
     return _per_image_mean(changed, groups, seq.n_images)
 
 
 @register_metric("mac", higher_is_better=False)
-def mac(seq: PredictionSequences) -> np.ndarray:
-    """Mean absolute change |p_k(t_k) - p_{k+1}(t_k)|, t_k the top-1 class of view k."""
+def mac(seq: PredictionSequences, **context) -> np.ndarray:
+    """Mean absolute change |p_k(t_k) - p_{k+1}(t_k)|, t_k the top-1 class of view k.
+
+    p_k(t_k) is view k's top-1 probability; p_{k+1}(t_k) is `p_prev_top1` of view k+1, taken
+    from view k+1's full probability vector, so the value is exact.
+    """
     rows, groups = seq.pair_rows()
     change = np.abs(seq.top5_probs[rows - 1, 0] - seq.p_prev_top1[rows])
     return _per_image_mean(change, groups, seq.n_images)
@@ -74,15 +106,18 @@ def _ref_in_top5(seq: PredictionSequences) -> np.ndarray:
 
 
 @register_metric("jaggedness", higher_is_better=False)
-def jaggedness(seq: PredictionSequences) -> np.ndarray:
-    """Fraction of consecutive pairs where 'c* is in the top-5' changes."""
+def jaggedness(seq: PredictionSequences, **context) -> np.ndarray:
+    """Fraction of consecutive pairs where 'c* is in the top-5' changes (in->out or out->in).
+
+    c* is the image's reference class: its label, else the top-1 class of its first view.
+    """
     rows, groups = seq.pair_rows()
     inside = _ref_in_top5(seq)
     return _per_image_mean(inside[rows] != inside[rows - 1], groups, seq.n_images)
 
 
 @register_metric("accuracy", higher_is_better=True, needs_labels=True)
-def accuracy(seq: PredictionSequences) -> np.ndarray:
+def accuracy(seq: PredictionSequences, **context) -> np.ndarray:
     """Fraction of views whose top-1 is the label (NaN without a label)."""
     groups = np.repeat(np.arange(seq.n_images), seq.n_views)
     values = _per_image_mean(seq.top1 == seq.label, groups, seq.n_images)
@@ -91,7 +126,7 @@ def accuracy(seq: PredictionSequences) -> np.ndarray:
 
 
 @register_metric("worst_case_accuracy", higher_is_better=True, needs_labels=True)
-def worst_case_accuracy(seq: PredictionSequences) -> np.ndarray:
+def worst_case_accuracy(seq: PredictionSequences, **context) -> np.ndarray:
     """1 when the top-1 is the label at every view of the image, else 0 (NaN without label)."""
     values = accuracy(seq)
     return np.where(np.isnan(values), np.nan, (values == 1.0).astype(np.float64))
@@ -110,9 +145,13 @@ def consistency_pairs(
 
 @register_metric("consistency", higher_is_better=True)
 def consistency(
-    seq: PredictionSequences, *, seed: int = 0, k: int = 10, protocol: str = ""
+    seq: PredictionSequences, *, seed: int = 0, k: int = 10, protocol: str = "", **context
 ) -> np.ndarray:
-    """Fraction of K seeded random view pairs with equal top-1 (Zhang, ICML 2019)."""
+    """Fraction of K seeded random view pairs with equal top-1 (Zhang, ICML 2019).
+
+    The pairs of each image come from `consistency_pairs(V, k, seed, image_index, protocol)`;
+    with the `circular` protocol this is the circular consistency of APS.
+    """
     out = np.full(seq.n_images, np.nan)
     top1 = seq.top1
     for g, (start, n) in enumerate(zip(seq.starts, seq.n_views, strict=True)):
@@ -124,10 +163,13 @@ def consistency(
 
 
 @register_metric("top5_distance", higher_is_better=False)
-def top5_distance(seq: PredictionSequences) -> np.ndarray:
-    """ImageNet-P's top-5 distance between consecutive views (Hendrycks & Dietterich,
-    ICLR 2019): sum over the previous view's top-5 positions k of |k - min(k', 5)|, k' the
-    0-based rank of that class in the next view."""
+def top5_distance(seq: PredictionSequences, **context) -> np.ndarray:
+    """ImageNet-P's top-5 distance between consecutive views, averaged over pairs.
+
+    Per pair (Hendrycks & Dietterich, ICLR 2019): sum over the previous view's top-5 positions
+    r = 0..4 of |r - min(r', 5)|, r' the 0-based rank of that class in the next view (ranks
+    past the top-5 count as 5). Range 0..25.
+    """
     rows, groups = seq.pair_rows()
     prev = seq.top5_ids[rows - 1]  # [P, 5]
     cur = seq.top5_ids[rows]  # [P, 5]
@@ -140,11 +182,6 @@ def top5_distance(seq: PredictionSequences) -> np.ndarray:
 def per_image_metrics(
     seq: PredictionSequences, *, seed: int = 0, consistency_k: int = 10, protocol: str = ""
 ) -> dict[str, np.ndarray]:
-    """Every registered metric, per image."""
-    out = {}
-    for name, info in _METRICS.items():
-        if name == "consistency":
-            out[name] = info.fn(seq, seed=seed, k=consistency_k, protocol=protocol)
-        else:
-            out[name] = info.fn(seq)
-    return out
+    """Every registered metric, per image: {name: [G] array}."""
+    context = {"seed": seed, "k": consistency_k, "protocol": protocol}
+    return {name: info.fn(seq, **context) for name, info in _METRICS.items()}

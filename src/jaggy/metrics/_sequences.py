@@ -70,9 +70,10 @@ class PredictionSequences:
         def arr(name, dtype):
             return np.asarray(columns[name], dtype=dtype)[order]
 
-        p_prev = np.asarray(
-            [np.nan if v is None else v for v in columns["p_prev_top1"]], dtype=np.float64
-        )[order]
+        p_prev = columns["p_prev_top1"]
+        if not (isinstance(p_prev, np.ndarray) and p_prev.dtype.kind == "f"):
+            p_prev = [np.nan if v is None else v for v in p_prev]  # lists with None
+        p_prev = np.asarray(p_prev, dtype=np.float64)[order]
         return cls(
             image_index=image_index,
             top5_ids=_stack(columns["top5_ids"], np.int64)[order],
