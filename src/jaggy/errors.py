@@ -15,3 +15,7 @@ class DataError(JaggyError):
 
 class ArgumentError(JaggyError):
     """An argument that is invalid on its own or for this model."""
+
+
+class RunMismatchError(ArgumentError):
+    """A run folder holds a run made with other arguments than the ones given now."""

@@ -187,3 +187,55 @@ def test_python_dash_m_and_console_table(image_folder, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "P(change)" in proc.stdout and "crop" in proc.stdout
+
+
+def test_fail_under_protocol_names_and_undefined_metrics(image_folder, tmp_path, capsys):
+    out = tmp_path / "names"
+    # a protocol that is not part of the run is refused before any work
+    assert audit([str(image_folder), "--protocol", "crop", "--fail-under", "black:mac=1"], out) == 2
+    assert "not a protocol of this run" in capsys.readouterr().err
+    assert not out.exists()
+    # a bare embed name covers every size; accuracy without labels fails the gate
+    assert (
+        audit(
+            [
+                str(image_folder),
+                "--protocol",
+                "black",
+                "--size",
+                "16",
+                "--fail-under",
+                "black:mac=1",
+            ],
+            out,
+        )
+        == 0
+    )
+    assert (
+        audit(
+            [
+                str(image_folder),
+                "--protocol",
+                "black",
+                "--size",
+                "16",
+                "--resume",
+                "--fail-under",
+                "accuracy=0.5",
+            ],
+            out,
+        )
+        == 1
+    )
+    assert "undefined (no image has a label)" in capsys.readouterr().err
+
+
+def test_a_run_where_every_image_was_skipped_is_an_error(tmp_path, capsys):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"not an image")
+    code = audit(
+        [str(folder), "--protocol", "crop", "--fail-under", "p_top1_change=0.5"], tmp_path / "out"
+    )
+    assert code == 2
+    assert "every image was skipped" in capsys.readouterr().err

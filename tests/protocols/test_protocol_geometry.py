@@ -81,6 +81,8 @@ def test_crop_views_are_windows_of_one_resized_image():
     x0 = (37 - 32 - 4) // 2
     for k in range(5):
         assert torch.equal(views[k], src[:, x0 + k : x0 + k + 32, x0 + k : x0 + k + 32])
+        # the window moves right/down, so the content moves left/up: dx = dy = -k
+        assert (p.view_params()[k].dx, p.view_params()[k].dy) == (-k, -k)
 
 
 def test_scale_sizes_grow_by_one_pixel_and_stay_centred():

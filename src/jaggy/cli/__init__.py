@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Subcommands whose work survives an interruption (committed chunks).
+RESUMABLE = {"audit": True, "compare": True, "demo": True}
+
+
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -56,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jaggy {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            f"jaggy {args.command}: interrupted; rerun with --resume to continue", file=sys.stderr
-        )
+        hint = "; rerun with --resume to continue" if RESUMABLE.get(args.command) else ""
+        print(f"jaggy {args.command}: interrupted{hint}", file=sys.stderr)
         return 130

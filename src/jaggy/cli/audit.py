@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from ..engine import DEFAULT_PROTOCOLS, AuditConfig, run_audit
-from ..remedy_specs import validate_remedies
+from ..remedies import validate_remedies
+from ..report import write_report
 from ._common import (
     add_data_args,
     add_model_args,
@@ -102,7 +103,7 @@ def config_from_args(args: argparse.Namespace) -> AuditConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    bounds = parse_fail_under(args.fail_under)
+    bounds = parse_fail_under(args.fail_under, args.protocol or list(DEFAULT_PROTOCOLS))
     validate_remedies(args.remedy)
     config = config_from_args(args)
     result = run_audit(config, resume=args.resume, progress=not args.no_progress)
@@ -113,19 +114,16 @@ def run(args: argparse.Namespace) -> int:
     skipped = result.manifest["images"]["skipped"]
     if skipped:
         print(f"skipped {len(skipped)} image(s); reasons in manifest.json", file=sys.stderr)
+    if not result.summary["protocols"]:
+        print(
+            f"jaggy audit: error: every image was skipped ({len(skipped)}); see the reasons "
+            f"in {result.out}/manifest.json",
+            file=sys.stderr,
+        )
+        return 2
     if args.report:
-        write_report_if_available(result.out)
+        print(f"report: {write_report([result.out], result.out / 'report.html')}")
     failures = check_bounds(result.summary, bounds)
     for line in failures:
         print(f"FAIL {line}", file=sys.stderr)
     return 1 if failures else 0
-
-
-def write_report_if_available(out) -> None:
-    try:
-        from ..report import write_report
-    except ImportError:
-        print("report: not available in this install", file=sys.stderr)
-        return
-    path = write_report([out], out / "report.html")
-    print(f"report: {path}")

@@ -7,8 +7,10 @@ import time
 from pathlib import Path
 
 from ..engine import AuditConfig, RunStore, run_audit
+from ..errors import ArgumentError, RunMismatchError
 from ..figures import write_shift_curve_pngs
-from ..models import embedded_names
+from ..models import embedded_names, imagenet_class_names
+from ..report import write_report
 from ._common import format_summary_table
 
 DEMO_PROTOCOLS = ["crop", "black", "mean", "inpaint", "scale"]
@@ -49,26 +51,19 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     config = demo_config(args)
     resume = RunStore(config.out).read_run() is not None  # a finished demo is reused
-    result = run_audit(config, resume=resume, progress=not args.no_progress)
+    try:
+        result = run_audit(config, resume=resume, progress=not args.no_progress)
+    except RunMismatchError as exc:
+        raise ArgumentError(
+            f"'{config.out}' holds a demo made with other settings; delete it "
+            "or choose another --out"
+        ) from exc
     print(format_summary_table(result.summary))
     figures = write_shift_curve_pngs(
-        result.predictions,
-        Path(config.out) / "figures",
-        result.manifest and _class_names(config.model),
+        result.predictions, Path(config.out) / "figures", imagenet_class_names()
     )
     print(f"\n{len(figures)} figures of P(reference class) versus shift in {config.out}/figures/")
-    try:
-        from ..report import write_report
-    except ImportError:
-        pass
-    else:
-        path = write_report([result.out], result.out / "report.html")
-        print(f"report: {path}")
+    path = write_report([result.out], result.out / "report.html")
+    print(f"report: {path}")
     print(f"results in {config.out}/ ({time.perf_counter() - started:.0f} s)")
     return 0
-
-
-def _class_names(model: str) -> list[str]:
-    from ..models import imagenet_class_names
-
-    return imagenet_class_names()

@@ -11,6 +11,7 @@ import torch
 
 from ..errors import ArgumentError, DataError
 from ..protocols import PATHS
+from ..remedies import validate_remedies
 from ._common import add_data_args, add_model_args
 
 DEFAULT_SHIFTS = 32
@@ -92,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
     from ..engine._manifest import now_iso, package_versions
     from ..layers import LayerAnalysis, shift_protocol, summary_lines, write_layers_outputs
     from ..models import load_model
-    from ..remedy_specs import validate_remedies
 
     started, clock = now_iso(), time.perf_counter()
     if args.shifts < 1:

@@ -18,9 +18,9 @@ import torch
 
 from ..engine import AuditConfig, AuditSetup, execute, resolve_device
 from ..engine._atomic import atomic_write_json
-from ..errors import ArgumentError
+from ..errors import ArgumentError, RunMismatchError
 from ..models import LoadedModel, load_model
-from ..remedy_specs import validate_remedies
+from ..remedies import validate_remedies
 
 BASE = "base"
 
@@ -112,7 +112,13 @@ def compare_variants(
             config, out=str(out / "variants" / variant.slug), remedies=list(variant.remedies)
         )
         setup = AuditSetup(run_config, loaded[variant.name])
-        result = execute(setup, resume=resume or _has_run(run_config.out), progress=progress)
+        try:
+            result = execute(setup, resume=resume or _has_run(run_config.out), progress=progress)
+        except RunMismatchError as exc:
+            raise ArgumentError(
+                f"'{run_config.out}' holds a run made with other settings; "
+                "delete it or choose another --out"
+            ) from exc
         rows.append(
             {
                 "variant": variant.name,

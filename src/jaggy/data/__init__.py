@@ -1,6 +1,6 @@
 """Image sources (folders, file lists, sample photos) and robust decoding in workers."""
 
-from ._dataset import DecodedImage, SourceDataset, decoded_images, load_source
+from ._dataset import DecodedImage, SourceDataset, load_source
 from ._decode import ImageDecodeError, decode_image, prepare_source
 from ._items import IMAGE_EXTENSIONS, SAMPLE_NAMES, ImageItem, discover_images, sample_paths
 
@@ -12,7 +12,6 @@ __all__ = [
     "ImageItem",
     "SourceDataset",
     "decode_image",
-    "decoded_images",
     "discover_images",
     "load_source",
     "prepare_source",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from ..protocols import SourceRequest
 from ._decode import ImageDecodeError, decode_image, prepare_source
@@ -64,25 +64,3 @@ class SourceDataset(Dataset):
         except Exception as exc:  # one bad file never ends a run
             return DecodedImage(item, error=f"failed to prepare ({type(exc).__name__}: {exc})")
         return DecodedImage(item, sources, note=note)
-
-
-def _identity(x):
-    return x
-
-
-def decoded_images(dataset: SourceDataset, workers: int, pin_memory: bool = False):
-    """Iterate DecodedImage in order, decoding ahead in `workers` processes."""
-    if workers <= 0:
-        yield from (dataset[i] for i in range(len(dataset)))
-        return
-    loader = DataLoader(
-        dataset,
-        batch_size=None,
-        shuffle=False,
-        num_workers=workers,
-        collate_fn=_identity,
-        pin_memory=pin_memory,
-        prefetch_factor=4,
-        persistent_workers=False,
-    )
-    yield from loader

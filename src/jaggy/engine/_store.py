@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import ArgumentError, JaggyError
+from ..errors import ArgumentError, JaggyError, RunMismatchError
 from ._atomic import atomic_write, atomic_write_json
 
 CHUNK_META_KEY = b"jaggy.chunk"
@@ -82,7 +82,7 @@ class RunStore:
         differences = _differences(existing["identity"], identity)
         if differences:
             lines = "\n".join(f"  {k}: run has {a!r}, now {b!r}" for k, a, b in differences)
-            raise ArgumentError(
+            raise RunMismatchError(
                 f"--resume with different arguments than the run in "
                 f"'{self.out}':\n{lines}\nrerun with the original arguments"
             )

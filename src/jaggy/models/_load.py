@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelSpecError
+from ..remedies import apply_remedy, validate_remedies
 from ._classes import imagenet_class_names
 from ._embedded import EMBEDDED_MODELS, embedded_names, embedded_preprocessing, load_embedded
 from ._loaded import LoadedModel, Preprocessing
@@ -84,10 +85,7 @@ def load_model(
         device: where the module lives.
     """
     parsed = parse_model_spec(spec)
-    if remedies:  # a bad remedy spec fails before the model is built
-        from ..remedy_specs import validate_remedies
-
-        validate_remedies(list(remedies))
+    validate_remedies(list(remedies))  # a bad remedy spec fails before the model is built
     pretrained = not random_weights and checkpoint is None
     if parsed.kind == "jaggy":
         if pretrained:
@@ -288,8 +286,4 @@ def _load_checkpoint(module: nn.Module, path: str | os.PathLike) -> None:
 
 
 def _apply_remedy(loaded: LoadedModel, remedy: str) -> None:
-    try:
-        from ..remedies import apply_remedy
-    except ImportError as exc:
-        raise ModelSpecError(f"remedy '{remedy}' is not available in this install") from exc
     apply_remedy(loaded, remedy)

@@ -14,8 +14,10 @@ class CropProtocol(Protocol):
     """The study's Crop protocol (224 windows of an image resized to 234, 1 px apart).
 
     The centre square of the image is resized to L = R + steps; the path of windows is centred
-    in it. View k is the window whose top-left corner is (x0 + dx_k, y0 + dy_k); moving the
-    window right by 1 px moves the content left by 1 px (`dx` records the window offset).
+    in it. View k is the window whose top-left corner is (x0 + o_k, y0 + p_k) for the path's
+    offsets (o_k, p_k). Moving the window right by 1 px moves the content left by 1 px, so,
+    with the shared convention that `dx` > 0 moves content right, view k has dx = -o_k and
+    dy = -p_k.
     """
 
     name = "crop"
@@ -30,8 +32,8 @@ class CropProtocol(Protocol):
 
     def view_params(self) -> list[ViewParams]:
         return [
-            ViewParams(dx, dy, self.input_size)
-            for dx, dy in path_offsets(self.options.path, self.options.steps)
+            ViewParams(-ox, -oy, self.input_size)
+            for ox, oy in path_offsets(self.options.path, self.options.steps)
         ]
 
     def _origin(self) -> tuple[int, int]:
@@ -46,6 +48,6 @@ class CropProtocol(Protocol):
         params = self.view_params()
         windows = []
         for k in indices:
-            x, y = x0 + int(params[k].dx), y0 + int(params[k].dy)
+            x, y = x0 - int(params[k].dx), y0 - int(params[k].dy)
             windows.append(source[:, y : y + r, x : x + r])
         return torch.stack(windows)

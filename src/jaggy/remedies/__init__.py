@@ -17,7 +17,14 @@ from ._aps import PhaseContext, PolyphaseDownsample2d
 from ._blur import BlurPool2d, binomial_filter
 from ._grid import GridAvgPool2d, GridConv2d, GridMaxPool2d
 from ._padding import PAD_MODES
-from ._spec import RemedySpec, apply_remedy, list_remedies, parse_remedy, remedy_help
+from ._spec import (
+    RemedySpec,
+    apply_remedy,
+    list_remedies,
+    parse_remedy,
+    remedy_help,
+    validate_remedies,
+)
 from ._surgery import RemedyWarning, aps, blurpool, circular_padding
 
 __all__ = [
@@ -38,4 +45,5 @@ __all__ = [
     "list_remedies",
     "parse_remedy",
     "remedy_help",
+    "validate_remedies",
 ]

@@ -144,6 +144,12 @@ def parse_remedy(spec: str | RemedySpec) -> RemedySpec:
     return _REMEDIES[name].parse(fields, spec)
 
 
+def validate_remedies(specs: list[str] | tuple[str, ...]) -> None:
+    """Parse every spec (raise ArgumentError for the first bad one); nothing is applied."""
+    for spec in specs:
+        parse_remedy(spec)
+
+
 def apply_remedy(loaded, spec: str | RemedySpec):
     """Apply one remedy to a LoadedModel (or a bare nn.Module).
 

@@ -138,7 +138,7 @@ class ProtocolStats:
         dx, dy, sizes = (np.asarray([self.view_params[v][i] for v in views]) for i in range(3))
         if len(set(sizes.tolist())) > 1:
             return sizes.astype(np.float64), "embedded size (px)"
-        along = dx if np.any(dx != 0) else dy
+        along = np.abs(dx) if np.any(dx != 0) else np.abs(dy)  # crop moves content left
         if len(views) > 1 and np.all(np.diff(along) > 0):
             return along.astype(np.float64), "shift (px along the path)"
         return np.asarray(views, dtype=np.float64), "view k (1 step per view)"

@@ -27,7 +27,7 @@ from ..engine import resolve_device
 from ..engine._atomic import atomic_write, atomic_write_json
 from ..errors import ArgumentError, DataError
 from ..models import LoadedModel, load_model
-from ..remedy_specs import validate_remedies
+from ..remedies import validate_remedies
 
 _INTERPOLATION = {
     "bicubic": transforms.InterpolationMode.BICUBIC,
