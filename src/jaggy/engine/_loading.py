@@ -3,8 +3,9 @@
 On a CPU run the model already keeps every core busy, so a decoding worker that competes with
 it on equal terms costs more than it saves: each time it takes a core, the model's other
 threads wait for the preempted one at the next synchronisation point. Workers of CPU runs
-therefore run at the lowest scheduling priority (SCHED_IDLE on Linux, else nice 19): they
-decode while a core would otherwise idle, and never slow the forward pass down.
+therefore run at the lowest nice level (19): the model's threads win every contended core and
+the worker decodes in the gaps. (SCHED_IDLE would yield even more, but a machine shared with
+other busy processes could then starve the worker altogether, and the run with it.)
 """
 
 from __future__ import annotations
@@ -27,15 +28,10 @@ def default_workers(device: torch.device) -> int:
 
 
 def lower_priority(_worker_id: int = 0) -> None:
-    """Make the calling process yield to every normal process (best effort)."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return
-    except (AttributeError, OSError):
-        pass
+    """Make the calling process yield to the model's threads (best effort)."""
     try:
         os.nice(19)
-    except OSError:
+    except (AttributeError, OSError):
         pass
 
 

@@ -1,0 +1,128 @@
+"""Shared helpers of the benchmark scripts: a folder of real photos, the machine, interleaved
+repeats, and the bare `model(x)` loop every engine number is compared with.
+
+Timing on a shared machine: other processes slow some runs down by chance, so every script
+measures the configurations it compares interleaved (A, B, A, B, ... with the order rotated
+each round) and reports medians over rounds; ratios are taken round by round and then their
+median, so a disturbed round cannot favour one side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from jaggy.data import sample_paths
+from jaggy.engine._forward import AUTOCAST_DTYPES, TORCH_MEMORY_FORMATS
+
+
+def photo_folder(root: Path, n: int) -> Path:
+    """`n` images in `root`: links to the sample photos (scikit-image, matplotlib), cycled.
+    Real JPEG/PNG files of 300-640 px, so decoding costs what it costs on real data."""
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    photos = sorted(sample_paths().values())
+    for i in range(n):
+        source = Path(photos[i % len(photos)])
+        (root / f"{i:05d}{source.suffix}").symlink_to(source)
+    return root
+
+
+def machine(device: torch.device) -> dict:
+    """What the numbers were measured on."""
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        info["cpu"] = platform.processor()
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bare_forward_rate(
+    module: torch.nn.Module,
+    *,
+    batch_size: int,
+    n_views: int | None = None,
+    min_seconds: float = 0.0,
+    input_size: int = 224,
+    memory_format: str = "contiguous",
+    dtype: str = "float32",
+    device: torch.device | None = None,
+) -> float:
+    """Views/s of a bare loop of `module(x)` on one preallocated batch (the physical limit):
+    `n_views` views in batches of `batch_size` (the last one smaller), or, without
+    `n_views`, whole batches until `min_seconds` have passed. One untimed call first."""
+    device = device or torch.device("cpu")
+    fmt = TORCH_MEMORY_FORMATS[memory_format]
+    module = module.to(memory_format=fmt)
+    x = torch.randn(batch_size, 3, input_size, input_size, device=device)
+    x = x.contiguous(memory_format=fmt)
+    autocast = AUTOCAST_DTYPES.get(dtype)
+    context = torch.autocast(device.type, dtype=autocast) if autocast else contextlib.nullcontext()
+    with torch.inference_mode(), context:
+        module(x)
+        synchronize(device)
+        start = time.perf_counter()
+        done = 0
+        while (n_views is not None and done < n_views) or (
+            n_views is None and (done == 0 or time.perf_counter() - start < min_seconds)
+        ):
+            take = batch_size if n_views is None else min(batch_size, n_views - done)
+            module(x if take == batch_size else x[:take])
+            done += take
+        synchronize(device)
+        seconds = time.perf_counter() - start
+    module.to(memory_format=torch.contiguous_format)
+    return done / seconds
+
+
+def interleaved(rounds: int, runs: dict[str, Callable[[], float]], log=print) -> dict[str, list]:
+    """Call every run once per round, rotating the order each round; returns every result."""
+    names = list(runs)
+    results: dict[str, list] = {name: [] for name in names}
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            value = runs[name]()
+            results[name].append(value)
+            log(f"  round {r + 1}/{rounds}  {name:<28} {value:8.2f} views/s", flush=True)
+    return results
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def ratio_median(numerator: list[float], denominator: list[float]) -> float:
+    """Median over rounds of the round-by-round ratio."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
+
+
+def spread(values: list[float]) -> str:
+    return f"[{min(values):.2f} .. {max(values):.2f}]"

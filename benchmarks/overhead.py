@@ -1,0 +1,199 @@
+"""Engine overhead: `jaggy audit` throughput against a bare `model(x)` loop, in one run.
+
+Usage: python benchmarks/overhead.py [--images 32] [--rounds 3] [--batch-size 32]
+       [--device cpu] [--dtype float32] [--model jaggy:efficientnet_lite0] [--skip-sweep]
+
+1. Fixed configuration: the audit (crop + black@140, 10 views each, real photos decoded in the
+   engine's data worker, views made on the device, softmax/top-5, parquet, summary with
+   bootstrap CIs, manifest) at --batch-size against a bare loop of model(x) over the same
+   number of views, same model, batch size, dtype, device and threads. Target >= 0.95.
+2. Automatic configuration: the audit with --batch-size auto (its probe included in its time)
+   against the fastest bare-forward configuration of an exhaustive sweep of batch sizes x
+   memory formats. Target >= 0.95.
+
+Audit throughput = views / wall time of the whole audit (setup, probe, decoding, inference,
+merge, summary, manifest); for part 2 the rate of the inference phase alone (what a long run
+converges to, the probe being a one-time cost) is printed too. Every comparison is interleaved round by round (see _bench.py);
+the script prints medians and round-by-round ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _bench import (  # noqa: E402
+    bare_forward_rate,
+    interleaved,
+    machine,
+    median,
+    photo_folder,
+    ratio_median,
+    spread,
+)
+
+from jaggy.engine import AuditConfig, AuditSetup, execute, resolve_device  # noqa: E402
+from jaggy.engine._autotune import CPU_BATCH_SIZES, GPU_BATCH_SIZES  # noqa: E402
+from jaggy.models import load_model  # noqa: E402
+
+PROTOCOLS = ["crop", "black"]
+STEPS, SIZE = 10, 140
+
+
+class Audit:
+    """Runs complete audits of one folder with one loaded model; remembers the last run."""
+
+    def __init__(self, loaded, folder: Path, work: Path, args):
+        self.loaded, self.folder, self.work, self.args = loaded, folder, work, args
+        self.count = 0
+        self.last: dict = {}
+
+    def rate(self, batch_size: int | str, workers: int | None = None) -> float:
+        self.count += 1
+        out = self.work / f"audit{self.count}"
+        config = AuditConfig(
+            model=self.args.model,
+            data=str(self.folder),
+            protocols=PROTOCOLS,
+            steps=STEPS,
+            sizes=[SIZE],
+            batch_size=batch_size,
+            device=self.args.device,
+            dtype=self.args.dtype,
+            workers=workers,
+            out=str(out),
+        )
+        start = time.perf_counter()
+        setup = AuditSetup(config, self.loaded)
+        result = execute(setup, progress=False)
+        seconds = time.perf_counter() - start
+        views = len(setup.items) * setup.views_per_image()
+        manifest = result.manifest
+        self.last = {
+            "views": views,
+            "seconds": seconds,
+            "compute_rate": views / result.timings["compute"],
+            "batch_size": manifest["batch_size"],
+            "memory_format": manifest["memory_format"],
+            "probe_seconds": (manifest["autotune"] or {}).get("seconds", 0.0),
+        }
+        shutil.rmtree(out)
+        return views / seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="jaggy:efficientnet_lite0")
+    parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--workers", type=int, default=None, help="default: the engine's")
+    parser.add_argument("--sweep-seconds", type=float, default=2.0)
+    parser.add_argument("--skip-sweep", action="store_true", help="part 1 only")
+    parser.add_argument("--json", metavar="FILE", help="also write the results here")
+    args = parser.parse_args(argv)
+
+    device = resolve_device(args.device)
+    loaded = load_model(args.model, device=device)
+    module = loaded.module.to(device).eval()
+    side = loaded.preprocessing.input_size
+    work = Path(tempfile.mkdtemp(prefix="jaggy-overhead-"))
+    folder = photo_folder(work / "images", args.images)
+    audit = Audit(loaded, folder, work, args)
+    views = args.images * len(PROTOCOLS) * STEPS
+    print(json.dumps({"machine": machine(device), "model": args.model}, indent=1))
+    print(f"{args.images} images x {len(PROTOCOLS) * STEPS} views = {views} views per audit")
+    results: dict = {}
+
+    print(f"\n1. fixed: batch {args.batch_size}, {args.dtype}, contiguous, {device}")
+    fixed = interleaved(
+        args.rounds,
+        {
+            "audit": lambda: audit.rate(args.batch_size, args.workers),
+            "bare model(x)": lambda: bare_forward_rate(
+                module,
+                batch_size=args.batch_size,
+                n_views=views,
+                input_size=side,
+                dtype=args.dtype,
+                device=device,
+            ),
+        },
+    )
+    ratio = ratio_median(fixed["audit"], fixed["bare model(x)"])
+    results["fixed"] = {**fixed, "ratio": ratio}
+    print(
+        f"   audit {median(fixed['audit']):.2f} views/s {spread(fixed['audit'])}, bare "
+        f"{median(fixed['bare model(x)']):.2f} {spread(fixed['bare model(x)'])}"
+    )
+    print(f"   RATIO audit / bare (fixed) = {ratio:.3f}   (target >= 0.95)")
+
+    if not args.skip_sweep:
+        sizes = GPU_BATCH_SIZES if device.type == "cuda" else CPU_BATCH_SIZES
+        configs = list(itertools.product(sizes, ["contiguous", "channels_last"]))
+        print(f"\n2. automatic: --batch-size auto against a sweep of {len(configs)} configurations")
+        sweep_rounds: list[dict] = []
+        chosen: list[dict] = []
+
+        def sweep() -> float:
+            rates = {
+                f"{b}/{fmt}": bare_forward_rate(
+                    module,
+                    batch_size=b,
+                    min_seconds=args.sweep_seconds,
+                    input_size=side,
+                    memory_format=fmt,
+                    dtype=args.dtype,
+                    device=device,
+                )
+                for b, fmt in configs
+            }
+            sweep_rounds.append(rates)
+            best = max(rates, key=rates.get)
+            print(f"     sweep: best {best} " + " ".join(f"{k}:{v:.1f}" for k, v in rates.items()))
+            return rates[best]
+
+        def auto() -> float:
+            rate = audit.rate("auto", args.workers)
+            chosen.append(dict(audit.last))
+            print(
+                f"     auto chose {audit.last['batch_size']}/{audit.last['memory_format']} "
+                f"(probe {audit.last['probe_seconds']:.1f} s); without the probe "
+                f"{audit.last['compute_rate']:.2f} views/s in inference"
+            )
+            return rate
+
+        auto_results = interleaved(args.rounds, {"audit auto": auto, "best of sweep": sweep})
+        ratio_auto = ratio_median(auto_results["audit auto"], auto_results["best of sweep"])
+        results["auto"] = {**auto_results, "ratio": ratio_auto, "sweeps": sweep_rounds}
+        results["auto"]["chosen"] = chosen
+        print(
+            f"   audit auto {median(auto_results['audit auto']):.2f} views/s "
+            f"{spread(auto_results['audit auto'])}, best bare "
+            f"{median(auto_results['best of sweep']):.2f} {spread(auto_results['best of sweep'])}"
+        )
+        steady = [c["compute_rate"] for c in chosen]
+        ratio_steady = ratio_median(steady, auto_results["best of sweep"])
+        results["auto"]["ratio_without_probe"] = ratio_steady
+        print(f"   RATIO audit auto / best swept bare = {ratio_auto:.3f}   (target >= 0.95)")
+        print(
+            f"   RATIO without the one-time probe (inference phase {median(steady):.2f} "
+            f"views/s) = {ratio_steady:.3f}"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

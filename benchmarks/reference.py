@@ -1,0 +1,146 @@
+"""`jaggy audit` against the study's own evaluation style, on the same views, in one run.
+
+Usage: python benchmarks/reference.py [--images 8] [--rounds 3] [--device cpu]
+       [--model jaggy:efficientnet_lite0]
+
+The study's style (its published evaluation loop): for every image and every shift, build the
+shifted input with PIL from the decoded photo (centre square resized, then a 224 window cut out
+for Crop, or the image resized to S and pasted on a black canvas for Black), convert it to a
+tensor, normalise it, and run the model on a batch of one, in a Python loop. The audit makes
+the same views on the device from one decoded image and batches them, with its automatic
+configuration (--batch-size auto, probe included in its time). Both cover crop and black@140,
+10 views each, on the same photos. The script also checks that the two see the same views
+(agreement of the top-1 class over all views). Target: >= 1.5x on a CPU, >= 10x on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _bench import interleaved, machine, median, photo_folder, ratio_median, spread  # noqa: E402
+
+from jaggy.data import discover_images  # noqa: E402
+from jaggy.engine import AuditConfig, AuditSetup, execute, resolve_device  # noqa: E402
+from jaggy.models import load_model  # noqa: E402
+from jaggy.protocols import ProtocolOptions, build_protocols  # noqa: E402
+
+STEPS, SIZE = 10, 140
+_FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+def study_style(loaded, folder: Path, device: torch.device) -> tuple[float, list[int]]:
+    """Views/s of the batch-of-one PIL loop, and the top-1 class of every view (in the
+    audit's row order: image, then crop views, then black views)."""
+    prep = loaded.preprocessing
+    r = prep.input_size
+    resample = _FILTERS.get(prep.interpolation, Image.Resampling.BILINEAR)
+    crop, black = build_protocols(
+        ["crop", "black"], prep, ProtocolOptions(steps=STEPS, sizes=(SIZE,))
+    )
+    crop_origin, black_origin = crop._origin(), black._origin()
+    background = (0, 0, 0)
+    top1: list[int] = []
+    views = 0
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for item in discover_images(folder):
+            photo = Image.open(item.path).convert("RGB")
+            w, h = photo.size
+            side = min(w, h)
+            box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
+            for protocol in (crop, black):
+                for params in protocol.view_params():
+                    square = photo.crop(box)  # the per-view transform, from the photo
+                    if protocol is crop:
+                        big = square.resize((crop.side, crop.side), resample)
+                        x0 = crop_origin[0] + int(params.dx)
+                        y0 = crop_origin[1] + int(params.dy)
+                        view = big.crop((x0, y0, x0 + r, y0 + r))
+                    else:
+                        small = square.resize((SIZE, SIZE), resample)
+                        view = Image.new("RGB", (r, r), background)
+                        view.paste(
+                            small,
+                            (black_origin[0] + int(params.dx), black_origin[1] + int(params.dy)),
+                        )
+                    x = TF.normalize(TF.to_tensor(view), prep.mean, prep.std)
+                    probs = loaded.module(x[None].to(device)).float().softmax(-1)
+                    top1.append(int(probs.topk(5, dim=-1).indices[0, 0]))
+                    views += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return views / (time.perf_counter() - start), top1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="jaggy:efficientnet_lite0")
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    loaded = load_model(args.model, device=device)
+    loaded.module.to(device).eval()
+    work = Path(tempfile.mkdtemp(prefix="jaggy-reference-"))
+    folder = photo_folder(work / "images", args.images)
+    print(json.dumps({"machine": machine(device), "model": args.model}, indent=1))
+    seen: dict = {}
+
+    def audit() -> float:
+        out = work / f"audit{len(seen)}"
+        config = AuditConfig(
+            model=args.model,
+            data=str(folder),
+            protocols=["crop", "black"],
+            steps=STEPS,
+            sizes=[SIZE],
+            device=args.device,
+            out=str(out),
+        )
+        start = time.perf_counter()
+        setup = AuditSetup(config, loaded)
+        result = execute(setup, progress=False)
+        seconds = time.perf_counter() - start
+        table = pq.read_table(out / "predictions.parquet")
+        seen["audit"] = table.column("top1").to_pylist()
+        seen["chosen"] = (result.manifest["batch_size"], result.manifest["memory_format"])
+        shutil.rmtree(out)
+        return table.num_rows / seconds
+
+    def reference() -> float:
+        rate, seen["reference"] = study_style(loaded, folder, device)
+        return rate
+
+    results = interleaved(args.rounds, {"audit (auto)": audit, "study style": reference})
+    agree = sum(a == b for a, b in zip(seen["audit"], seen["reference"], strict=True))
+    ratio = ratio_median(results["audit (auto)"], results["study style"])
+    print(
+        f"\naudit {median(results['audit (auto)']):.2f} views/s {spread(results['audit (auto)'])}"
+        f" (chose batch/format {seen['chosen'][0]}/{seen['chosen'][1]}), study style "
+        f"{median(results['study style']):.2f} {spread(results['study style'])}"
+    )
+    print(f"same top-1 on {agree}/{len(seen['audit'])} views (the same views, batched or not)")
+    target = 10 if device.type == "cuda" else 1.5
+    print(f"RATIO audit / study style = {ratio:.2f}x   (target >= {target}x on {device.type})")
+    if args.json:
+        Path(args.json).write_text(json.dumps({**results, "ratio": ratio, "agree": agree}))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
