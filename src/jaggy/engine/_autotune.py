@@ -8,8 +8,8 @@ rises, peaks, then falls as activations leave the caches). Each configuration ge
 untimed call (it builds kernels/plans for the new shape) and then timed calls; the fastest
 timed call counts, because other processes on the machine can only slow a call down.
 
-The probe costs time the run does not spend on its own views, so it has a budget: 2% of the
-run's estimated duration (from the rates measured so far), at least 0.5 s and at most 20 s. A
+The probe costs time the run does not spend on its own views, so it has a budget: 1% of the
+run's estimated duration (from the rates measured so far), at least 0.3 s and at most 20 s. A
 short run probes little; an ImageNet-sized run probes until the climb ends.
 
 The choice and every timing go into run.json and manifest.json; a resumed run or another rank
@@ -35,8 +35,8 @@ START_BATCH = {"cpu": 4, "cuda": 64}
 POOL_VIEWS = 64  # real views kept for probing; larger batches repeat them
 MIN_TIMED_SECONDS = 0.05  # timed calls last at least this long together ...
 LONG_CALL_SECONDS = 0.25  # ... and one timed call is enough when it lasts this long
-BUDGET_FRACTION = 0.02
-MIN_BUDGET_SECONDS = 0.5
+BUDGET_FRACTION = 0.01
+MIN_BUDGET_SECONDS = 0.3
 MAX_BUDGET_SECONDS = 20.0
 
 
