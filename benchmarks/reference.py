@@ -1,6 +1,6 @@
 """`jaggy audit` against the study's own evaluation style, on the same views, in one run.
 
-Usage: python benchmarks/reference.py [--images 8] [--rounds 3] [--device cpu]
+Usage: python benchmarks/reference.py [--images 24] [--rounds 3] [--device cpu]
        [--model jaggy:efficientnet_lite0]
 
 The study's style (its published evaluation loop): for every image and every shift, build the
@@ -34,7 +34,7 @@ from _bench import interleaved, machine, median, photo_folder, ratio_median, spr
 from jaggy.data import discover_images  # noqa: E402
 from jaggy.engine import AuditConfig, AuditSetup, execute, resolve_device  # noqa: E402
 from jaggy.models import load_model  # noqa: E402
-from jaggy.protocols import ProtocolOptions, build_protocols  # noqa: E402
+from jaggy.protocols import ProtocolOptions, build_protocols, path_offsets  # noqa: E402
 
 STEPS, SIZE = 10, 140
 _FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
@@ -61,20 +61,17 @@ def study_style(loaded, folder: Path, device: torch.device) -> tuple[float, list
             side = min(w, h)
             box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
             for protocol in (crop, black):
-                for params in protocol.view_params():
+                # window offsets (crop) / image offsets (black) along the path, in px
+                for ox, oy in path_offsets("diagonal", STEPS):
                     square = photo.crop(box)  # the per-view transform, from the photo
                     if protocol is crop:
                         big = square.resize((crop.side, crop.side), resample)
-                        x0 = crop_origin[0] + int(params.dx)
-                        y0 = crop_origin[1] + int(params.dy)
+                        x0, y0 = crop_origin[0] + ox, crop_origin[1] + oy
                         view = big.crop((x0, y0, x0 + r, y0 + r))
                     else:
                         small = square.resize((SIZE, SIZE), resample)
                         view = Image.new("RGB", (r, r), background)
-                        view.paste(
-                            small,
-                            (black_origin[0] + int(params.dx), black_origin[1] + int(params.dy)),
-                        )
+                        view.paste(small, (black_origin[0] + ox, black_origin[1] + oy))
                     x = TF.normalize(TF.to_tensor(view), prep.mean, prep.std)
                     probs = loaded.module(x[None].to(device)).float().softmax(-1)
                     top1.append(int(probs.topk(5, dim=-1).indices[0, 0]))
@@ -87,7 +84,7 @@ def study_style(loaded, folder: Path, device: torch.device) -> tuple[float, list
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="jaggy:efficientnet_lite0")
-    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", metavar="FILE")

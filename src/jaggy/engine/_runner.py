@@ -339,6 +339,9 @@ def build_manifest(setup: AuditSetup, record: dict, infos: list[dict]) -> dict:
     }
 
 
+MIN_VIEW_BLOCK = 32  # views made per protocol call (more when the batch is larger)
+
+
 class _ChunkRows:
     def __init__(self, chunk: int):
         self.chunk = chunk
@@ -423,21 +426,26 @@ def _enqueue_image(
     decoded: DecodedImage,
 ) -> None:
     """Make every view of one image (on the device) and hand them to the batcher, cut where
-    a batch fills up."""
+    a batch fills up. Views are made in blocks of at least a batch, so that a batch is
+    usually a slice of one block (no copy) rather than pieces to assemble."""
     prep = setup.loaded.preprocessing
     item = decoded.item
+    block = max(batcher.batch_size, MIN_VIEW_BLOCK)
     normalized: dict[str, torch.Tensor] = {}
     for protocol, plan in plans:
         key = protocol.source().key
         if key not in normalized:
             source = decoded.sources[key].to(setup.device, non_blocking=True)
             normalized[key] = prep.normalize(source)
-        start = 0
-        while start < len(plan):
-            take = min(batcher.room(), len(plan) - start)
-            views = protocol.make_views(normalized[key], range(start, start + take))
-            batcher.add(views, Segment(item.index, item.image_id, item.label, plan, start, take))
-            start += take
+        for first in range(0, len(plan), block):
+            last = min(first + block, len(plan))
+            views = protocol.make_views(normalized[key], range(first, last))
+            start = first
+            while start < last:
+                take = min(batcher.room(), last - start)
+                segment = Segment(item.index, item.image_id, item.label, plan, start, take)
+                batcher.add(views[start - first : start - first + take], segment)
+                start += take
 
 
 def _commit(
