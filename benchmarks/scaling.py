@@ -34,7 +34,8 @@ def audit(args, folder: Path, out: Path, ranks: int) -> dict:
         command += ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks)]
     command += ["-m", "jaggy", "audit", args.model, str(folder), "--out", str(out)]
     command += ["--protocol", "crop", "--protocol", "black", "--size", "140", "--steps", "10"]
-    command += ["--batch-size", args.batch_size, "--no-progress"]
+    command += ["--batch-size", args.batch_size, "--chunk-images", str(args.chunk_images)]
+    command += ["--no-progress"]
     env = dict(os.environ)
     if ranks > 1:
         env.setdefault("OMP_NUM_THREADS", "1")
