@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..engine import DEFAULT_PROTOCOLS, AuditConfig, run_audit
@@ -75,9 +76,9 @@ def register(subparsers) -> None:
 def config_from_args(args: argparse.Namespace) -> AuditConfig:
     return AuditConfig(
         model=args.model,
-        data=args.data,
+        data=_absolute(args.data),
         samples=args.samples,
-        labels=args.labels,
+        labels=_absolute(args.labels),
         protocols=args.protocol or list(DEFAULT_PROTOCOLS),
         path=args.path,
         steps=args.steps,
@@ -100,6 +101,12 @@ def config_from_args(args: argparse.Namespace) -> AuditConfig:
         consistency_k=args.consistency_pairs,
         fourier_step=args.fourier_step,
     )
+
+
+def _absolute(path: str | None) -> str | None:
+    """Paths are recorded absolute: the report finds the images from anywhere, and `./imgs`
+    and `imgs` resume the same run."""
+    return None if path is None else os.path.abspath(path)
 
 
 def run(args: argparse.Namespace) -> int:
