@@ -125,8 +125,8 @@ def add_runtime_args(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         metavar="N",
-        help="image decoding processes (default: 1 on a CPU, at the lowest priority; more "
-        "on a GPU machine)",
+        help="image decoding processes (default: on a CPU, one per core the model's threads "
+        "leave free, so none when they take every core; several on a GPU machine)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed for consistency pairs and bootstrap CIs"

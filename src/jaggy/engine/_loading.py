@@ -1,11 +1,12 @@
 """Decoding ahead of the model, in DataLoader worker processes.
 
-On a CPU run the model already keeps every core busy, so a decoding worker that competes with
-it on equal terms costs more than it saves: each time it takes a core, the model's other
-threads wait for the preempted one at the next synchronisation point. Workers of CPU runs
-therefore run at the lowest nice level (19): the model's threads win every contended core and
-the worker decodes in the gaps. (SCHED_IDLE would yield even more, but a machine shared with
-other busy processes could then starve the worker altogether, and the run with it.)
+On a CPU run the model already keeps its cores busy, so a decoding worker that competes with
+it costs more than it saves: each time it takes a core, the model's other threads wait for
+the preempted one at the next synchronisation point. So by default a CPU run decodes inline
+when the model's threads take every core, and workers of CPU runs (when asked for, or when
+there are spare cores) run at the lowest nice level (19), so that the model's threads win
+every contended core. (SCHED_IDLE would yield even more, but a machine shared with other busy
+processes could then starve the worker altogether, and the run with it.)
 """
 
 from __future__ import annotations
@@ -20,10 +21,16 @@ from ..data import DecodedImage, SourceDataset
 
 
 def default_workers(device: torch.device) -> int:
-    """Decoding processes: one background worker on a CPU, several on a GPU machine."""
-    cores = os.cpu_count() or 1
+    """Decoding processes. On a CPU run whose model threads already take every core, none:
+    decoding inline costs its own time only, while a worker (even at nice 19) makes the
+    model's threads wait for each other whenever it takes a core, which costs more (measured:
+    benchmarks/README.md). With cores to spare, one worker per spare core (at most 4). On a
+    GPU run, several (decoding then overlaps inference for free). Under torchrun the cores
+    are shared among the ranks of the machine."""
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun's ranks here
+    cores = max(1, (os.cpu_count() or 1) // local_ranks)
     if device.type == "cpu":
-        return 1 if cores <= 8 else min(4, cores // 8)
+        return max(0, min(4, cores - torch.get_num_threads()))
     return min(8, max(1, cores - 1))
 
 
