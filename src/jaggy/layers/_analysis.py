@@ -27,11 +27,13 @@ from ._equivariance import compare_batch, is_integer_shift, relative_change
 from ._stride import LayerInfo, StrideMap, collapse, stride_map
 
 # Protocols whose views are pure shifts of one image, with the sign that turns a view's
-# (dx, dy) into the displacement of its content, and whether the shift is circular.
+# (dx, dy) into the displacement of its content, and whether the shift is circular. Every
+# protocol records dx, dy as the content's displacement (crop: window right = content left,
+# dx < 0), so the sign is +1 throughout.
 SHIFT_PROTOCOLS: dict[str, tuple[int, bool]] = {
     "circular": (1, True),
     "fourier": (1, True),
-    "crop": (-1, False),  # moving the window right moves the content left
+    "crop": (1, False),
 }
 FIGURE_SHIFTS = 8  # consecutive views shown in the feature-map figure
 # A sub-cell fraction shared by at least this many views is interpolated once per image.
