@@ -239,3 +239,12 @@ def test_a_run_where_every_image_was_skipped_is_an_error(tmp_path, capsys):
     )
     assert code == 2
     assert "every image was skipped" in capsys.readouterr().err
+
+
+def test_labels_the_model_does_not_have_are_refused_before_work(image_folder, tmp_path, capsys):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("img000.png,500\n")  # the tiny net has 10 classes
+    out = tmp_path / "out"
+    assert audit([str(image_folder), "--labels", str(labels), "--protocol", "crop"], out) == 2
+    assert "label the model does not have" in capsys.readouterr().err
+    assert not out.exists()

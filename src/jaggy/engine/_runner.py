@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from ..data import DecodedImage, ImageItem, SourceDataset, discover_images
-from ..errors import JaggyError
+from ..errors import DataError, JaggyError, ModelSpecError
 from ..metrics import summarize_predictions
 from ..models import LoadedModel, load_model
 from ..protocols import Protocol, ProtocolOptions, build_protocols
@@ -90,6 +90,7 @@ class AuditSetup:
             config.data, samples=config.samples, labels=config.labels, limit=config.images
         )
         self.n_chunks = math.ceil(len(self.items) / config.chunk_images)
+        _check_fit(self.loaded, self.items)
 
     def identity(self) -> dict:
         identity = self.config.identity()
@@ -99,6 +100,23 @@ class AuditSetup:
 
     def views_per_image(self) -> int:
         return sum(p.n_views for p in self.protocols)
+
+
+def _check_fit(loaded: LoadedModel, items: list[ImageItem]) -> None:
+    """Labels must name one of the model's classes, and top-5 needs five classes."""
+    n = loaded.num_classes
+    if n < 5:
+        raise ModelSpecError(
+            f"{loaded.spec} has {n} classes; the metrics need at least 5 "
+            "(top-5 and the top-5 distance)"
+        )
+    outside = [item for item in items if item.label >= n]
+    if outside:
+        examples = ", ".join(f"{i.image_id} ({i.label})" for i in outside[:3])
+        raise DataError(
+            f"{len(outside)} image(s) have a label the model does not have (it has {n} "
+            f"classes, 0..{n - 1}): {examples}; check --labels or the class folders"
+        )
 
 
 def _images_digest(items: list[ImageItem]) -> str:
