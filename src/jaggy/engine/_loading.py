@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from ..data import DecodedImage, SourceDataset
 
@@ -46,16 +46,37 @@ def _identity(x):
     return x
 
 
+class _AsMapping(Dataset):
+    """The DecodedImage of `dataset` as a dict, which the DataLoader's pinning thread knows how
+    to walk, so the sources arrive in pinned memory and copy to the GPU without blocking."""
+
+    def __init__(self, dataset: SourceDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict:
+        decoded = self.dataset[i]
+        return {
+            "index": i,
+            "sources": decoded.sources,
+            "error": decoded.error,
+            "note": decoded.note,
+        }
+
+
 def iterate_decoded(
     dataset: SourceDataset, workers: int, *, pin_memory: bool = False, background: bool = False
 ) -> Iterator[DecodedImage]:
     """DecodedImage for every item, in order; `workers` processes decode ahead (0: inline).
+    `pin_memory`: sources arrive in pinned memory (for non-blocking copies to a GPU).
     `background`: the workers run at the lowest priority (see the module doc)."""
     if workers <= 0 or len(dataset) == 0:
         yield from (dataset[i] for i in range(len(dataset)))
         return
     loader = DataLoader(
-        dataset,
+        _AsMapping(dataset),
         batch_size=None,
         shuffle=False,
         num_workers=min(workers, len(dataset)),
@@ -65,4 +86,6 @@ def iterate_decoded(
         persistent_workers=False,
         worker_init_fn=lower_priority if background else None,
     )
-    yield from loader
+    for entry in loader:
+        item = dataset.items[entry["index"]]
+        yield DecodedImage(item, entry["sources"], entry["error"], entry["note"])
