@@ -165,6 +165,12 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
                     f"rank {ranks.rank} cannot see {store.run_file}, which rank 0 wrote: "
                     "--out must be a folder that every node shares"
                 )
+            for key, what in (("images_digest", "images"), ("weights_sha256", "weights")):
+                if identity[key] != record["identity"][key]:
+                    raise JaggyError(
+                        f"rank {ranks.rank} sees other {what} than rank 0: every node needs "
+                        "the same DATA, labels and model"
+                    )
             forward = Forward(
                 setup.loaded.module,
                 setup.device,
