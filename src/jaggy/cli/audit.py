@@ -73,7 +73,8 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace) -> AuditConfig:
+def config_from_args(args: argparse.Namespace, remedies: list[str] | None = None) -> AuditConfig:
+    """The AuditConfig of parsed arguments; `remedies` overrides --remedy (compare's variants)."""
     return AuditConfig(
         model=args.model,
         data=_absolute(args.data),
@@ -95,7 +96,7 @@ def config_from_args(args: argparse.Namespace) -> AuditConfig:
         out=args.out,
         checkpoint=args.checkpoint,
         random_weights=args.random_weights,
-        remedies=list(args.remedy),
+        remedies=list(args.remedy if remedies is None else remedies),
         workers=args.workers,
         chunk_images=args.chunk_images,
         consistency_k=args.consistency_pairs,

@@ -44,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.remedy:
         raise ArgumentError("compare needs at least one --remedy variant (e.g. blurpool:4)")
     variants = [parse_variant(spec) for spec in args.remedy]
-    remedies, args.remedy = args.remedy, []
-    config = config_from_args(args)
-    args.remedy = remedies
+    config = config_from_args(args, remedies=[])  # variants carry the remedies
     result = compare_variants(config, variants, resume=args.resume, progress=not args.no_progress)
     print(format_compare_table(result.rows))
     print(f"\ncompare.json and one run per variant in {result.out}/")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
+from .._atomic import atomic_write_json
 from ..engine import AuditConfig, AuditSetup, execute, resolve_device
-from ..engine._atomic import atomic_write_json
 from ..errors import ArgumentError, RunMismatchError
 from ..models import LoadedModel, load_model
 from ..remedies import validate_remedies

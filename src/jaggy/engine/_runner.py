@@ -19,12 +19,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .._atomic import atomic_write_json
 from ..data import DecodedImage, ImageItem, SourceDataset, discover_images
 from ..errors import DataError, JaggyError, ModelSpecError
 from ..metrics import summarize_predictions
 from ..models import LoadedModel, load_model
 from ..protocols import Protocol, ProtocolOptions, build_protocols
-from ._atomic import atomic_write_json
 from ._config import AuditConfig
 from ._device import check_device_options, resolve_device
 from ._distributed import init_ranks, split_chunks

@@ -17,8 +17,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._atomic import atomic_write, atomic_write_json
 from ..errors import ArgumentError, JaggyError, RunMismatchError
-from ._atomic import atomic_write, atomic_write_json
 
 CHUNK_META_KEY = b"jaggy.chunk"
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,37 +11,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import JaggyError
+from .._atomic import atomic_write as shared_atomic_write
+from .._atomic import atomic_write_text
 from ._analysis import LayersReport
+
+_HINT = "choose a writable --out"
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
-    """Call write(tmp) on a temporary file beside `path`, then rename it over `path`: a reader
-    sees the old file or the new one, never half of one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if isinstance(exc, OSError):
-            raise JaggyError(
-                f"cannot write {path}: {exc.strerror or exc}; choose a writable --out"
-            ) from exc
-        raise
+    """The shared atomic write, with the hint that fits `jaggy layers` (no --resume)."""
+    shared_atomic_write(path, write, hint=_HINT)
 
 
 def atomic_write_json(path: str | Path, data) -> None:
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-
-    atomic_write(path, write)
+    """Strict JSON (NaN refused) written atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n", hint=_HINT)
 
 
 LAYERS_SCHEMA = pa.schema(

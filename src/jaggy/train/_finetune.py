@@ -22,9 +22,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 from tqdm import tqdm
 
+from .._atomic import atomic_write, atomic_write_json
 from ..data import ImageDecodeError, ImageItem, decode_image, discover_images
 from ..engine import resolve_device
-from ..engine._atomic import atomic_write, atomic_write_json
 from ..errors import ArgumentError, DataError
 from ..models import LoadedModel, load_model
 from ..remedies import validate_remedies

@@ -8,13 +8,21 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import JaggyError
+from .errors import JaggyError
+
+RESUME_HINT = (
+    "free some space or make the folder writable, then rerun with --resume (the "
+    "chunks committed so far are kept)"
+)
 
 
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+def atomic_write(
+    path: str | Path, write: Callable[[str], None], *, hint: str = RESUME_HINT
+) -> None:
     """Call write(tmp_path) on a temporary file beside `path`, fsync it, then rename it over
     `path`. Errors (disk full, read-only folder) become a JaggyError naming the file; the
-    previous file, if any, stays intact, and so does every other file of the folder."""
+    previous file, if any, stays intact, and so does every other file of the folder. `hint`
+    ends the error message: what the user should do."""
     path = Path(path)
     tmp = None
     try:
@@ -28,10 +36,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     except OSError as exc:
         if tmp is not None:
             _remove_quietly(tmp)
-        raise JaggyError(
-            f"cannot write {path}: {exc.strerror or exc}; free some space or make the folder "
-            "writable, then rerun with --resume (the chunks committed so far are kept)"
-        ) from exc
+        raise JaggyError(f"cannot write {path}: {exc.strerror or exc}; {hint}") from exc
     except BaseException:
         if tmp is not None:
             _remove_quietly(tmp)
@@ -52,12 +57,12 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+def atomic_write_text(path: str | Path, text: str, *, hint: str = RESUME_HINT) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text)
 
-    atomic_write(path, write)
+    atomic_write(path, write, hint=hint)
 
 
 def atomic_write_json(path: str | Path, data) -> None:
