@@ -55,3 +55,11 @@ def tiny_jumpy() -> nn.Module:
     with torch.no_grad():
         net.head.weight.mul_(60.0)
     return net
+
+
+def tiny_jumpy1000() -> nn.Module:
+    """1000 classes and a sharp head: top-1 and top-5 membership both change under shifts."""
+    net = TinyCNN(num_classes=1000, width=8, seed=1)
+    with torch.no_grad():
+        net.head.weight.mul_(3.0)
+    return net
