@@ -225,6 +225,7 @@ TABLE_METRICS = (
     "top5_distance",
     "accuracy",
     "worst_case_accuracy",
+    "pmk_accuracy",
 )
 SHORT = {
     "p_top1_change": "P(change)",
@@ -234,6 +235,7 @@ SHORT = {
     "top5_distance": "top5 dist",
     "accuracy": "acc",
     "worst_case_accuracy": "worst acc",
+    "pmk_accuracy": "pm-k acc",
 }
 
 

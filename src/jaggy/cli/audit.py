@@ -19,6 +19,7 @@ from ._common import (
     parse_batch_size,
     parse_fail_under,
 )
+from ._sequences import add_sequence_args, sequence_options
 
 
 def register(subparsers) -> None:
@@ -70,6 +71,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--report", action="store_true", help="also write report.html into --out at the end"
     )
+    add_sequence_args(parser)
     parser.set_defaults(func=run)
 
 
@@ -101,6 +103,7 @@ def config_from_args(args: argparse.Namespace, remedies: list[str] | None = None
         chunk_images=args.chunk_images,
         consistency_k=args.consistency_pairs,
         fourier_step=args.fourier_step,
+        **sequence_options(args),
     )
 
 

@@ -27,6 +27,13 @@ class AuditConfig:
         session on the CPU, because float sums depend on how the work is split.
     chunk_images: images per committed chunk (the unit of resume and of sharding across ranks).
     consistency_k: random view pairs per image for `consistency`.
+    difficulty: ImageNet-P's d: `flip_probability` and `top5_distance` compare views d apart.
+    pmk: k of `pmk_accuracy` (a view counts when it and every view within k are right).
+    frame_stride, max_frames, start: which frames of a video the `video` protocol reads
+        (frames start, start + stride, ...; at most max_frames of them; frame numbers count
+        decoded frames from 0).
+    baseline: a finished audit folder whose ImageNet-P-style flip probability and top-5
+        distance normalise this run's (flip rates, mFR / mT5D).
     """
 
     model: str
@@ -54,6 +61,12 @@ class AuditConfig:
     chunk_images: int = 32
     consistency_k: int = 10
     fourier_step: float = 0.25
+    difficulty: int = 1
+    pmk: int = 10
+    frame_stride: int = 1
+    max_frames: int | None = None
+    start: int = 0
+    baseline: str | None = None
 
     def validate(self) -> None:
         """Check arguments on their own (before the model or any image is touched)."""
@@ -94,6 +107,18 @@ class AuditConfig:
             raise ArgumentError("--consistency-pairs must be at least 1")
         if self.data is None and not self.samples:
             raise ArgumentError("no images given: pass a folder or file list, or --samples")
+        if self.difficulty < 1:
+            raise ArgumentError(f"--difficulty must be at least 1 (got {self.difficulty})")
+        if self.pmk < 0:
+            raise ArgumentError(f"--pmk must be 0 or more (got {self.pmk})")
+        if self.frame_stride < 1:
+            raise ArgumentError(f"--frame-stride must be at least 1 (got {self.frame_stride})")
+        if self.max_frames is not None and self.max_frames < 2:
+            raise ArgumentError(
+                f"--max-frames must be at least 2 (got {self.max_frames}): metrics compare frames"
+            )
+        if self.start < 0:
+            raise ArgumentError(f"--start must be 0 or more (got {self.start})")
 
     def embed_sizes(self, input_size: int) -> list[int]:
         """The embedded sizes asked for; by default 140/224 of the model's input size (the
@@ -110,8 +135,9 @@ class AuditConfig:
 
     def identity(self) -> dict:
         """The settings that determine the rows: a resumed run must repeat them exactly.
-        (`out` and `workers` do not change any number.)"""
-        ignored = {"out", "workers", "channels_last", "memory_format"}
+        (`out` and `workers` do not change any number; `baseline` changes only the flip
+        rates, which are recomputed at the end of every session.)"""
+        ignored = {"out", "workers", "channels_last", "memory_format", "baseline"}
         identity = {k: v for k, v in self.to_dict().items() if k not in ignored}
         identity["memory_format"] = self.requested_memory_format
         return identity

@@ -288,7 +288,11 @@ def _finish(
     summary = {
         "model": setup.loaded.spec,
         "protocols": summarize_predictions(
-            store.predictions, seed=config.seed, consistency_k=config.consistency_k
+            store.predictions,
+            seed=config.seed,
+            consistency_k=config.consistency_k,
+            difficulty=config.difficulty,
+            pmk=config.pmk,
         ),
         "n_images": len(setup.items),
         "n_skipped": sum(len(i.get("skipped", [])) for i in infos),

@@ -1,7 +1,8 @@
 """Per-image metrics, as pure functions of PredictionSequences; a registry by name.
 
 Conventions: every metric takes a PredictionSequences of G images (rows sorted by image, then
-view) and keyword context (`seed`, `k`, `protocol`; each metric uses what it needs), and
+view) and keyword context (`seed`, `k`, `protocol`, `difficulty`, `pmk`; each metric uses what
+it needs), and
 returns a float array [G], one value per image, NaN where undefined (e.g. accuracy without a
 label, pair metrics for an image with one view). A *pair* is two consecutive views (k, k+1) of
 one image, one step apart along the protocol's path.
@@ -81,8 +82,8 @@ def _per_image_mean(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np
 def p_top1_change(seq: PredictionSequences, **context) -> np.ndarray:
     """Fraction of consecutive view pairs whose top-1 classes differ.
 
-    Per image: (1 / (V - 1)) * sum_k [top1_k != top1_{k+1}]. ImageNet-P's flip probability is
-    the same quantity on a perturbation sequence.
+    Per image: (1 / (V - 1)) * sum_k [top1_k != top1_{k+1}]; `flip_probability` at
+    difficulty 1 is the same quantity.
     """
     rows, groups = seq.pair_rows()
     changed = seq.top1[rows] != seq.top1[rows - 1]
@@ -162,16 +163,47 @@ def consistency(
     return out
 
 
-@register_metric("top5_distance", higher_is_better=False)
-def top5_distance(seq: PredictionSequences, **context) -> np.ndarray:
-    """ImageNet-P's top-5 distance between consecutive views, averaged over pairs.
+def pairs_apart(seq: PredictionSequences, difficulty: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (j + d) of every pair of views d = `difficulty` apart inside one image, and each
+    pair's image (group) index, as (rows, groups); the earlier view of a pair is row - d.
 
-    Per pair (Hendrycks & Dietterich, ICLR 2019): sum over the previous view's top-5 positions
-    r = 0..4 of |r - min(r', 5)|, r' the 0-based rank of that class in the next view (ranks
-    past the top-5 count as 5). Range 0..25.
+    This is the walk of ImageNet-P's `test.py` for non-noise perturbations (Hendrycks &
+    Dietterich, ICLR 2019): for each offset i < d it steps through frames i, i + d, i + 2d, ...
+    comparing each with the one before, which together visits every pair (j, j + d) once.
     """
-    rows, groups = seq.pair_rows()
-    prev = seq.top5_ids[rows - 1]  # [P, 5]
+    if difficulty < 1:
+        raise ValueError(f"difficulty must be at least 1 (got {difficulty})")
+    n = len(seq.image_index)
+    groups = np.repeat(np.arange(seq.n_images), seq.n_views)
+    position = np.arange(n) - np.repeat(seq.starts, seq.n_views)
+    rows = np.nonzero(position >= difficulty)[0]
+    return rows, groups[rows]
+
+
+@register_metric("flip_probability", higher_is_better=False)
+def flip_probability(seq: PredictionSequences, *, difficulty: int = 1, **context) -> np.ndarray:
+    """ImageNet-P's flip probability: fraction of view pairs d = --difficulty apart whose
+    top-1 classes differ.
+
+    Per image: (1 / (V - d)) * sum_j [top1_j != top1_{j+d}] (Hendrycks & Dietterich, ICLR
+    2019, non-noise sequences); NaN when V <= d. At d = 1 it equals `p_top1_change`.
+    """
+    rows, groups = pairs_apart(seq, difficulty)
+    changed = seq.top1[rows] != seq.top1[rows - difficulty]
+    return _per_image_mean(changed, groups, seq.n_images)
+
+
+@register_metric("top5_distance", higher_is_better=False)
+def top5_distance(seq: PredictionSequences, *, difficulty: int = 1, **context) -> np.ndarray:
+    """ImageNet-P's top-5 distance between views d = --difficulty apart, averaged over pairs.
+
+    Per pair (j, j + d) (Hendrycks & Dietterich, ICLR 2019): sigma(i) is the 1-based rank in
+    view j + d of the class ranked i-th in view j, and the distance is
+    sum over i = 1..5 of |(i - 1) - min(sigma(i) - 1, 5)|, so a rank past the top-5 counts as
+    6; computable from the stored top-5 ids. Range 0..25; NaN when V <= d.
+    """
+    rows, groups = pairs_apart(seq, difficulty)
+    prev = seq.top5_ids[rows - difficulty]  # [P, 5]
     cur = seq.top5_ids[rows]  # [P, 5]
     match = prev[:, :, None] == cur[:, None, :]  # [P, 5, 5]
     new_rank = np.where(match.any(axis=2), match.argmax(axis=2), 5)
@@ -179,9 +211,43 @@ def top5_distance(seq: PredictionSequences, **context) -> np.ndarray:
     return _per_image_mean(distance, groups, seq.n_images)
 
 
+@register_metric("pmk_accuracy", higher_is_better=True, needs_labels=True)
+def pmk_accuracy(seq: PredictionSequences, *, pmk: int = 10, **context) -> np.ndarray:
+    """pm-k accuracy: fraction of views right together with every view within k = --pmk of
+    them (Shankar et al., ICCV 2021); NaN without a label.
+
+    View j counts only when top1 = label at every view j' of its image with |j' - j| <= k
+    (the neighbourhood is cut at the sequence's ends). k = 0 is plain (benign) accuracy.
+    """
+    if pmk < 0:
+        raise ValueError(f"pm-k needs k >= 0 (got {pmk})")
+    correct = seq.top1 == seq.label
+    out = np.full(seq.n_images, np.nan)
+    for g, (start, end) in enumerate(zip(seq.starts, seq.ends, strict=True)):
+        if end <= start or seq.label[start] < 0:
+            continue
+        wrong = np.concatenate([[0], np.cumsum(~correct[start:end])])
+        j = np.arange(end - start)
+        lo, hi = np.maximum(j - pmk, 0), np.minimum(j + pmk + 1, end - start)
+        out[g] = np.mean(wrong[hi] - wrong[lo] == 0)
+    return out
+
+
 def per_image_metrics(
-    seq: PredictionSequences, *, seed: int = 0, consistency_k: int = 10, protocol: str = ""
+    seq: PredictionSequences,
+    *,
+    seed: int = 0,
+    consistency_k: int = 10,
+    protocol: str = "",
+    difficulty: int = 1,
+    pmk: int = 10,
 ) -> dict[str, np.ndarray]:
     """Every registered metric, per image: {name: [G] array}."""
-    context = {"seed": seed, "k": consistency_k, "protocol": protocol}
+    context = {
+        "seed": seed,
+        "k": consistency_k,
+        "protocol": protocol,
+        "difficulty": difficulty,
+        "pmk": pmk,
+    }
     return {name: info.fn(seq, **context) for name, info in _METRICS.items()}

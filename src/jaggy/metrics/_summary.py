@@ -40,8 +40,24 @@ class _ProtocolValues:
         self.n_images = 0
         self.n_pairs = 0
 
-    def add(self, seq: PredictionSequences, *, seed: int, consistency_k: int, key: str) -> None:
-        metrics = per_image_metrics(seq, seed=seed, consistency_k=consistency_k, protocol=key)
+    def add(
+        self,
+        seq: PredictionSequences,
+        *,
+        seed: int,
+        consistency_k: int,
+        key: str,
+        difficulty: int = 1,
+        pmk: int = 10,
+    ) -> None:
+        metrics = per_image_metrics(
+            seq,
+            seed=seed,
+            consistency_k=consistency_k,
+            protocol=key,
+            difficulty=difficulty,
+            pmk=pmk,
+        )
         for name, values in metrics.items():
             self.values[name].append(values)
         self.n_images += seq.n_images
@@ -79,7 +95,12 @@ def _concat(a: dict[str, np.ndarray] | None, b: dict[str, np.ndarray]) -> dict[s
 
 
 def per_image_values(
-    predictions: str | Path, *, seed: int = 0, consistency_k: int = 10
+    predictions: str | Path,
+    *,
+    seed: int = 0,
+    consistency_k: int = 10,
+    difficulty: int = 1,
+    pmk: int = 10,
 ) -> dict[str, _ProtocolValues]:
     """Every metric per image, per protocol key (in order of first appearance)."""
     out: dict[str, _ProtocolValues] = {}
@@ -90,7 +111,12 @@ def per_image_values(
             subset = _take(rows, rows["protocol"] == key)
             seq = PredictionSequences.from_columns(subset)
             out.setdefault(key, _ProtocolValues()).add(
-                seq, seed=seed, consistency_k=consistency_k, key=key
+                seq,
+                seed=seed,
+                consistency_k=consistency_k,
+                key=key,
+                difficulty=difficulty,
+                pmk=pmk,
             )
 
     file = pq.ParquetFile(predictions)
@@ -134,17 +160,27 @@ def summarize_sequences(
     seed: int = 0,
     consistency_k: int = 10,
     n_resamples: int = 1000,
+    difficulty: int = 1,
+    pmk: int = 10,
 ) -> dict:
     """The summary of sequences already in memory (see `summarize_predictions`)."""
     values = {}
     for key, seq in sequences.items():
         values[key] = _ProtocolValues()
-        values[key].add(seq, seed=seed, consistency_k=consistency_k, key=key)
+        values[key].add(
+            seq, seed=seed, consistency_k=consistency_k, key=key, difficulty=difficulty, pmk=pmk
+        )
     return summarize_values(values, seed=seed, n_resamples=n_resamples)
 
 
 def summarize_predictions(
-    predictions: str | Path, *, seed: int = 0, consistency_k: int = 10, n_resamples: int = 1000
+    predictions: str | Path,
+    *,
+    seed: int = 0,
+    consistency_k: int = 10,
+    n_resamples: int = 1000,
+    difficulty: int = 1,
+    pmk: int = 10,
 ) -> dict:
     """Every metric of every protocol in a predictions.parquet file, streaming.
 
@@ -152,7 +188,9 @@ def summarize_predictions(
     "n_images": G, "n_pairs": consecutive view pairs}}; a metric undefined for every image
     (e.g. accuracy without labels) has value None.
     """
-    values = per_image_values(predictions, seed=seed, consistency_k=consistency_k)
+    values = per_image_values(
+        predictions, seed=seed, consistency_k=consistency_k, difficulty=difficulty, pmk=pmk
+    )
     return summarize_values(values, seed=seed, n_resamples=n_resamples)
 
 
