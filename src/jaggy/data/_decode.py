@@ -95,6 +95,15 @@ def _center_square(image: Image.Image) -> Image.Image:
     return image.crop((left, top, left + side, top + side))
 
 
+def _short_side_source(image: Image.Image, side: int) -> torch.Tensor:
+    """The whole image with its shorter side resized to `side`, as ImageNet-P's generator
+    does it (torchvision's Resize(256): bilinear, longer side int(side * long / short))."""
+    w, h = image.size
+    new = (side, int(side * h / w)) if w <= h else (int(side * w / h), side)
+    array = np.asarray(image.resize(new, Image.Resampling.BILINEAR), dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
 def prepare_source(
     image: Image.Image, request: SourceRequest, interpolation: str, crop_pct: float
 ) -> torch.Tensor:
@@ -113,6 +122,8 @@ def prepare_source(
         resized = image.resize(new, resample)
         left, top = (new[0] - side) // 2, (new[1] - side) // 2
         square = resized.crop((left, top, left + side, top + side))
+    elif request.kind == "short":
+        return _short_side_source(image, side)
     else:
         raise ValueError(f"unknown source kind {request.kind}")
     array = np.asarray(square, dtype=np.uint8)

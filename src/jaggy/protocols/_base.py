@@ -25,6 +25,8 @@ class SourceRequest:
         'square': centre square crop of the decoded image, resized to `side` x `side`.
         'standard': the model's standard eval input: shorter side resized to
             floor(R / crop_pct), centre crop R (`side` = R).
+        'short': the whole image, shorter side resized to `side` (bilinear), not cropped
+            (ImageNet-P's generator; the tensor is then not square).
     """
 
     kind: str
