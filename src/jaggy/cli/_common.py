@@ -6,7 +6,6 @@ import argparse
 
 from ..engine import DTYPES, MEMORY_FORMATS
 from ..errors import ArgumentError
-from ..metrics import list_metrics, metric_info
 from ..protocols import PATHS, list_protocols
 
 
@@ -146,75 +145,6 @@ def parse_batch_size(text: str) -> int | str:
     if value < 1:
         raise ArgumentError(f"--batch-size must be a positive integer or 'auto' (got {text!r})")
     return value
-
-
-def parse_fail_under(
-    specs: list[str], protocols: list[str] | None = None
-) -> list[tuple[str | None, str, float]]:
-    """'[PROTOCOL:]METRIC=VALUE' -> (protocol or None, metric, bound), validated before any
-    work. PROTOCOL is a protocol name (every size of an embed protocol: `black`) or one key
-    (`black@117`); when `protocols` is given it must be one of the run's protocols."""
-    known = list_metrics()
-    bounds = []
-    for spec in specs:
-        left, sep, value = spec.partition("=")
-        if not sep:
-            raise ArgumentError(
-                f"--fail-under '{spec}': expected METRIC=VALUE, e.g. "
-                "p_top1_change=0.1 or crop:accuracy=0.7"
-            )
-        protocol, _, metric = left.rpartition(":")
-        if metric not in known:
-            raise ArgumentError(
-                f"--fail-under: unknown metric '{metric}'; choose from {', '.join(known)}"
-            )
-        if protocol and protocols is not None and protocol.split("@")[0] not in protocols:
-            raise ArgumentError(
-                f"--fail-under '{spec}': '{protocol}' is not a protocol of this run "
-                f"({', '.join(protocols)}); embed protocols take a size: black@140"
-            )
-        try:
-            bound = float(value)
-        except ValueError:
-            raise ArgumentError(f"--fail-under '{spec}': '{value}' is not a number") from None
-        bounds.append((protocol or None, metric, bound))
-    return bounds
-
-
-def _matching_keys(summary: dict, protocol: str | None) -> list[str]:
-    keys = list(summary["protocols"])
-    if protocol is None:
-        return keys
-    return [
-        k for k in keys if k == protocol or ("@" not in protocol and k.split("@")[0] == protocol)
-    ]
-
-
-def check_bounds(summary: dict, bounds: list[tuple[str | None, str, float]]) -> list[str]:
-    """Failures as readable lines; the bound's direction follows the metric (a lower-is-better
-    metric fails above its bound, a higher-is-better one below it). A bound on a metric that
-    could not be measured (no image, no label) fails too: a gate must not pass on nothing."""
-    failures = []
-    for protocol, metric, bound in bounds:
-        keys = _matching_keys(summary, protocol)
-        if not keys:
-            failures.append(
-                f"{protocol or 'every protocol'}: nothing was measured "
-                "(no protocol of that name, or every image was skipped)"
-            )
-            continue
-        info = metric_info(metric)
-        for key in keys:
-            value = summary["protocols"][key][metric]["value"]
-            if value is None:
-                reason = "no image has a label" if info.needs_labels else "no image was measured"
-                failures.append(f"{key} {metric} is undefined ({reason})")
-                continue
-            worse = value < bound if info.higher_is_better else value > bound
-            if worse:
-                relation = "below" if info.higher_is_better else "above"
-                failures.append(f"{key} {metric} = {value:.4f} is {relation} the bound {bound}")
-    return failures
 
 
 TABLE_METRICS = (

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from .._gate import check, parse_rules
 from ..engine import DEFAULT_PROTOCOLS, AuditConfig, run_audit
 from ..remedies import validate_remedies
 from ..report import write_report
@@ -14,10 +15,8 @@ from ._common import (
     add_model_args,
     add_protocol_args,
     add_runtime_args,
-    check_bounds,
     format_summary_table,
     parse_batch_size,
-    parse_fail_under,
 )
 from ._sequences import add_sequence_args, sequence_options
 
@@ -114,7 +113,12 @@ def _absolute(path: str | None) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    bounds = parse_fail_under(args.fail_under, args.protocol or list(DEFAULT_PROTOCOLS))
+    bounds = parse_rules(
+        args.fail_under,
+        args.protocol or list(DEFAULT_PROTOCOLS),
+        operators=["="],
+        option="--fail-under",
+    )
     validate_remedies(args.remedy)
     config = config_from_args(args)
     result = run_audit(config, resume=args.resume, progress=not args.no_progress)
@@ -134,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.report:
         print(f"report: {write_report([result.out], result.out / 'report.html')}")
-    failures = check_bounds(result.summary, bounds)
-    for line in failures:
-        print(f"FAIL {line}", file=sys.stderr)
-    return 1 if failures else 0
+    gate = check(result.summary, bounds)
+    for outcome in gate.failures:
+        print(outcome, file=sys.stderr)
+    return 0 if gate.passed else 1

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import time
 
-import torch
-
-from ..errors import ArgumentError, DataError
+from ..layers._analysis import SHIFT_PROTOCOLS
+from ..layers._run import DEFAULT_SHIFTS, run_layers, stride_table
 from ..protocols import PATHS
-from ..remedies import validate_remedies
 from ._common import add_data_args, add_model_args
-
-DEFAULT_SHIFTS = 32
 
 
 def register(subparsers) -> None:
-    from ..layers import SHIFT_PROTOCOLS
-
     parser = subparsers.add_parser(
         "layers",
         help="where invariance breaks: stride map, per-layer equivariance, aliasing energy",
@@ -89,94 +80,36 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine import resolve_device
-    from ..engine._manifest import now_iso, package_versions
-    from ..layers import LayerAnalysis, shift_protocol, summary_lines, write_layers_outputs
-    from ..models import load_model
-
-    started, clock = now_iso(), time.perf_counter()
-    if args.shifts < 1:
-        raise ArgumentError(f"--shifts must be at least 1 (got {args.shifts})")
-    if args.batch_size < 1:
-        raise ArgumentError(f"--batch-size must be at least 1 (got {args.batch_size})")
-    validate_remedies(args.remedy)
-    device = resolve_device(args.device)
-    threads = _threads(args.threads)
-    torch.set_num_threads(threads)
-    loaded = load_model(
-        args.model,
+    options = dict(
+        protocol=args.protocol,
+        shifts=args.shifts,
+        path=args.path,
+        fourier_step=args.fourier_step,
+        show_layers=args.show_layer,
+        batch_size=args.batch_size,
+        device=args.device,
+        threads=args.threads,
         checkpoint=args.checkpoint,
         random_weights=args.random_weights,
         remedies=list(args.remedy),
-        device=device,
-    )
-    prep = loaded.preprocessing
-    protocol = shift_protocol(args.protocol, prep, args.shifts, args.path, args.fourier_step)
-    analysis = LayerAnalysis(
-        loaded.module,
-        protocol,
-        batch_size=args.batch_size,
-        show_layers=args.show_layer,
-        model_name=loaded.spec,
     )
     if args.list_layers:
-        print(analysis.map.table())
-        total = analysis.map.total_stride
+        smap = stride_table(args.model, **options)
+        print(smap.table())
+        total = smap.total_stride
         print(f"total stride: {total[0] if total[0] == total[1] else total}")
         return 0
-    items = _images(args)
-    request = protocol.source()
-    for n, item in enumerate(items, start=1):
-        from ..data import ImageDecodeError, load_source
-
-        tick = time.perf_counter()
-        try:
-            image = load_source(item, request, prep.interpolation, prep.crop_pct)
-        except ImageDecodeError as exc:
-            analysis.skip(item.image_id, str(exc))
-            print(f"skipped {item.image_id}: {exc}", file=sys.stderr)
-            continue
-        analysis.update(prep.normalize(image), item.image_id)
-        if not args.no_progress:
-            print(
-                f"[{n}/{len(items)}] {item.image_id}: {protocol.n_views} views, "
-                f"{time.perf_counter() - tick:.1f} s",
-                file=sys.stderr,
-            )
-    report = analysis.compute()
-    if report.n_images == 0:
-        raise DataError(
-            f"none of the {len(items)} image(s) could be read (reasons above); "
-            "check the files or try --samples"
-        )
-    extra = {
-        "model_info": loaded.describe(),
-        "run": {
-            "command": "layers",
-            "started": started,
-            "finished": now_iso(),
-            "elapsed_s": round(time.perf_counter() - clock, 3),
-            "device": str(device),
-            "batch_size": args.batch_size,
-            "threads": threads,
-            "versions": package_versions(),
-        },
-    }
-    written = write_layers_outputs(report, args.out, figures=not args.no_figures, extra=extra)
-    print("\n".join(summary_lines(report)))
-    print(f"\nresults in {args.out}/ ({', '.join(p.name for p in written)})")
+    result = run_layers(
+        args.model,
+        args.data,
+        samples=args.samples,
+        labels=args.labels,
+        images=args.images,
+        out=args.out,
+        figures=not args.no_figures,
+        progress=not args.no_progress,
+        **options,
+    )
+    print("\n".join(result.lines()))
+    print(f"\nresults in {args.out}/ ({', '.join(p.name for p in result.files)})")
     return 0
-
-
-def _threads(requested: int | None) -> int:
-    if requested is not None:
-        if requested < 1:
-            raise ArgumentError(f"--threads must be at least 1 (got {requested})")
-        return requested
-    return 1 if (os.cpu_count() or 1) <= 2 else torch.get_num_threads()
-
-
-def _images(args: argparse.Namespace):
-    from ..data import discover_images
-
-    return discover_images(args.data, samples=args.samples, labels=args.labels, limit=args.images)

@@ -48,8 +48,24 @@ def parse_variant(spec: str) -> Variant:
 
 @dataclass
 class CompareResult:
+    """`out` holds compare.json and one audit folder per variant (`variants/<slug>/`); `rows`
+    is compare.json's `variants`: per variant its remedies, run folder, params, forward ms per
+    image (and its ratio to the base model) and every protocol's metrics."""
+
     out: Path
     rows: list[dict] = field(default_factory=list)
+
+    @property
+    def compare_json(self) -> Path:
+        return self.out / "compare.json"
+
+    def run(self, variant: str) -> Path:
+        """The audit folder of one variant ('base' for the model without remedies)."""
+        for row in self.rows:
+            if row["variant"] == variant:
+                return self.out / row["run"]
+        names = ", ".join(row["variant"] for row in self.rows)
+        raise KeyError(f"no variant '{variant}' (variants: {names})")
 
 
 def time_forward(

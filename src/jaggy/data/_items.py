@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def sample_paths() -> dict[str, str]:
 
 
 def discover_images(
-    data: str | os.PathLike | None = None,
+    data: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     *,
     samples: bool = False,
     labels: str | os.PathLike | None = None,
@@ -79,7 +80,8 @@ def discover_images(
     Args:
         data: a folder (searched recursively) or a text file listing image paths (one per line,
             relative to the list's folder; an optional second column, tab or comma separated,
-            gives the label as index, synset or class name).
+            gives the label as index, synset or class name), or a list of image paths (each
+            one's id is its absolute path; unlabelled unless `labels` names it).
         samples: use the bundled sample photos (unlabelled) instead of / in addition to `data`.
         labels: a CSV/TSV file mapping file name (or relative path) to class (index, synset id
             such as n02123045, or class name).
@@ -89,7 +91,9 @@ def discover_images(
     name (ImageFolder layout), images inside take that class. Otherwise labels are -1.
     """
     entries: list[tuple[str, str, int]] = []  # (image_id, path, label)
-    if data is not None:
+    if isinstance(data, (list, tuple)):
+        entries.extend(_path_entries(data))
+    elif data is not None:
         root = Path(data)
         if not root.exists():
             raise DataError(f"'{data}' does not exist; give a folder of images or a file list")
@@ -131,6 +135,18 @@ def _folder_entries(root: Path) -> list[tuple[str, str, int]]:
         rel = p.relative_to(root)
         label = class_of.get(rel.parts[0], -1) if len(rel.parts) > 1 else -1
         out.append((rel.as_posix(), str(p), label))
+    return out
+
+
+def _path_entries(paths) -> list[tuple[str, str, int]]:
+    if not paths:
+        raise DataError("an empty list of images; give at least one image path")
+    out = []
+    for path in paths:
+        if not isinstance(path, (str, os.PathLike)):
+            raise DataError(f"a list of images holds file paths, got {type(path).__name__}")
+        full = Path(os.path.abspath(path))
+        out.append((full.as_posix(), str(full), -1))
     return out
 
 

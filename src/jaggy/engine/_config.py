@@ -37,7 +37,7 @@ class AuditConfig:
     """
 
     model: str
-    data: str | None = None
+    data: str | list[str] | None = None  # a folder, a file list, or a list of image paths
     samples: bool = False
     labels: str | None = None
     protocols: list[str] = field(default_factory=lambda: list(DEFAULT_PROTOCOLS))

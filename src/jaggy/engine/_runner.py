@@ -59,6 +59,14 @@ class AuditResult:
     def predictions(self) -> Path:
         return self.out / "predictions.parquet"
 
+    @property
+    def summary_path(self) -> Path:
+        return self.out / "summary.json"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.out / "manifest.json"
+
 
 class AuditSetup:
     """Everything resolved before any work: model, protocols, images, device (validated)."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import ModelSpecError
+from ..errors import ArgumentError, ModelSpecError
 from ..remedies import apply_remedy, validate_remedies
 from ._classes import imagenet_class_names
 from ._embedded import EMBEDDED_MODELS, embedded_names, embedded_preprocessing, load_embedded
@@ -119,6 +120,66 @@ def load_model(
     for remedy in remedies:
         _apply_remedy(loaded, remedy)
     return loaded
+
+
+def as_loaded_model(
+    model: str | LoadedModel | nn.Module,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    random_weights: bool = False,
+    remedies: Sequence[str] = (),
+    device: str | torch.device = "cpu",
+) -> LoadedModel:
+    """A model spec is loaded; a LoadedModel is used as it is; a bare nn.Module is wrapped
+    (`wrap_module`). Checkpoints, random weights and remedies apply to specs only: a model
+    already built takes them when it is loaded (`jaggy.load_model(spec, remedies=[...])`)."""
+    if isinstance(model, str):
+        return load_model(
+            model,
+            checkpoint=checkpoint,
+            random_weights=random_weights,
+            remedies=list(remedies),
+            device=device,
+        )
+    given = [
+        name
+        for name, value in (
+            ("checkpoint", checkpoint),
+            ("random_weights", random_weights),
+            ("remedies", list(remedies)),
+        )
+        if value
+    ]
+    if given:
+        raise ArgumentError(
+            f"{', '.join(given)} apply to a model spec; load a built model with them instead: "
+            "jaggy.load_model(spec, checkpoint=..., remedies=[...])"
+        )
+    if isinstance(model, LoadedModel):
+        model.module.to(device).eval()
+        return model
+    return wrap_module(model, device=device)
+
+
+def wrap_module(module: nn.Module, *, device: str | torch.device = "cpu") -> LoadedModel:
+    """A user's own `nn.Module` as a LoadedModel, moved to `device` in eval mode.
+
+    Preprocessing comes from the module (`jaggy_preprocessing`, timm's `pretrained_cfg`) or is
+    the explicit, recorded default; class names follow its output width (ImageNet's for 1000).
+    The spec recorded in manifests is `module:<package.Class>`.
+    """
+    if not isinstance(module, nn.Module):
+        raise ModelSpecError(
+            f"expected a model spec, a jaggy LoadedModel or a torch.nn.Module, "
+            f"got {type(module).__name__}"
+        )
+    prep = _preprocessing_of(module)
+    module.eval().to(device)
+    classes = _class_names(_infer_num_classes(module, prep, device))
+    kind = type(module)
+    return LoadedModel(
+        module, prep, classes, f"module:{kind.__module__}.{kind.__qualname__}", "module"
+    )
 
 
 def _class_names(n: int) -> list[str]:

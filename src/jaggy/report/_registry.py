@@ -55,7 +55,7 @@ def has_file(*names: str) -> Callable[[Path], bool]:
 
 def list_sections() -> list[Section]:
     """Every registered section, in page order."""
-    import jaggy.report.sections as package
+    from . import sections as package  # relative: `jaggy.report` is also a function
 
     for info in pkgutil.iter_modules(package.__path__):
         if not info.name.startswith("_"):

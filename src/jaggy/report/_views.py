@@ -78,7 +78,11 @@ class ViewMaker:
     def source_path(self, image_id: str) -> Path | None:
         """Where the image file of `image_id` is now (None when it cannot be found)."""
         data = self.config.get("data")
-        if data:
+        if isinstance(data, list):  # a list of image paths: each id is the absolute path
+            candidate = Path(image_id)
+            if candidate.is_absolute() and candidate.is_file():
+                return candidate
+        elif data:
             root = Path(data)
             if root.is_dir():
                 candidate = root / image_id

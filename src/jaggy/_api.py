@@ -1,0 +1,232 @@
+"""The functions a user calls: `jaggy.audit`, `jaggy.layers`, `jaggy.compare`, `jaggy.report`
+and `jaggy.check`. Each checks its arguments before any work, returns a typed result, and is
+what the matching `jaggy` subcommand runs.
+
+Models are a spec string (`jaggy:efficientnet_lite0`, `timm:NAME`, `tv:NAME`, `py:mod:factory`),
+a `LoadedModel` or a plain `torch.nn.Module` (its own preprocessing, or the recorded default).
+Data is a folder of images, a text file listing image paths, a list of image paths, or
+`samples=True` for the bundled sample photos.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from ._gate import CheckResult, check
+from .compare._compare import CompareResult, compare_variants, parse_variant
+from .engine import AuditConfig, AuditResult, run_audit
+from .errors import ArgumentError
+from .layers._run import LayersResult, run_layers
+from .models import LoadedModel
+from .models._load import as_loaded_model
+from .report import ReportLimits, write_report
+
+__all__ = [
+    "AuditResult",
+    "CheckResult",
+    "CompareResult",
+    "LayersResult",
+    "ReportResult",
+    "audit",
+    "check",
+    "compare",
+    "layers",
+    "report",
+]
+
+Model = str | LoadedModel | nn.Module
+Data = str | os.PathLike | Sequence[str | os.PathLike] | None
+
+# AuditConfig fields that `audit(...)` takes as its own arguments, not as **options.
+_OWN = {"model", "data", "samples", "protocols", "out"}
+
+
+def audit_options() -> list[str]:
+    """The keyword options `jaggy.audit(...)` accepts (every AuditConfig setting)."""
+    return [f.name for f in dataclasses.fields(AuditConfig) if f.name not in _OWN]
+
+
+def audit(
+    model: Model,
+    data: Data = None,
+    *,
+    protocols: Sequence[str] | str | None = None,
+    out: str | os.PathLike = "jaggy-out",
+    samples: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+    **options,
+) -> AuditResult:
+    """Measure how often `model` changes its answer under 1-pixel shifts (`jaggy audit`).
+
+    Writes predictions.parquet, summary.json and manifest.json into `out` (a folder owned by
+    this run; `resume=True` continues an interrupted one with the same arguments).
+
+    Args:
+        model: a model spec, a LoadedModel or an nn.Module.
+        data: a folder of images, a file list, or a list of image paths.
+        protocols: protocol names (default: crop and black); see
+            `jaggy.protocols.list_protocols()`.
+        out: the output folder.
+        samples: (also) use the bundled sample photos.
+        resume: continue the run in `out`.
+        progress: show a progress bar on stderr.
+        **options: any other setting of `jaggy audit`: `steps`, `sizes` (embedded sizes in px),
+            `path`, `images`, `labels`, `batch_size`, `device`, `dtype`, `seed`, `remedies`,
+            `checkpoint`, `random_weights`, ... (`jaggy._api.audit_options()` lists them).
+
+    Returns:
+        AuditResult: `out`, `summary` (summary.json's content: per protocol key, each metric's
+        value and 95% CI), `manifest`, and the paths of the files written.
+
+    Example:
+        >>> result = jaggy.audit("jaggy:efficientnet_lite0", samples=True,
+        ...                      protocols=["black"], sizes=[140])  # doctest: +SKIP
+        >>> result.summary["protocols"]["black@140"]["p_top1_change"]["value"]  # doctest: +SKIP
+    """
+    config, loaded = _audit_config(model, data, protocols, out, samples, options)
+    return run_audit(config, resume=resume, progress=progress, loaded=loaded)
+
+
+def _audit_config(
+    model: Model,
+    data: Data,
+    protocols: Sequence[str] | str | None,
+    out: str | os.PathLike,
+    samples: bool,
+    options: dict,
+) -> tuple[AuditConfig, LoadedModel | None]:
+    unknown = sorted(set(options) - set(audit_options()))
+    if unknown:
+        raise ArgumentError(
+            f"audit: unknown option(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(audit_options())}"
+        )
+    loaded = None
+    if not isinstance(model, str):
+        spec_only = {k: options.get(k) for k in ("checkpoint", "random_weights", "remedies")}
+        loaded = as_loaded_model(model, **{k: v for k, v in spec_only.items() if v})
+        options = {k: v for k, v in options.items() if k not in spec_only}
+    if isinstance(protocols, str):
+        protocols = [protocols]
+    settings = dict(options)
+    if protocols is not None:
+        settings["protocols"] = list(protocols)
+    for key in ("sizes", "remedies"):
+        if isinstance(settings.get(key), (int, str)):
+            settings[key] = [settings[key]]
+    if settings.get("labels") is not None:
+        settings["labels"] = os.path.abspath(settings["labels"])
+    config = AuditConfig(
+        model=model if isinstance(model, str) else loaded.spec,
+        data=_absolute_data(data),
+        samples=samples,
+        out=str(out),
+        **settings,
+    )
+    return config, loaded
+
+
+def _absolute_data(data: Data) -> str | list[str] | None:
+    """Paths are recorded absolute: the report finds the images from anywhere, and `./imgs`
+    and `imgs` resume the same run."""
+    if data is None:
+        return None
+    if isinstance(data, (str, os.PathLike)):
+        return os.path.abspath(data)
+    if isinstance(data, Sequence) and data:
+        if not all(isinstance(p, (str, os.PathLike)) for p in data):
+            raise ArgumentError("data: a list of images holds file paths (str or Path)")
+        return [os.path.abspath(p) for p in data]
+    raise ArgumentError(
+        f"data: give a folder, a file list or a non-empty list of image paths "
+        f"(got {type(data).__name__}); or samples=True"
+    )
+
+
+def layers(
+    model: Model,
+    data: Data = None,
+    *,
+    out: str | os.PathLike = "jaggy-layers",
+    **options,
+) -> LayersResult:
+    """Where shift invariance breaks, layer by layer (`jaggy layers`); writes layers.json,
+    layers.parquet and figures into `out`. Options: see `jaggy.layers._run.run_layers`
+    (`samples`, `protocol`, `shifts`, `path`, `show_layers`, `batch_size`, `device`, ...)."""
+    return run_layers(model, _absolute_data(data), out=out, **options)
+
+
+def compare(
+    model: str,
+    data: Data = None,
+    *,
+    variants: Iterable[str | Sequence[str]],
+    protocols: Sequence[str] | str | None = None,
+    out: str | os.PathLike = "jaggy-compare",
+    samples: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+    **options,
+) -> CompareResult:
+    """A model against its remedied variants on the same images and views (`jaggy compare`).
+
+    Args:
+        model: a model spec (each variant is loaded from it, then remedied).
+        variants: one entry per variant: a remedy spec (`"blurpool:4"`), a chain joined by '+'
+            (`"aps+circular"`) or a list of specs.
+        protocols, out, samples, resume, progress, **options: as in `jaggy.audit`.
+
+    Returns:
+        CompareResult: `out` (compare.json and one audit folder per variant under
+        `variants/`) and `rows` (per variant: remedies, params, forward ms per image and its
+        ratio to the base model, and every protocol's metrics).
+    """
+    if not isinstance(model, str):
+        raise ArgumentError(
+            "compare: give the model as a spec string; each variant is loaded from it"
+        )
+    if isinstance(variants, str):
+        variants = [variants]
+    parsed = [parse_variant(v if isinstance(v, str) else "+".join(v)) for v in list(variants or [])]
+    if not parsed:
+        raise ArgumentError("compare needs at least one variant (e.g. variants=['blurpool:4'])")
+    config, _ = _audit_config(model, data, protocols, out, samples, options)
+    return compare_variants(config, parsed, resume=resume, progress=progress)
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """The HTML report written by `jaggy.report(...)` and the run folders it shows."""
+
+    path: Path
+    runs: tuple[Path, ...]
+
+
+def report(
+    runs: str | os.PathLike | Iterable[str | os.PathLike | AuditResult],
+    out: str | os.PathLike = "report.html",
+    *,
+    wall_images: int = ReportLimits.wall_images,
+    curve_images: int = ReportLimits.curve_images,
+    thumbnails: int = ReportLimits.thumbnails,
+) -> ReportResult:
+    """One self-contained HTML report of one or more result folders (`jaggy report`).
+
+    Args:
+        runs: result folders (an audit's, a demo's, a layers or a compare folder), or results
+            returned by `jaggy.audit` / `jaggy.layers` / `jaggy.compare`.
+        out: the HTML file to write.
+        wall_images, curve_images, thumbnails: caps on what is drawn (see `ReportLimits`).
+    """
+    if isinstance(runs, (str, os.PathLike)) or hasattr(runs, "out"):
+        runs = [runs]
+    folders = tuple(Path(getattr(r, "out", r)) for r in runs)
+    limits = ReportLimits(wall_images=wall_images, curve_images=curve_images, thumbnails=thumbnails)
+    return ReportResult(write_report(list(folders), out, limits), folders)
