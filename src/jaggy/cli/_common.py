@@ -7,6 +7,7 @@ import argparse
 from ..engine import DTYPES, MEMORY_FORMATS
 from ..errors import ArgumentError
 from ..protocols import PATHS, list_protocols
+from ..remedies import list_remedies, remedy_info
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +30,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="SPEC",
-        help="apply a remedy (blurpool[:SIZE[:PAD]], aps, circular); repeatable, applied in order",
+        help=f"apply a remedy ({', '.join(remedy_info(n).syntax for n in list_remedies())}); "
+        "repeatable, applied in order",
     )
 
 

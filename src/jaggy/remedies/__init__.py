@@ -7,7 +7,7 @@ and circular padding, for any PyTorch model.
   "Truly shift-invariant convolutional neural networks"; together exactly invariant to
   circular shifts.
 - `apply_remedy(loaded, "blurpool:4")`, `parse_remedy`, `list_remedies`: the spec strings
-  that `--remedy` and `load_model(..., remedies=[...])` accept.
+  that `--remedy` and `load_model(..., remedies=[...])` accept; `@register_remedy` adds one.
 
 Conversions keep pretrained weights and state-dict keys, so converted models can be
 fine-tuned and their checkpoints loaded by `jaggy.load_model(..., checkpoint=...)`.
@@ -18,11 +18,14 @@ from ._blur import BlurPool2d, binomial_filter
 from ._grid import GridAvgPool2d, GridConv2d, GridMaxPool2d
 from ._padding import PAD_MODES
 from ._spec import (
+    RemedyInfo,
     RemedySpec,
     apply_remedy,
     list_remedies,
     parse_remedy,
+    register_remedy,
     remedy_help,
+    remedy_info,
     validate_remedies,
 )
 from ._surgery import RemedyWarning, aps, blurpool, circular_padding
@@ -35,6 +38,7 @@ __all__ = [
     "GridMaxPool2d",
     "PhaseContext",
     "PolyphaseDownsample2d",
+    "RemedyInfo",
     "RemedySpec",
     "RemedyWarning",
     "apply_remedy",
@@ -44,6 +48,8 @@ __all__ = [
     "circular_padding",
     "list_remedies",
     "parse_remedy",
+    "register_remedy",
     "remedy_help",
+    "remedy_info",
     "validate_remedies",
 ]

@@ -1,4 +1,10 @@
-"""Remedy specs (`blurpool:4:reflect`, `aps`, `circular`): parse, list, apply to a model."""
+"""Remedy specs (`blurpool:4:reflect`, `aps`, `circular`): a registry filled by
+`@register_remedy` next to each remedy's surgery; parse, list, apply to a model.
+
+Adding a remedy is one decorated function: `@register_remedy("name", syntax=..., summary=...,
+parse=...)` over `apply(module, spec) -> module`; `--remedy`, `jaggy compare` variants and
+`load_model(..., remedies=[...])` accept it at once.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +21,16 @@ from ._surgery import aps, blurpool, circular_padding
 
 @dataclass(frozen=True)
 class RemedySpec:
-    """A parsed remedy. `str(spec)` is the canonical form, with every option spelled out."""
+    """A parsed remedy. `str(spec)` is the canonical form, with every option spelled out (the
+    form recorded in manifests). `filt_size` and `pad` are the options of the built-in
+    remedies; a remedy without options leaves them None."""
 
     name: str
     filt_size: int | None = None
     pad: str | None = None
 
     def __str__(self) -> str:
-        if self.name == "blurpool":
-            return f"blurpool:{self.filt_size}:{self.pad}"
-        if self.name == "aps" and self.filt_size != 1:
-            return f"aps:{self.filt_size}"
-        return self.name
+        return _REMEDIES[self.name].canonical(self)
 
     def apply(self, module: nn.Module) -> nn.Module:
         """Convert `module` in place; return the converted root module."""
@@ -34,12 +38,66 @@ class RemedySpec:
 
 
 @dataclass(frozen=True)
-class _Remedy:
+class RemedyInfo:
+    """A registered remedy: its spec syntax and one-line summary (help texts), how its options
+    are parsed (`parse(fields, spec) -> RemedySpec`, fields being the text after the name split
+    at ':'), how a spec is written back (`canonical`), and the surgery (`apply`)."""
+
     name: str
     syntax: str
     summary: str
-    parse: Callable[[list[str]], RemedySpec]
+    parse: Callable[[list[str], str], RemedySpec]
+    canonical: Callable[[RemedySpec], str]
     apply: Callable[[nn.Module, RemedySpec], nn.Module]
+
+
+_REMEDIES: dict[str, RemedyInfo] = {}
+
+
+def _no_options(name: str) -> Callable[[list[str], str], RemedySpec]:
+    def parse(fields: list[str], spec: str) -> RemedySpec:
+        if fields:
+            raise ArgumentError(f"remedy '{spec}': {name} takes no options")
+        return RemedySpec(name)
+
+    return parse
+
+
+def register_remedy(
+    name: str,
+    *,
+    syntax: str | None = None,
+    summary: str = "",
+    parse: Callable[[list[str], str], RemedySpec] | None = None,
+    canonical: Callable[[RemedySpec], str] | None = None,
+):
+    """Decorator: register `apply(module, spec) -> module` (in-place surgery returning the
+    converted root) as remedy `name`, so `--remedy NAME`, `load_model(..., remedies=[...])`
+    and `apply_remedy` accept it.
+
+    Args:
+        name: lower-case spec name.
+        syntax: how the spec is written, for help texts (default: the name).
+        summary: what it does, with its citation.
+        parse: `parse(fields, spec) -> RemedySpec` for a remedy with options (default: it takes
+            none). Raise ArgumentError saying what is valid.
+        canonical: the canonical text of a parsed spec (default: the name).
+    """
+    if name != name.lower() or not name or ":" in name or "+" in name:
+        raise ValueError(f"remedy names are lower case, without ':' or '+' (got {name!r})")
+
+    def wrap(apply: Callable[[nn.Module, RemedySpec], nn.Module]):
+        _REMEDIES[name] = RemedyInfo(
+            name,
+            syntax or name,
+            summary,
+            parse or _no_options(name),
+            canonical or (lambda spec: spec.name),
+            apply,
+        )
+        return apply
+
+    return wrap
 
 
 def _parse_filter(text: str, spec: str) -> int:
@@ -77,47 +135,49 @@ def _parse_aps(fields: list[str], spec: str) -> RemedySpec:
     return RemedySpec("aps", filt_size)
 
 
-def _parse_circular(fields: list[str], spec: str) -> RemedySpec:
-    if fields:
-        raise ArgumentError(f"remedy '{spec}': circular takes no options")
-    return RemedySpec("circular")
+@register_remedy(
+    "blurpool",
+    syntax="blurpool[:FILT[:PAD]]",
+    summary="anti-aliased subsampling: binomial blur of FILT taps (1-7, default 4) before "
+    f"every stride; PAD = {' | '.join(PAD_MODES)} (default reflect) (Zhang, ICML 2019)",
+    parse=_parse_blurpool,
+    canonical=lambda spec: f"blurpool:{spec.filt_size}:{spec.pad}",
+)
+def _blurpool(module: nn.Module, spec: RemedySpec) -> nn.Module:
+    return blurpool(module, spec.filt_size, spec.pad)
 
 
-_REMEDIES: dict[str, _Remedy] = {
-    remedy.name: remedy
-    for remedy in (
-        _Remedy(
-            "blurpool",
-            "blurpool[:FILT[:PAD]]",
-            "anti-aliased subsampling: binomial blur of FILT taps (1-7, default 4) before "
-            f"every stride; PAD = {' | '.join(PAD_MODES)} (default reflect) "
-            "(Zhang, ICML 2019)",
-            _parse_blurpool,
-            lambda module, spec: blurpool(module, spec.filt_size, spec.pad),
-        ),
-        _Remedy(
-            "aps",
-            "aps[:FILT]",
-            "adaptive polyphase sampling: every stride keeps the polyphase component with "
-            "the largest norm, optionally after a FILT-tap blur (Chaman & Dokmanic, CVPR 2021)",
-            _parse_aps,
-            lambda module, spec: aps(module, circular=True, filt_size=spec.filt_size),
-        ),
-        _Remedy(
-            "circular",
-            "circular",
-            "circular padding in every convolution and pooling layer; with aps the model is "
-            "exactly invariant to circular shifts",
-            _parse_circular,
-            lambda module, spec: circular_padding(module),
-        ),
-    )
-}
+@register_remedy(
+    "aps",
+    syntax="aps[:FILT]",
+    summary="adaptive polyphase sampling: every stride keeps the polyphase component with the "
+    "largest norm, optionally after a FILT-tap blur (Chaman & Dokmanic, CVPR 2021)",
+    parse=_parse_aps,
+    canonical=lambda spec: "aps" if spec.filt_size in (None, 1) else f"aps:{spec.filt_size}",
+)
+def _aps(module: nn.Module, spec: RemedySpec) -> nn.Module:
+    return aps(module, circular=True, filt_size=spec.filt_size or 1)
+
+
+@register_remedy(
+    "circular",
+    summary="circular padding in every convolution and pooling layer; with aps the model is "
+    "exactly invariant to circular shifts",
+)
+def _circular(module: nn.Module, spec: RemedySpec) -> nn.Module:
+    return circular_padding(module)
 
 
 def list_remedies() -> list[str]:
     """Remedy names, sorted (`aps`, `blurpool`, `circular`)."""
     return sorted(_REMEDIES)
+
+
+def remedy_info(name: str) -> RemedyInfo:
+    """The RemedyInfo of a registered remedy (ArgumentError listing the valid ones if unknown)."""
+    if name not in _REMEDIES:
+        raise ArgumentError(f"unknown remedy '{name}'; valid remedies: {_valid_specs()}")
+    return _REMEDIES[name]
 
 
 def remedy_help() -> str:
