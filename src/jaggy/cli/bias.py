@@ -1,0 +1,89 @@
+"""`jaggy bias ANNOTATIONS`: photographer's bias of a dataset, in the image frame and in a
+model's input frame; with --audit, a run's metrics by object size and position."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..data.annotations import FORMATS
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bias",
+        help="where objects sit and how large they are (photographer's bias)",
+        description="Read ANNOTATIONS (COCO JSON, VOC/ImageNet XML file or folder, ImageNet "
+        "LOC_*_solution.csv, YOLO txt folder) and write bias.json, boxes.parquet and figures "
+        "to --out.",
+    )
+    parser.add_argument("annotations", metavar="ANNOTATIONS", help="annotation file or folder")
+    parser.add_argument("--out", default="jaggy-bias", help="output folder (default jaggy-bias)")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="annotation format (default: guessed from the file name or folder contents)",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="DIR",
+        help="folder of the images, for formats without image sizes (ImageNet CSV, YOLO); "
+        "only their headers are read",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="SPEC",
+        help="also give the statistics in this model's input frame (its resize and centre "
+        "crop; no weights are loaded)",
+    )
+    parser.add_argument("--no-figures", action="store_true", help="write no PNG figures")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bias import run_bias
+
+    result = run_bias(
+        args.annotations,
+        args.out,
+        format=args.format,
+        images=args.images,
+        model=args.model,
+        figures=not args.no_figures,
+    )
+    print(format_bias_summary(result.statistics))
+    print(f"\nresults in {result.out}/ ({', '.join(p.name for p in result.files)})")
+    return 0
+
+
+def _fmt(values, digits: int = 3) -> str:
+    if values is None:
+        return "-"
+    if isinstance(values, list):
+        return "[" + ", ".join(f"{v:.{digits}f}" for v in values) + "]"
+    return f"{values:.{digits}f}"
+
+
+def format_bias_summary(stats: dict) -> str:
+    skipped = {k: v for k, v in stats["skipped"].items() if v}
+    lines = [
+        f"{stats['n_boxes']} boxes on {stats['n_images']} images "
+        f"({stats['format']}; skipped: {skipped or 'none'})",
+    ]
+    frames = [("image", stats)]
+    if stats.get("input_frame"):
+        frames.append(("input", stats["input_frame"]))
+    for name, frame in frames:
+        sizes = frame["size_quantiles"] or {}
+        lines.append(
+            f"  {name:5s} frame: centre mean {_fmt(frame['center_mean'])} "
+            f"std {_fmt(frame['center_std'])}, size mean {_fmt(frame['size_mean'])} "
+            f"(median {_fmt(sizes.get('0.5'))}), centre in the middle third "
+            f"{_fmt(frame['frac_center_in_middle_third'])}, KL from uniform "
+            f"{_fmt(frame['center_kl_uniform'])} nats"
+        )
+    if stats.get("input_frame"):
+        frame = stats["input_frame"]
+        lines.append(
+            f"  the centre crop cuts {frame['n_cut']} box(es) and leaves out {frame['n_outside']}"
+        )
+    return "\n".join(lines)
