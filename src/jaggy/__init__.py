@@ -6,7 +6,7 @@ image transformations (Azulay & Weiss, JMLR 2019).
     jaggy.report(result, "report.html")
     jaggy.check(result, "black@140:p_top1_change<=0.25").passed
 
-`jaggy.layers`, `jaggy.compare` and `jaggy.report` are functions here and subpackages too:
+`jaggy.layers`, `jaggy.compare`, `jaggy.report` and `jaggy.bias` are functions here and subpackages too:
 `from jaggy.report import write_report` imports from the subpackage, `jaggy.report(...)` calls
 the function.
 """
@@ -18,11 +18,13 @@ __version__ = "0.1.0"
 # first imports it.
 from ._api import (  # noqa: E402
     AuditResult,
+    BiasResult,
     CheckResult,
     CompareResult,
     LayersResult,
     ReportResult,
     audit,
+    bias,
     check,
     compare,
     layers,
@@ -33,6 +35,7 @@ from .models import LoadedModel, Preprocessing, load_model  # noqa: E402
 
 __all__ = [
     "AuditResult",
+    "BiasResult",
     "CheckResult",
     "CompareResult",
     "JaggyError",
@@ -42,6 +45,7 @@ __all__ = [
     "ReportResult",
     "__version__",
     "audit",
+    "bias",
     "check",
     "compare",
     "layers",

@@ -1,5 +1,5 @@
-"""The functions a user calls: `jaggy.audit`, `jaggy.layers`, `jaggy.compare`, `jaggy.report`
-and `jaggy.check`. Each checks its arguments before any work, returns a typed result, and is
+"""The functions a user calls: `jaggy.audit`, `jaggy.layers`, `jaggy.compare`, `jaggy.report`,
+`jaggy.bias` and `jaggy.check`. Each checks its arguments before any work, returns a typed result, and is
 what the matching `jaggy` subcommand runs.
 
 Models are a spec string (`jaggy:efficientnet_lite0`, `timm:NAME`, `tv:NAME`, `py:mod:factory`),
@@ -19,6 +19,7 @@ from pathlib import Path
 from torch import nn
 
 from ._gate import CheckResult, check
+from .bias import BiasResult, run_bias
 from .compare._compare import CompareResult, compare_variants, parse_variant
 from .engine import AuditConfig, AuditResult, run_audit
 from .errors import ArgumentError
@@ -29,11 +30,13 @@ from .report import ReportLimits, write_report
 
 __all__ = [
     "AuditResult",
+    "BiasResult",
     "CheckResult",
     "CompareResult",
     "LayersResult",
     "ReportResult",
     "audit",
+    "bias",
     "check",
     "compare",
     "layers",
@@ -161,6 +164,29 @@ def layers(
     layers.parquet and figures into `out`. Options: see `jaggy.layers._run.run_layers`
     (`samples`, `protocol`, `shifts`, `path`, `show_layers`, `batch_size`, `device`, ...)."""
     return run_layers(model, _absolute_data(data), out=out, **options)
+
+
+def bias(
+    annotations: str | os.PathLike,
+    out: str | os.PathLike = "jaggy-bias",
+    *,
+    format: str | None = None,
+    images: str | os.PathLike | None = None,
+    model: str | None = None,
+    figures: bool = True,
+) -> BiasResult:
+    """Photographer's bias of an annotation file (`jaggy bias`): bias.json, boxes.parquet and
+    figures in `out`, in the image frame and, with `model` (a spec), in its input frame.
+
+    Args:
+        annotations: COCO JSON, VOC / ImageNet XML (file or folder), ImageNet
+            LOC_*_solution.csv, or a YOLO label folder.
+        format: 'coco', 'voc', 'imagenet-csv' or 'yolo' (guessed when None).
+        images: the images' folder, for formats without image sizes (ImageNet CSV, YOLO).
+        model: whose resize and centre crop define the input frame (no weights are loaded).
+        figures: write the PNG figures.
+    """
+    return run_bias(annotations, out, format=format, images=images, model=model, figures=figures)
 
 
 def compare(

@@ -55,3 +55,18 @@ def test_bias_refuses_bad_input_with_exit_2(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{")
     assert main(["bias", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o2")]) == 2
     assert "bad.json:1:2: not valid JSON" in capsys.readouterr().err
+
+
+def test_python_api_matches_the_cli(tmp_path):
+    import jaggy
+
+    path = write_coco(tmp_path / "instances.json", known_boxes(10))
+    result = jaggy.bias(path, tmp_path / "api", figures=False)
+    assert isinstance(result, jaggy.BiasResult)
+    assert main(["bias", str(path), "--out", str(tmp_path / "cli"), "--no-figures"]) == 0
+    from_cli = json.loads((tmp_path / "cli" / "bias.json").read_text())
+    assert from_cli["center_mean"] == result.statistics["center_mean"]
+    assert (
+        from_cli["per_class"]
+        == json.loads((tmp_path / "api" / "bias.json").read_text())["per_class"]
+    )
