@@ -41,6 +41,11 @@ def register(subparsers) -> None:
         help="update normalisation statistics too (default: frozen, which suits small data sets)",
     )
     parser.add_argument("--out", default="jaggy-finetune")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a checkpoint.pt already in --out (refused otherwise)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
 
@@ -64,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         train_norm=args.train_norm,
         out=args.out,
+        overwrite=args.overwrite,
     )
     result = finetune(config, progress=not args.no_progress)
     for entry in result.history:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .._checks import check_out
 from ..report import ReportLimits, write_report
 
 
@@ -47,6 +48,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_out(args.out, "the HTML file to write (e.g. --out report.html)")
     limits = ReportLimits(
         wall_images=args.wall_images,
         curve_images=args.curve_images,

@@ -2,7 +2,15 @@
 
 from ._dataset import DecodedImage, SourceDataset, load_source
 from ._decode import ImageDecodeError, decode_image, prepare_source
-from ._items import IMAGE_EXTENSIONS, SAMPLE_NAMES, ImageItem, discover_images, sample_paths
+from ._items import (
+    IMAGE_EXTENSIONS,
+    SAMPLE_NAMES,
+    ImageItem,
+    ImageSet,
+    discover_images,
+    find_images,
+    sample_paths,
+)
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -10,9 +18,11 @@ __all__ = [
     "DecodedImage",
     "ImageDecodeError",
     "ImageItem",
+    "ImageSet",
     "SourceDataset",
     "decode_image",
     "discover_images",
+    "find_images",
     "load_source",
     "prepare_source",
     "sample_paths",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -27,6 +28,18 @@ class ImageDecodeError(Exception):
     """An image that cannot be used; the message is the reason recorded in the manifest."""
 
 
+@contextlib.contextmanager
+def _pixel_cap(pixels: int):
+    """PIL's own bomb check (warning above 89 MP, error above twice that) set to jaggy's cap
+    while one image is opened; jaggy's check above refuses anything larger with a reason."""
+    before = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = pixels
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+
+
 def decode_image(path: str, target_side: int | None = None) -> tuple[Image.Image, str | None]:
     """Open `path` as an 8-bit RGB PIL image.
 
@@ -35,8 +48,8 @@ def decode_image(path: str, target_side: int | None = None) -> tuple[Image.Image
     converted; unreadable, truncated, tiny and huge images raise ImageDecodeError.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with warnings.catch_warnings(), _pixel_cap(MAX_PIXELS):
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
             if image.width * image.height > MAX_PIXELS:
                 raise ImageDecodeError(

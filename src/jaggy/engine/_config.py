@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .._checks import check_out, check_seed
 from ..errors import ArgumentError
 from ..protocols import PATHS
+from ..protocols._paths import check_path_length
 
 DTYPES = ("float32", "float16", "bfloat16")
 MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
@@ -119,6 +121,9 @@ class AuditConfig:
             )
         if self.start < 0:
             raise ArgumentError(f"--start must be 0 or more (got {self.start})")
+        check_seed(self.seed)
+        check_out(self.out, "a folder for the results (e.g. --out jaggy-out)")
+        check_path_length(self.path, self.steps)
 
     def embed_sizes(self, input_size: int) -> list[int]:
         """The embedded sizes asked for; by default 140/224 of the model's input size (the

@@ -20,11 +20,12 @@ import torch
 from tqdm import tqdm
 
 from .._atomic import atomic_write_json
-from ..data import DecodedImage, ImageItem, SourceDataset, discover_images
+from ..data import DecodedImage, ImageItem, SourceDataset, find_images
 from ..errors import DataError, JaggyError, ModelSpecError
 from ..metrics import summarize_predictions
 from ..models import LoadedModel, load_model
 from ..protocols import Protocol, ProtocolOptions, build_protocols
+from ._bounds import check_work_fits
 from ._config import AuditConfig
 from ._device import check_device_options, resolve_device
 from ._distributed import init_ranks, split_chunks
@@ -94,9 +95,17 @@ class AuditSetup:
         self.protocols: list[Protocol] = build_protocols(
             config.protocols, self.loaded.preprocessing, options
         )
-        self.items: list[ImageItem] = discover_images(
+        check_work_fits(
+            self.protocols,
+            self.device,
+            batch_size=64 if config.batch_size == "auto" else int(config.batch_size),
+            images_held=config.chunk_images,
+        )
+        found = find_images(
             config.data, samples=config.samples, labels=config.labels, limit=config.images
         )
+        self.items: list[ImageItem] = found.items
+        self.label_report = found.labels  # label rows that named no image, for the manifest
         self.n_chunks = math.ceil(len(self.items) / config.chunk_images)
         _check_fit(self.loaded, self.items)
 
@@ -367,6 +376,7 @@ def build_manifest(setup: AuditSetup, record: dict, infos: list[dict]) -> dict:
             "used": len(setup.items) - len(skipped),
             "skipped": skipped,
             "converted": converted,
+            "labels": setup.label_report,
         },
         "chunks": {"count": setup.n_chunks, "images_per_chunk": config.chunk_images},
         "started": record["sessions"][0]["started"] if record["sessions"] else None,

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import ArgumentError
 from ..models import Preprocessing
-from ..protocols import Protocol, ProtocolOptions, build_protocols
+from ..protocols import MAX_VIEWS, Protocol, ProtocolOptions, build_protocols, path_length
 from ..protocols.fourier import fourier_shift_phases
 from ._aliasing import aliasing_energy, dense_output
 from ._calls import CallTaps
@@ -64,6 +64,11 @@ def shift_protocol(
         )
     if isinstance(shifts, bool) or not isinstance(shifts, int) or shifts < 1:
         raise ArgumentError(f"--shifts must be a positive integer (got {shifts!r})")
+    if path_length(path, shifts + 1) > MAX_VIEWS:
+        raise ArgumentError(
+            f"--shifts {shifts} along '{path}' makes {path_length(path, shifts + 1):,} views per "
+            f"image, more than {MAX_VIEWS:,}; use fewer --shifts"
+        )
     if isinstance(preprocessing, int):
         preprocessing = Preprocessing(input_size=preprocessing, source="layers: input size only")
     options = ProtocolOptions(

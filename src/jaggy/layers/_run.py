@@ -13,8 +13,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .._checks import check_out
 from ..data import ImageDecodeError, discover_images, load_source
 from ..engine import resolve_device
+from ..engine._bounds import check_work_fits
 from ..engine._manifest import now_iso, package_versions
 from ..errors import ArgumentError, DataError
 from ..models import LoadedModel
@@ -104,6 +106,7 @@ def _prepare(
         device=resolved,
     )
     shift = shift_protocol(protocol, loaded.preprocessing, shifts, path, fourier_step)
+    check_work_fits([shift], resolved, batch_size=batch_size, argument="--shifts")
     analysis = LayerAnalysis(
         loaded.module,
         shift,
@@ -199,6 +202,7 @@ def run_layers(
         DataError: no image could be read.
     """
     started, clock = now_iso(), time.perf_counter()
+    check_out(out, "a folder for the results (e.g. --out jaggy-layers)")
     prepared = _prepare(
         model,
         protocol=protocol,

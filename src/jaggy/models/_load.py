@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,6 +114,9 @@ def load_model(
         weights = f"checkpoint:{Path(checkpoint).name}"
     if random_weights:
         weights = "random"
+    problem = prep.problem()
+    if problem:
+        raise ModelSpecError(f"{parsed}: unusable preprocessing from {prep.source}: {problem}")
     module.eval().to(device)
     if classes is None:
         classes = _class_names(_infer_num_classes(module, prep, device))
@@ -281,28 +285,73 @@ def _load_torchvision(
 
 
 def _load_python(module_name: str, factory_name: str) -> tuple[nn.Module, Preprocessing]:
+    """Import user code and call its factory; whatever goes wrong there is the user's to fix,
+    so it becomes one line naming the spec, the exception and its message."""
+    spec = f"py:{module_name}:{factory_name}"
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ModelSpecError(f"cannot import '{module_name}' for py:{module_name}: {exc}") from exc
+        raise ModelSpecError(f"cannot import '{module_name}' for {spec}: {exc}") from exc
+    except (Exception, SystemExit) as exc:  # user code fails on import in any way
+        raise ModelSpecError(
+            f"importing '{module_name}' for {spec} failed: {_one_line(exc)}; fix the module "
+            f"(python -c 'import {module_name}' shows the traceback)"
+        ) from exc
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         raise ModelSpecError(f"'{module_name}' has no callable '{factory_name}'")
-    model = factory()
-    if not isinstance(model, nn.Module):
+    required = _required_arguments(factory)
+    if required:
         raise ModelSpecError(
-            f"py:{module_name}:{factory_name} returned {type(model).__name__}, "
-            "not a torch.nn.Module"
+            f"{spec} needs argument(s) {', '.join(required)}, but jaggy calls it with none; "
+            f"point the spec at a function without required arguments that builds the model"
         )
-    return model, _preprocessing_of(model)
+    try:
+        model = factory()
+    except (Exception, SystemExit) as exc:
+        raise ModelSpecError(f"{spec} raised {_one_line(exc)}; fix the factory") from exc
+    if not isinstance(model, nn.Module):
+        raise ModelSpecError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
+    return model, _preprocessing_of(model, spec)
 
 
-def _preprocessing_of(model: nn.Module) -> Preprocessing:
+def _required_arguments(factory) -> list[str]:
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # builtins and some C types have none
+        return []
+    return [
+        name
+        for name, p in signature.parameters.items()
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+
+def _one_line(exc: BaseException, limit: int = 300, *, with_type: bool = True) -> str:
+    """'TypeName: message' on one line (a multi-line message joined), at most `limit` chars."""
+    message = ""
+    for line in (part.strip() for part in str(exc).splitlines()):
+        if line:
+            message += ("" if not message else " " if message.endswith(":") else "; ") + line
+    if with_type:
+        message = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _preprocessing_of(model: nn.Module, spec: str = "the model") -> Preprocessing:
     """A user model's own preprocessing: `jaggy_preprocessing` (dict), timm's `pretrained_cfg`,
     else an explicit, recorded default."""
     own = getattr(model, "jaggy_preprocessing", None)
-    if isinstance(own, dict):
-        return Preprocessing(**{**own, "source": own.get("source", "model.jaggy_preprocessing")})
+    if own is not None:
+        if not isinstance(own, dict):
+            raise ModelSpecError(
+                f"{spec}: jaggy_preprocessing is a {type(own).__name__}; make it a dict such as "
+                "{'input_size': 224, 'mean': (0.485, 0.456, 0.406), 'std': (0.229, 0.224, 0.225)}"
+            )
+        try:
+            return Preprocessing.from_mapping(own, "model.jaggy_preprocessing")
+        except (TypeError, ValueError) as exc:
+            raise ModelSpecError(f"{spec}: bad jaggy_preprocessing: {exc}") from exc
     cfg = getattr(model, "pretrained_cfg", None)
     if isinstance(cfg, dict) and "input_size" in cfg:
         return Preprocessing(
@@ -318,8 +367,22 @@ def _preprocessing_of(model: nn.Module) -> Preprocessing:
 
 def _infer_num_classes(module: nn.Module, prep: Preprocessing, device) -> int:
     side = prep.input_size
-    with torch.inference_mode():
-        out = module.to(device)(torch.zeros(1, 3, side, side, device=device))
+    try:
+        with torch.inference_mode():
+            out = module.to(device)(torch.zeros(1, 3, side, side, device=device))
+    except Exception as exc:  # user code fails on a plain input in any way
+        raise ModelSpecError(
+            f"the model fails on a [1, 3, {side}, {side}] input: {_one_line(exc)}; check its "
+            "forward and its input_size"
+        ) from exc
+    if not isinstance(out, torch.Tensor):
+        what = f"a {type(out).__name__}" + (
+            f" of {len(out)}" if isinstance(out, tuple | list | dict) else ""
+        )
+        raise ModelSpecError(
+            f"the model returns {what}; jaggy needs one tensor of [batch, classes] logits: "
+            "return only the logits from forward"
+        )
     if out.ndim != 2:
         raise ModelSpecError(
             f"the model returns shape {tuple(out.shape)}; jaggy needs [batch, classes] logits"
@@ -327,23 +390,48 @@ def _infer_num_classes(module: nn.Module, prep: Preprocessing, device) -> int:
     return int(out.shape[1])
 
 
+SAVE_HINT = "save a plain state dict: torch.save(model.state_dict(), path)"
+
+
 def _load_checkpoint(module: nn.Module, path: str | os.PathLike) -> None:
     path = Path(path)
     if not path.is_file():
         raise ModelSpecError(f"checkpoint '{path}' does not exist")
+    if path.stat().st_size == 0:
+        raise ModelSpecError(f"checkpoint '{path}' is empty (0 bytes); {SAVE_HINT}")
+    with path.open("rb") as handle:
+        head = handle.read(2)
+    if head != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip, older ones a pickle
+        raise ModelSpecError(
+            f"checkpoint '{path}' is not a file written by torch.save (neither a zip archive "
+            f"nor a pickle); {SAVE_HINT}"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ModelSpecError(
-            f"cannot load checkpoint '{path}' with weights_only=True ({exc}); "
-            "save a plain state dict: torch.save(model.state_dict(), path)"
+            f"cannot load checkpoint '{path}' with weights_only=True ({_one_line(exc, 200)}); "
+            f"{SAVE_HINT}"
         ) from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelSpecError(
+            f"checkpoint '{path}' holds a {type(state).__name__}, not a state dict (a mapping "
+            f"of parameter names to tensors); {SAVE_HINT}"
+        )
+    for name, value in state.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise ModelSpecError(
+                f"checkpoint '{path}' is not a state dict: entry {name!r} holds a "
+                f"{type(value).__name__}, not a tensor; {SAVE_HINT}"
+            )
     try:
         module.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelSpecError(f"checkpoint '{path}' does not fit the model: {exc}") from exc
+    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+        raise ModelSpecError(
+            f"checkpoint '{path}' does not fit the model: {_one_line(exc, 400, with_type=False)}"
+        ) from exc
 
 
 def _apply_remedy(loaded: LoadedModel, remedy: str) -> None:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 from torch import nn
+
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos", "box", "hamming")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,53 @@ class Preprocessing:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def problem(self) -> str | None:
+        """What makes these values unusable (None when they are fine)."""
+        size = self.input_size
+        if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 8192:
+            return f"input_size must be a whole number of px from 8 to 8192 (got {size!r})"
+        crop = self.crop_pct
+        if not _is_number(crop) or not 0 < crop <= 1:
+            return f"crop_pct must be a number in (0, 1] (got {crop!r})"
+        if not isinstance(self.interpolation, str):
+            return f"interpolation must be a name such as 'bilinear' (got {self.interpolation!r})"
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if (
+                not isinstance(values, tuple | list)
+                or len(values) != 3
+                or not all(_is_number(v) and math.isfinite(v) for v in values)
+            ):
+                return f"{name} must be 3 finite numbers, one per RGB channel (got {values!r})"
+        if any(v <= 0 for v in self.std):
+            return (
+                f"std must be positive in every channel (got {tuple(self.std)}); a zero std "
+                "divides by zero and makes every input non-finite"
+            )
+        return None
+
+    @classmethod
+    def from_mapping(cls, values: dict, source: str) -> Preprocessing:
+        """Preprocessing from a user's dict (`jaggy_preprocessing`); ValueError says what is
+        wrong with it."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(str(k) for k in values if k not in known)
+        if unknown:
+            raise ValueError(
+                f"unknown key(s) {', '.join(map(repr, unknown))}; the keys are "
+                f"{', '.join(k for k in known if k != 'source')}"
+            )
+        prep = cls(**{**values, "source": values.get("source", source)})
+        if prep.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation must be one of {', '.join(INTERPOLATIONS)} "
+                f"(got {prep.interpolation!r})"
+            )
+        problem = prep.problem()
+        if problem:
+            raise ValueError(problem)
+        return cls(**{**prep.to_dict(), "mean": tuple(prep.mean), "std": tuple(prep.std)})
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 or 0..1 float images [..., 3, H, W] -> normalised float32."""

@@ -42,6 +42,12 @@ class EmbedProtocol(Protocol):
         span_x, span_y = path_span(self.options.path, self.options.steps)
         if self.size < 8:
             raise ArgumentError(f"--size {self.size} is too small; use at least 8 px")
+        span, r = max(span_x, span_y), self.input_size
+        if r - span < 8:  # no image size fits: the steps are the problem, not --size
+            raise ArgumentError(
+                f"{self.options.steps} steps along '{self.options.path}' move the image "
+                f"{span} px, too far for the {r} px canvas; use --steps at most {r - 7}"
+            )
         if self.size + max(span_x, span_y) > self.input_size:
             raise ArgumentError(
                 f"--size {self.size} with {self.options.steps} steps along '{self.options.path}' "

@@ -36,6 +36,11 @@ class ScaleProtocol(Protocol):
         last = self.first_size + self.options.steps - 1
         if self.options.steps < 2:
             raise ArgumentError("--steps must be at least 2")
+        if self.options.steps > self.input_size - 7:  # no first size of 8 px or more fits
+            raise ArgumentError(
+                f"scale: {self.options.steps} sizes 1 px apart do not fit the "
+                f"{self.input_size} px canvas; use --steps at most {self.input_size - 7}"
+            )
         if last > self.input_size:
             raise ArgumentError(
                 f"scale: sizes {self.first_size}..{last} do not fit the {self.input_size} px "

@@ -10,6 +10,7 @@ state dict plus metadata, which `jaggy audit MODEL --remedy ... --checkpoint PAT
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,11 +24,14 @@ from torchvision import transforms
 from tqdm import tqdm
 
 from .._atomic import atomic_write, atomic_write_json
+from .._checks import check_finite, check_out, check_seed
 from ..data import ImageDecodeError, ImageItem, decode_image, discover_images
 from ..engine import resolve_device
 from ..errors import ArgumentError, DataError
 from ..models import LoadedModel, load_model
 from ..remedies import validate_remedies
+
+CHECKPOINT_NAME = "checkpoint.pt"
 
 _INTERPOLATION = {
     "bicubic": transforms.InterpolationMode.BICUBIC,
@@ -57,14 +61,24 @@ class FinetuneConfig:
     workers: int = 0
     train_norm: bool = False
     out: str = "jaggy-finetune"
+    overwrite: bool = False  # replace an existing checkpoint.pt in `out`
 
     def validate(self) -> None:
         if self.epochs < 1:
             raise ArgumentError(f"--epochs must be at least 1 (got {self.epochs})")
         if self.batch_size < 1:
             raise ArgumentError(f"--batch-size must be at least 1 (got {self.batch_size})")
-        if not self.lr > 0:
-            raise ArgumentError(f"--lr must be positive (got {self.lr})")
+        check_finite(self.lr, "--lr", positive=True)
+        check_finite(self.momentum, "--momentum", minimum=0)
+        check_finite(self.weight_decay, "--weight-decay", minimum=0)
+        check_seed(self.seed)
+        check_out(self.out, "a folder for the checkpoint (e.g. --out jaggy-finetune)")
+        checkpoint = Path(self.out) / CHECKPOINT_NAME
+        if not self.overwrite and os.path.lexists(checkpoint):
+            raise ArgumentError(
+                f"'{checkpoint}' exists already; choose another --out, or pass --overwrite to "
+                "replace it"
+            )
         validate_remedies(self.remedies)
 
 
@@ -219,7 +233,12 @@ def finetune(
     module.eval()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = out / "checkpoint.pt"
+    checkpoint = out / CHECKPOINT_NAME
+    if not config.overwrite and os.path.lexists(checkpoint):  # written meanwhile by another run
+        raise ArgumentError(
+            f"'{checkpoint}' appeared while fine-tuning; the new weights were not saved over it "
+            "(rerun with another --out, or --overwrite)"
+        )
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     payload = {
         "state_dict": state,

@@ -1,0 +1,64 @@
+"""Image folders with symbolic links, and images near the pixel cap."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+import pytest
+from misuse_conftest import TINY_AUDIT, run_jaggy, snapshot
+
+from conftest import write_synthetic_images
+from jaggy.data import ImageDecodeError, decode_image, find_images
+from jaggy.data._decode import MAX_PIXELS
+
+
+def test_symlinked_sub_folders_are_searched_once(capsys, tmp_path):
+    data = tmp_path / "data"
+    write_synthetic_images(data / "own", 1, side=40)
+    write_synthetic_images(tmp_path / "elsewhere", 2, side=40)
+    (data / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (data / "loop").symlink_to(data, target_is_directory=True)  # must not recurse forever
+    ids = [item.image_id for item in find_images(data).items]
+    assert ids == ["linked/img000.png", "linked/img001.png", "own/img000.png"]
+    before = snapshot(tmp_path / "elsewhere")
+    code, err = run_jaggy(
+        capsys,
+        "audit",
+        "py:tinynets:tiny",
+        data,
+        "--protocol",
+        "crop",
+        "--out",
+        tmp_path / "out",
+        *TINY_AUDIT,
+    )
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["images"]["used"] == 3
+    assert snapshot(tmp_path / "elsewhere") == before
+
+
+def _png_header(path, width, height):
+    """A PNG whose header claims width x height and whose pixel data is cut off."""
+
+    def chunk(kind, body):
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"x\x9c"))
+
+
+def test_the_pixel_cap_is_200_megapixels(tmp_path):
+    assert MAX_PIXELS == 200_000_000
+    below = tmp_path / "below.png"  # 144 MP: above PIL's own 89 MP warning, below jaggy's cap
+    _png_header(below, 12_000, 12_000)
+    above = tmp_path / "above.png"  # 225 MP
+    _png_header(above, 15_000, 15_000)
+    with pytest.raises(ImageDecodeError, match="^unreadable image"):  # cut off, not "huge"
+        decode_image(str(below))
+    with pytest.raises(ImageDecodeError) as refused:
+        decode_image(str(above))
+    assert str(refused.value) == "huge image (15000x15000 px > 200000000 px)"
