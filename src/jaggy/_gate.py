@@ -146,10 +146,8 @@ def parse_rules(
             bound = float(value)
         except ValueError:
             raise ArgumentError(f"{option} '{spec}': '{value}' is not a number") from None
-        if not math.isfinite(bound):  # a comparison with NaN or inf can never fail
-            raise ArgumentError(
-                f"{option} '{spec}': the bound must be a finite number (got {value!r})"
-            )
+        if math.isnan(bound):
+            raise ArgumentError(f"{option} '{spec}': the bound must be a number, not NaN")
         parsed.append(Rule(spec, protocol or None, metric, op, bound))
     return parsed
 

@@ -35,11 +35,7 @@ AUDIT_CASES = {
     "seed-huge": (["--seed", str(2**40)], "--seed must be a whole number from 0 to 4294967295"),
     "fail-under-nan": (
         ["--fail-under", "p_top1_change=nan"],
-        "--fail-under 'p_top1_change=nan': the bound must be a finite number (got 'nan')",
-    ),
-    "fail-under-inf": (
-        ["--fail-under", "crop:accuracy=-inf"],
-        "the bound must be a finite number (got '-inf')",
+        "--fail-under 'p_top1_change=nan': the bound must be a number, not NaN",
     ),
     "crop-steps-memory": (
         ["--protocol", "crop", "--steps", "200000"],
