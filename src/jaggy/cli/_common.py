@@ -41,7 +41,8 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         metavar="DATA",
         help="folder of images (ImageFolder labels when sub-folders name "
-        "ImageNet classes) or a text file listing image paths",
+        "ImageNet classes) or a text file listing image paths; with --protocol video: a "
+        "video, a folder of frames, or a folder of videos and frame folders",
     )
     parser.add_argument(
         "--samples",

@@ -23,9 +23,29 @@ def add_sequence_args(parser: argparse.ArgumentParser) -> None:
         help="pmk_accuracy: a view counts as right only when it and every view within K of "
         "it are right (Shankar et al., ICCV 2021; default 10)",
     )
+    group.add_argument(
+        "--frame-stride",
+        type=int,
+        default=1,
+        metavar="N",
+        help="--protocol video: read every N-th frame (default 1)",
+    )
+    group.add_argument(
+        "--max-frames",
+        type=int,
+        metavar="N",
+        help="--protocol video: at most N frames per video (default: all)",
+    )
+    group.add_argument(
+        "--start",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--protocol video: first frame read (frames count from 0; default 0)",
+    )
 
 
-DEFAULTS = {"difficulty": 1, "pmk": 10}
+DEFAULTS = {"difficulty": 1, "pmk": 10, "frame_stride": 1, "max_frames": None, "start": 0}
 
 
 def sequence_options(args: argparse.Namespace) -> dict:

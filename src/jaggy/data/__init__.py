@@ -11,19 +11,37 @@ from ._items import (
     find_images,
     sample_paths,
 )
+from ._video import (
+    VIDEO_EXTENSIONS,
+    FrameSelection,
+    VideoDataset,
+    VideoDecodeError,
+    decoder_description,
+    discover_videos,
+    natural_key,
+    read_sequence,
+)
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "SAMPLE_NAMES",
+    "VIDEO_EXTENSIONS",
     "DecodedImage",
+    "FrameSelection",
     "ImageDecodeError",
     "ImageItem",
     "ImageSet",
     "SourceDataset",
+    "VideoDataset",
+    "VideoDecodeError",
     "decode_image",
+    "decoder_description",
     "discover_images",
     "find_images",
+    "discover_videos",
+    "natural_key",
     "load_source",
     "prepare_source",
+    "read_sequence",
     "sample_paths",
 ]

@@ -196,15 +196,8 @@ def probe_views(setup: AuditSetup, max_tries: int = 8) -> tuple[torch.Tensor, st
     """Up to POOL_VIEWS real views (normalised, on the device) of the first readable image,
     taken from every protocol in turn; random views when none of the first `max_tries`
     images can be read (the probe only needs the shapes then)."""
-    from ..data import SourceDataset
-
     prep = setup.loaded.preprocessing
-    dataset = SourceDataset(
-        setup.items[:max_tries],
-        [p.source() for p in setup.protocols],
-        prep.interpolation,
-        prep.crop_pct,
-    )
+    dataset = setup.dataset(setup.items[:max_tries])
     r = prep.input_size
     for i in range(len(dataset)):
         decoded = dataset[i]
@@ -214,7 +207,7 @@ def probe_views(setup: AuditSetup, max_tries: int = 8) -> tuple[torch.Tensor, st
         views = []
         for protocol in setup.protocols:
             source = prep.normalize(decoded.sources[protocol.source().key].to(setup.device))
-            take = min(protocol.n_views, per_protocol)
+            take = min(len(protocol.view_params_for(source)), per_protocol)
             views.append(protocol.make_views(source, range(take)))
         return torch.cat(views)[:POOL_VIEWS], decoded.item.image_id
     generator = torch.Generator().manual_seed(0)

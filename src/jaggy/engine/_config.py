@@ -125,6 +125,10 @@ class AuditConfig:
         check_out(self.out, "a folder for the results (e.g. --out jaggy-out)")
         check_path_length(self.path, self.steps)
 
+    def frame_options(self) -> dict:
+        """Which frames of each video are read (see jaggy.data.FrameSelection)."""
+        return {"start": self.start, "stride": self.frame_stride, "max_frames": self.max_frames}
+
     def embed_sizes(self, input_size: int) -> list[int]:
         """The embedded sizes asked for; by default 140/224 of the model's input size (the
         study's middle size)."""

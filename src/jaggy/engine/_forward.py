@@ -27,8 +27,8 @@ TORCH_MEMORY_FORMATS = {
 class ViewPlan:
     """The view parameters of one protocol instance as arrays (dx, dy in px; size in px)."""
 
-    def __init__(self, protocol):
-        params = protocol.view_params()
+    def __init__(self, protocol, params=None):
+        params = protocol.view_params() if params is None else params
         self.key = protocol.key
         self.name = protocol.name
         self.dx = np.array([float(p.dx) for p in params], dtype=np.float64)

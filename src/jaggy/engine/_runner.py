@@ -20,7 +20,15 @@ import torch
 from tqdm import tqdm
 
 from .._atomic import atomic_write_json
-from ..data import DecodedImage, ImageItem, SourceDataset, find_images
+from ..data import (
+    DecodedImage,
+    FrameSelection,
+    ImageItem,
+    SourceDataset,
+    VideoDataset,
+    discover_videos,
+    find_images,
+)
 from ..errors import DataError, JaggyError, ModelSpecError
 from ..metrics import summarize_predictions
 from ..models import LoadedModel, load_model
@@ -32,6 +40,7 @@ from ._distributed import init_ranks, split_chunks
 from ._forward import Forward, RowColumns, Segment, ViewPlan, is_out_of_memory, take_segments
 from ._loading import default_workers, iterate_decoded
 from ._manifest import command_line, device_description, now_iso, package_versions
+from ._sequences import check_sequence_protocols, sequence_manifest
 from ._store import PREDICTION_SCHEMA, RunStore
 
 __all__ = [
@@ -90,7 +99,7 @@ class AuditSetup:
             path=config.path,
             steps=config.steps,
             sizes=tuple(config.embed_sizes(self.loaded.preprocessing.input_size)),
-            extra={"fourier_step": config.fourier_step},
+            extra={"fourier_step": config.fourier_step, **config.frame_options()},
         )
         self.protocols: list[Protocol] = build_protocols(
             config.protocols, self.loaded.preprocessing, options
@@ -101,11 +110,18 @@ class AuditSetup:
             batch_size=64 if config.batch_size == "auto" else int(config.batch_size),
             images_held=config.chunk_images,
         )
-        found = find_images(
-            config.data, samples=config.samples, labels=config.labels, limit=config.images
-        )
-        self.items: list[ImageItem] = found.items
-        self.label_report = found.labels  # label rows that named no image, for the manifest
+        self.reads_sequences = check_sequence_protocols(self.protocols, config)
+        if self.reads_sequences:
+            self.items: list[ImageItem] = discover_videos(
+                config.data, labels=config.labels, limit=config.images
+            )
+            self.label_report = None
+        else:
+            found = find_images(
+                config.data, samples=config.samples, labels=config.labels, limit=config.images
+            )
+            self.items = found.items
+            self.label_report = found.labels  # label rows that named no image, for the manifest
         self.n_chunks = math.ceil(len(self.items) / config.chunk_images)
         _check_fit(self.loaded, self.items)
 
@@ -117,6 +133,15 @@ class AuditSetup:
 
     def views_per_image(self) -> int:
         return sum(p.n_views for p in self.protocols)
+
+    def dataset(self, items: list[ImageItem]) -> SourceDataset | VideoDataset:
+        """What the data workers decode: images, or whole videos / frame folders."""
+        prep = self.loaded.preprocessing
+        requests = [p.source() for p in self.protocols]
+        if self.reads_sequences:
+            selection = FrameSelection(**self.config.frame_options())
+            return VideoDataset(items, requests, prep.interpolation, prep.crop_pct, selection)
+        return SourceDataset(items, requests, prep.interpolation, prep.crop_pct)
 
 
 def _check_fit(loaded: LoadedModel, items: list[ImageItem]) -> None:
@@ -371,6 +396,7 @@ def build_manifest(setup: AuditSetup, record: dict, infos: list[dict]) -> dict:
         "device": device_description(setup.device),
         "world_size": setup.ranks.world_size,
         "versions": package_versions(),
+        **sequence_manifest(setup),
         "images": {
             "total": len(setup.items),
             "used": len(setup.items) - len(skipped),
@@ -414,9 +440,7 @@ def _compute_chunks(
     size = config.chunk_images
     items = [item for c in chunks for item in setup.items[c * size : (c + 1) * size]]
     prep = setup.loaded.preprocessing
-    dataset = SourceDataset(
-        items, [p.source() for p in setup.protocols], prep.interpolation, prep.crop_pct
-    )
+    dataset = setup.dataset(items)
     workers = config.workers if config.workers is not None else default_workers(setup.device)
     bar = tqdm(
         total=len(items) * setup.views_per_image(),
@@ -483,6 +507,8 @@ def _enqueue_image(
         if key not in normalized:
             source = decoded.sources[key].to(setup.device, non_blocking=True)
             normalized[key] = prep.normalize(source)
+        if protocol.reads_sequences:  # as many views as the sequence has frames
+            plan = ViewPlan(protocol, protocol.view_params_for(normalized[key]))
         for first in range(0, len(plan), block):
             last = min(first + block, len(plan))
             views = protocol.make_views(normalized[key], range(first, last))

@@ -70,6 +70,9 @@ class Protocol:
 
     name: str = ""
     description: str = ""
+    # True for protocols whose source is a sequence of frames (videos, frame folders): the
+    # run then reads sequences instead of images, and each has its own number of views.
+    reads_sequences: bool = False
 
     def __init__(self, preprocessing: Preprocessing, options: ProtocolOptions):
         self.preprocessing = preprocessing
@@ -100,6 +103,11 @@ class Protocol:
 
     def view_params(self) -> list[ViewParams]:
         raise NotImplementedError
+
+    def view_params_for(self, source: torch.Tensor) -> list[ViewParams]:
+        """The views of one source; the same for every source except where the number of
+        views depends on it (a video's frames)."""
+        return self.view_params()
 
     def make_views(self, source: torch.Tensor, indices: range) -> torch.Tensor:
         """Views `indices` of the sequence, from the normalised source [3, H, W] on the device,

@@ -36,6 +36,15 @@ def _one_thread():
         torch.set_num_threads(before)
 
 
+def _frame_options(config: dict) -> dict:
+    """The run's video frame selection (older runs have none: every frame)."""
+    return {
+        "start": int(config.get("start") or 0),
+        "stride": int(config.get("frame_stride") or 1),
+        "max_frames": config.get("max_frames"),
+    }
+
+
 class ViewMaker:
     """Re-creates a run's views for thumbnails. `problem` is set (and no views are made) when
     the run's manifest does not allow it."""
@@ -68,7 +77,10 @@ class ViewMaker:
                 path=config.get("path", "diagonal"),
                 steps=int(config.get("steps", 10)),
                 sizes=tuple(config.get("sizes") or (140,)),
-                extra={"fourier_step": config.get("fourier_step", 0.25)},
+                extra={
+                    "fourier_step": config.get("fourier_step", 0.25),
+                    **_frame_options(config),
+                },
             )
             built = build_protocols(list(config["protocols"]), self.preprocessing, options)
             self.protocols = {p.key: p for p in built}
@@ -90,8 +102,10 @@ class ViewMaker:
                 candidate = Path(image_id)
                 if not candidate.is_absolute():
                     candidate = root.parent / image_id
-            if candidate.is_file():
+            if candidate.is_file() or candidate.is_dir():  # a frame folder is a folder
                 return candidate
+            if root.is_dir() and root.name == image_id:  # DATA was one frame folder
+                return root
         if self.config.get("samples") and image_id.startswith("sample/"):
             try:
                 from ..data import sample_paths
@@ -115,6 +129,19 @@ class ViewMaker:
         self._cache = (image_id, image)
         return image
 
+    def _sequence(self, image_id: str, path: Path, request) -> torch.Tensor:
+        """A video's or frame folder's frames, read as the audit read them (cached)."""
+        key = f"sequence:{image_id}"
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        from ..data import FrameSelection, read_sequence
+
+        prep = self.preprocessing
+        selection = FrameSelection(**_frame_options(self.config))
+        frames, _ = read_sequence(path, request, selection, prep.interpolation, prep.crop_pct)
+        self._cache = (key, frames)
+        return frames
+
     def view_pixels(
         self, image_id: str, protocol_key: str, views: list[int]
     ) -> list[np.ndarray] | str:
@@ -129,11 +156,14 @@ class ViewMaker:
         if path is None:
             return "the image file is no longer where the run found it"
         try:
-            from ..data import prepare_source
-
-            image = self._decoded(image_id, path)
             prep = self.preprocessing
-            source = prepare_source(image, protocol.source(), prep.interpolation, prep.crop_pct)
+            if protocol.reads_sequences:
+                source = self._sequence(image_id, path, protocol.source())
+            else:
+                from ..data import prepare_source
+
+                image = self._decoded(image_id, path)
+                source = prepare_source(image, protocol.source(), prep.interpolation, prep.crop_pct)
             normalised = prep.normalize(source)
             mean = torch.tensor(prep.mean, dtype=torch.float32).view(3, 1, 1)
             std = torch.tensor(prep.std, dtype=torch.float32).view(3, 1, 1)
