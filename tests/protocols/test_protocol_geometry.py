@@ -26,6 +26,8 @@ def one(name, **options):
 def source_for(protocol, seed=0):
     g = torch.Generator().manual_seed(seed)
     side = protocol.source().side
+    if protocol.source().kind == "frames":  # a video: frames [V, 3, R, R]
+        return torch.rand(protocol.n_views, 3, side, side, generator=g) * 2 - 1
     return torch.rand(3, side, side, generator=g) * 2 - 1
 
 
@@ -143,15 +145,16 @@ def test_bad_geometry_is_refused_with_the_largest_valid_size():
 def test_every_protocol_smoke_shape_determinism(name):
     p = one(name, steps=3, sizes=(16,))
     src = source_for(p)
-    a = p.make_views(src, range(p.n_views))
-    b = p.make_views(src.clone(), range(p.n_views))
-    assert a.shape == (p.n_views, 3, 32, 32)
+    n = len(p.view_params_for(src))
+    a = p.make_views(src, range(n))
+    b = p.make_views(src.clone(), range(n))
+    assert a.shape == (n, 3, 32, 32)
     assert a.dtype == torch.float32 and torch.isfinite(a).all()
     assert torch.equal(a, b)
     # views by slices equal views all at once (the engine fills batches by slices)
-    parts = torch.cat([p.make_views(src, range(0, 1)), p.make_views(src, range(1, p.n_views))])
+    parts = torch.cat([p.make_views(src, range(0, 1)), p.make_views(src, range(1, n))])
     assert torch.allclose(parts, a, atol=1e-6)
     # non-contiguous source gives the same views
-    nc = src.transpose(1, 2).contiguous().transpose(1, 2)
-    assert torch.allclose(p.make_views(nc, range(p.n_views)), a, atol=1e-6)
+    nc = src.transpose(-2, -1).contiguous().transpose(-2, -1)
+    assert torch.allclose(p.make_views(nc, range(n)), a, atol=1e-6)
     assert isinstance(p.params(), dict) and p.params()["key"] == p.key
