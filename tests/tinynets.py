@@ -63,3 +63,10 @@ def tiny_jumpy1000() -> nn.Module:
     with torch.no_grad():
         net.head.weight.mul_(3.0)
     return net
+
+
+def tiny_jumpy224() -> nn.Module:
+    """tiny_jumpy at ImageNet's 224 px input (the geometry of the papers' own protocols)."""
+    net = tiny_jumpy()
+    net.jaggy_preprocessing = {**TINY_PREPROCESSING, "input_size": 224}
+    return net

@@ -128,7 +128,7 @@ def test_fail_under_gate_direction_follows_the_metric(image_folder, tmp_path):
     out = tmp_path / "gate"
     assert audit([str(image_folder), "--protocol", "crop"], out) == 0
     summary = json.loads((out / "summary.json").read_text())["protocols"]["crop"]
-    change, consistency = summary["p_top1_change"]["value"], summary["consistency"]["value"]
+    change, consistency = summary["p_top1_change"]["value"], summary["path_consistency"]["value"]
     gate = ["--resume", "--protocol", "crop"]
     # lower is better: fails when above the bound
     assert (
@@ -143,11 +143,17 @@ def test_fail_under_gate_direction_follows_the_metric(image_folder, tmp_path):
     )
     # higher is better: fails when below the bound
     assert (
-        audit([str(image_folder), *gate, "--fail-under", f"consistency={consistency + 0.01}"], out)
+        audit(
+            [str(image_folder), *gate, "--fail-under", f"path_consistency={consistency + 0.01}"],
+            out,
+        )
         == 1
     )
     assert (
-        audit([str(image_folder), *gate, "--fail-under", f"consistency={consistency - 0.01}"], out)
+        audit(
+            [str(image_folder), *gate, "--fail-under", f"path_consistency={consistency - 0.01}"],
+            out,
+        )
         == 0
     )
 

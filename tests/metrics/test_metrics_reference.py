@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -18,6 +19,7 @@ from jaggy.metrics import (
     mac,
     metric_info,
     p_top1_change,
+    path_consistency,
     per_image_metrics,
     top5_distance,
     worst_case_accuracy,
@@ -146,9 +148,44 @@ def test_metrics_match_references(seed):
     assert_close(worst_case_accuracy(seq), [ref_worst(*probs_of[i]) for i in images])
     assert_close(top5_distance(seq), [ref_top5_distance(probs_of[i][0]) for i in images])
     assert_close(
-        consistency(seq, seed=3, k=7, protocol="crop"),
+        path_consistency(seq, seed=3, k=7, protocol="crop"),
         [ref_consistency(probs_of[i][0], i, 7, 3, "crop") for i in images],
     )
+    # consistency is the papers' number: only protocols that draw independent pairs have it
+    assert np.isnan(consistency(seq)).all()
+
+
+def ref_disjoint_pairs(probs):
+    """The pairs of a paired protocol written out: views (0, 1), (2, 3), ..."""
+    return [(probs[i], probs[i + 1]) for i in range(0, len(probs) - 1, 2)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_paired_protocols_compare_only_their_pairs(seed):
+    seq, probs_of = random_rows(seed)
+    paired = dataclasses.replace(seq, pairing="disjoint")
+    images = sorted(probs_of)
+
+    def mean_over_pairs(fn):
+        out = []
+        for i in images:
+            pairs = ref_disjoint_pairs(probs_of[i][0])
+            out.append(math.nan if not pairs else sum(fn(a, b) for a, b in pairs) / len(pairs))
+        return out
+
+    assert_close(consistency(paired), mean_over_pairs(lambda a, b: a.argmax() == b.argmax()))
+    assert_close(p_top1_change(paired), mean_over_pairs(lambda a, b: a.argmax() != b.argmax()))
+    assert_close(mac(paired), mean_over_pairs(lambda a, b: abs(a[a.argmax()] - b[a.argmax()])))
+    assert_close(
+        top5_distance(paired),
+        mean_over_pairs(lambda a, b: ref_top5_distance(np.stack([a, b]))),
+    )
+    assert np.isnan(path_consistency(paired)).all()
+    assert paired.n_pairs == sum(len(probs_of[i][0]) // 2 for i in images)
+    # the summariser knows which protocols are paired from the protocol registry
+    by_name = per_image_metrics(seq, protocol="zhang")
+    assert_close(by_name["consistency"], consistency(paired).tolist())
+    assert np.isnan(per_image_metrics(seq, protocol="crop")["consistency"]).all()
 
 
 def test_unlabelled_sequences_have_no_accuracy():

@@ -131,7 +131,10 @@ def add_runtime_args(parser: argparse.ArgumentParser) -> None:
         "leave free, so none when they take every core; several on a GPU machine)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed for consistency pairs and bootstrap CIs"
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for the random view pairs (zhang, aps_roll, path_consistency) and bootstrap CIs",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -155,6 +158,7 @@ TABLE_METRICS = (
     "mac",
     "jaggedness",
     "consistency",
+    "path_consistency",
     "top5_distance",
     "accuracy",
     "worst_case_accuracy",
@@ -165,6 +169,7 @@ SHORT = {
     "mac": "MAC",
     "jaggedness": "jagged",
     "consistency": "consist.",
+    "path_consistency": "path cons.",
     "top5_distance": "top5 dist",
     "accuracy": "acc",
     "worst_case_accuracy": "worst acc",

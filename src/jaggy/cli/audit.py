@@ -45,7 +45,7 @@ def register(subparsers) -> None:
         metavar="[PROTOCOL:]METRIC=V",
         help="exit 1 when a metric is worse than V (above it for "
         "p_top1_change, mac, jaggedness, top5_distance; below it for accuracy, "
-        "worst_case_accuracy, consistency); repeatable",
+        "worst_case_accuracy, consistency, path_consistency); repeatable",
     )
     parser.add_argument(
         "--chunk-images",
@@ -59,7 +59,8 @@ def register(subparsers) -> None:
         type=int,
         default=10,
         metavar="K",
-        help="random view pairs per image for consistency (default 10)",
+        help="random view pairs per image: the pairs of zhang and aps_roll (their "
+        "consistency), and the pairs of path_consistency (default 10)",
     )
     parser.add_argument(
         "--fourier-step",

@@ -10,7 +10,7 @@ from ..errors import ArgumentError
 from ._common import add_data_args, add_protocol_args, add_runtime_args
 from .audit import config_from_args
 
-TABLE_METRICS = ("p_top1_change", "mac", "consistency", "accuracy")
+TABLE_METRICS = ("p_top1_change", "mac", "consistency", "path_consistency", "accuracy")
 
 
 def register(subparsers) -> None:

@@ -13,7 +13,7 @@ from ..models import embedded_names, imagenet_class_names
 from ..report import write_report
 from ._common import format_summary_table
 
-DEMO_PROTOCOLS = ["crop", "black", "mean", "inpaint", "scale"]
+DEMO_PROTOCOLS = ["study_crop", "study_black", "crop", "black", "inpaint", "scale"]
 DEMO_SIZES = [172, 140, 117]
 
 
@@ -22,7 +22,8 @@ def register(subparsers) -> None:
         "demo",
         help="the study's protocols on an embedded model and sample photos",
         description="Audit an embedded ImageNet model (offline) on the sample photos with the "
-        "study's protocols (crop; black, mean and inpaint at 172/140/117 px; scale), then draw "
+        "study's own Table 1 protocols (study_crop; study_black at 172/140/117 px) and jaggy's "
+        "path versions (crop; black and inpaint at 172/140/117 px; scale), then draw "
         "P(reference class) versus shift for each photo.",
     )
     parser.add_argument("--model", default="jaggy:efficientnet_lite0", choices=embedded_names())

@@ -1,7 +1,7 @@
 """Image sources (folders, file lists, sample photos) and robust decoding in workers."""
 
 from ._dataset import DecodedImage, SourceDataset, load_source
-from ._decode import ImageDecodeError, decode_image, prepare_source
+from ._decode import ImageDecodeError, decode_image, decode_sources, prepare_source
 from ._items import (
     IMAGE_EXTENSIONS,
     SAMPLE_NAMES,
@@ -35,6 +35,7 @@ __all__ = [
     "VideoDataset",
     "VideoDecodeError",
     "decode_image",
+    "decode_sources",
     "decoder_description",
     "discover_images",
     "find_images",

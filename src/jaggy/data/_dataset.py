@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..protocols import SourceRequest
-from ._decode import ImageDecodeError, decode_image, prepare_source
+from ._decode import ImageDecodeError, decode_sources
 from ._items import ImageItem
 
 
@@ -28,8 +28,8 @@ def load_source(
 ) -> torch.Tensor:
     """Decode one image and prepare one source (uint8 [3, side, side]).
     Raises ImageDecodeError for an unusable image."""
-    image, _ = decode_image(item.path, request.side)
-    return prepare_source(image, request, interpolation, crop_pct)
+    sources, _ = decode_sources(item.path, [request], interpolation, crop_pct)
+    return sources[request.key]
 
 
 class SourceDataset(Dataset):
@@ -53,12 +53,9 @@ class SourceDataset(Dataset):
     def __getitem__(self, i: int) -> DecodedImage:
         item = self.items[i]
         try:
-            largest = max(r.side for r in self.requests)
-            image, note = decode_image(item.path, largest)
-            sources = {
-                r.key: prepare_source(image, r, self.interpolation, self.crop_pct)
-                for r in self.requests
-            }
+            sources, note = decode_sources(
+                item.path, self.requests, self.interpolation, self.crop_pct
+            )
         except ImageDecodeError as exc:
             return DecodedImage(item, error=str(exc))
         except Exception as exc:  # one bad file never ends a run

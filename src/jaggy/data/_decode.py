@@ -45,8 +45,43 @@ def decode_image(path: str, target_side: int | None = None) -> tuple[Image.Image
 
     Returns the image and a note describing any conversion (None when it was RGB already).
     Grayscale, RGBA and LA (composited on black), CMYK, palette and 16-bit images are
-    converted; unreadable, truncated, tiny and huge images raise ImageDecodeError.
+    converted; unreadable, truncated, tiny and huge images raise ImageDecodeError. A JPEG is
+    decoded at the smallest 1/2^k scale whose sides are at least 2 x `target_side` (None: full
+    resolution).
     """
+    return _finish(_open(path, 2 * target_side if target_side else None))
+
+
+def decode_sources(
+    path: str, requests: list[SourceRequest], interpolation: str, crop_pct: float
+) -> tuple[dict[str, torch.Tensor], str | None]:
+    """Every source of `requests` from one image file: {request.key: uint8 [3, side, side]},
+    and the conversion note (see `decode_image`).
+
+    Each source is prepared from the image decoded as its own request asks (`draft_side`),
+    so a source, and every view made from it, depends only on the image and its request,
+    never on which other protocols share the run. Requests whose JPEG scales coincide share
+    one decoding.
+    """
+    decoded: dict[tuple[int, int], tuple[Image.Image, str | None]] = {}
+    sources: dict[str, torch.Tensor] = {}
+    note = None
+    for request in requests:
+        if request.key in sources:
+            continue
+        opened = _open(path, request.draft_side)
+        if opened.size in decoded:
+            opened.close()
+        else:
+            decoded[opened.size] = _finish(opened)
+        image, note = decoded[opened.size]
+        sources[request.key] = prepare_source(image, request, interpolation, crop_pct)
+    return sources, note
+
+
+def _open(path: str, draft_side: int | None) -> Image.Image:
+    """The opened, not yet decoded image; a JPEG set to decode at the smallest scale whose
+    sides are at least `draft_side` (None: full resolution)."""
     try:
         with warnings.catch_warnings(), _pixel_cap(MAX_PIXELS):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -55,16 +90,27 @@ def decode_image(path: str, target_side: int | None = None) -> tuple[Image.Image
                 raise ImageDecodeError(
                     f"huge image ({image.width}x{image.height} px > {MAX_PIXELS} px)"
                 )
-            if target_side and image.format == "JPEG":
-                # Decode large JPEGs at a reduced scale that still exceeds what we need.
-                image.draft("RGB", (target_side * 2, target_side * 2))
-            image.load()
+            if draft_side and image.format == "JPEG":
+                image.draft("RGB", (draft_side, draft_side))
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(f"huge image: {exc}") from exc
     except FileNotFoundError as exc:
         raise ImageDecodeError("file not found") from exc
+    except Exception as exc:  # PIL raises many types for corrupt and truncated files
+        raise ImageDecodeError(f"unreadable image ({type(exc).__name__}: {exc})") from exc
+    return image
+
+
+def _finish(image: Image.Image) -> tuple[Image.Image, str | None]:
+    """Decode an opened image; check its size, apply its EXIF orientation, convert to RGB."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(f"huge image: {exc}") from exc
     except Exception as exc:  # PIL raises many types for corrupt and truncated files
         raise ImageDecodeError(f"unreadable image ({type(exc).__name__}: {exc})") from exc
     if min(image.size) < MIN_SIDE:
@@ -126,18 +172,45 @@ def prepare_source(
     if request.kind == "square":
         square = _center_square(image).resize((side, side), resample)
     elif request.kind == "standard":
-        scale_size = int(side / crop_pct)
-        w, h = image.size
-        if w <= h:
-            new = (scale_size, max(scale_size, round(h * scale_size / w)))
-        else:
-            new = (max(scale_size, round(w * scale_size / h)), scale_size)
-        resized = image.resize(new, resample)
-        left, top = (new[0] - side) // 2, (new[1] - side) // 2
-        square = resized.crop((left, top, left + side, top + side))
+        square = _resize_center_crop(image, int(side / crop_pct), side, resample)
+    elif request.kind == "short_side":
+        square = _resize_center_crop(image, side, side, resample)
+    elif request.kind == "study":
+        square = _study_crop(image).resize((side, side), Image.Resampling.BILINEAR)
     elif request.kind == "short":
         return _short_side_source(image, side)
     else:
         raise ValueError(f"unknown source kind {request.kind}")
     array = np.asarray(square, dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def _resize_center_crop(
+    image: Image.Image, short: int, side: int, resample: Image.Resampling
+) -> Image.Image:
+    """torchvision's `Resize(short)` then `CenterCrop(side)` on a PIL image: the longer side
+    becomes floor(short * long / shorter), the crop starts at round((size - side) / 2)."""
+    w, h = image.size
+    if w <= h:
+        new = (short, int(short * h / w))
+    else:
+        new = (int(short * w / h), short)
+    resized = image.resize(new, resample)
+    left, top = int(round((new[0] - side) / 2.0)), int(round((new[1] - side) / 2.0))
+    return resized.crop((left, top, left + side, top + side))
+
+
+def _study_crop(image: Image.Image) -> Image.Image:
+    """The region torchvision's `RandomResizedCrop(size, scale=(1, 1))` falls back to: the
+    whole image when its aspect ratio w / h is within [3/4, 4/3], else a centre crop of the
+    full shorter side at the nearest of those ratios (torchvision's `get_params` fallback)."""
+    w, h = image.size
+    ratio = w / h
+    if ratio < 3 / 4:
+        cw, ch = w, int(round(w / (3 / 4)))
+    elif ratio > 4 / 3:
+        cw, ch = int(round(h * (4 / 3))), h
+    else:
+        cw, ch = w, h
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return image.crop((left, top, left + cw, top + ch))

@@ -28,7 +28,8 @@ class AuditConfig:
         The count in use is recorded when a run starts and reused by every rank and resumed
         session on the CPU, because float sums depend on how the work is split.
     chunk_images: images per committed chunk (the unit of resume and of sharding across ranks).
-    consistency_k: random view pairs per image for `consistency`.
+    consistency_k: K, the random view pairs per image of `zhang` and `aps_roll` (their
+        `consistency`) and of `path_consistency`.
     difficulty: ImageNet-P's d: `flip_probability` and `top5_distance` compare views d apart.
     pmk: k of `pmk_accuracy` (a view counts when it and every view within k are right).
     frame_stride, max_frames, start: which frames of a video the `video` protocol reads
@@ -128,11 +129,6 @@ class AuditConfig:
     def frame_options(self) -> dict:
         """Which frames of each video are read (see jaggy.data.FrameSelection)."""
         return {"start": self.start, "stride": self.frame_stride, "max_frames": self.max_frames}
-
-    def embed_sizes(self, input_size: int) -> list[int]:
-        """The embedded sizes asked for; by default 140/224 of the model's input size (the
-        study's middle size)."""
-        return list(self.sizes) if self.sizes else [round(input_size * 140 / 224)]
 
     @property
     def requested_memory_format(self) -> str:

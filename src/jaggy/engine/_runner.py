@@ -32,7 +32,7 @@ from ..data import (
 from ..errors import DataError, JaggyError, ModelSpecError
 from ..metrics import summarize_predictions
 from ..models import LoadedModel, load_model
-from ..protocols import Protocol, ProtocolOptions, build_protocols
+from ..protocols import Protocol, build_protocols, options_from_config
 from ._bounds import check_work_fits
 from ._config import AuditConfig
 from ._device import check_device_options, resolve_device
@@ -95,12 +95,7 @@ class AuditSetup:
             device=self.device,
         )
         self.loaded.module.to(self.device).eval()
-        options = ProtocolOptions(
-            path=config.path,
-            steps=config.steps,
-            sizes=tuple(config.embed_sizes(self.loaded.preprocessing.input_size)),
-            extra={"fourier_step": config.fourier_step, **config.frame_options()},
-        )
+        options = options_from_config(config.to_dict())
         self.protocols: list[Protocol] = build_protocols(
             config.protocols, self.loaded.preprocessing, options
         )
@@ -503,6 +498,9 @@ def _enqueue_image(
     block = max(batcher.batch_size, MIN_VIEW_BLOCK)
     normalized: dict[str, torch.Tensor] = {}
     for protocol, plan in plans:
+        bound = protocol.for_image(item.image_id)
+        if bound is not protocol:  # views drawn per image
+            protocol, plan = bound, ViewPlan(bound)
         key = protocol.source().key
         if key not in normalized:
             source = decoded.sources[key].to(setup.device, non_blocking=True)

@@ -26,6 +26,7 @@ Example (one image, three views; classes 7 and 3 swap places at the last view):
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,15 +146,34 @@ def consistency_pairs(
 
 
 @register_metric("consistency", higher_is_better=True)
-def consistency(
+def consistency(seq: PredictionSequences, **context) -> np.ndarray:
+    """Fraction of a paired protocol's view pairs with equal top-1 (Zhang, ICML 2019; APS).
+
+    Defined for the protocols that draw independent pairs (`zhang`, `aps_roll`: pairs
+    (2i, 2i+1)), where it is the number of the papers' tables; NaN for path protocols, whose
+    random-pair agreement is `path_consistency`.
+    """
+    if seq.pairing != "disjoint":
+        return np.full(seq.n_images, np.nan)
+    rows, groups = seq.pair_rows()
+    agree = seq.top1[rows] == seq.top1[rows - 1]
+    return _per_image_mean(agree, groups, seq.n_images)
+
+
+@register_metric("path_consistency", higher_is_better=True)
+def path_consistency(
     seq: PredictionSequences, *, seed: int = 0, k: int = 10, protocol: str = "", **context
 ) -> np.ndarray:
-    """Fraction of K seeded random view pairs with equal top-1 (Zhang, ICML 2019).
+    """Fraction of K seeded random pairs of views along a path protocol with equal top-1.
 
-    The pairs of each image come from `consistency_pairs(V, k, seed, image_index, protocol)`;
-    with the `circular` protocol this is the circular consistency of APS.
+    The views of a path lie a few pixels apart, so this is not the `consistency` of Zhang's
+    or APS's tables (use the `zhang` and `aps_roll` protocols for those). The pairs of each
+    image come from `consistency_pairs(V, k, seed, image_index, protocol)`; NaN for paired
+    protocols.
     """
     out = np.full(seq.n_images, np.nan)
+    if seq.pairing == "disjoint":
+        return out
     top1 = seq.top1
     for g, (start, n) in enumerate(zip(seq.starts, seq.n_views, strict=True)):
         if n < 2:
@@ -170,9 +190,15 @@ def pairs_apart(seq: PredictionSequences, difficulty: int = 1) -> tuple[np.ndarr
     This is the walk of ImageNet-P's `test.py` for non-noise perturbations (Hendrycks &
     Dietterich, ICLR 2019): for each offset i < d it steps through frames i, i + d, i + 2d, ...
     comparing each with the one before, which together visits every pair (j, j + d) once.
+    For a protocol of independent pairs the pairs are its own (d = 1 only).
     """
     if difficulty < 1:
         raise ValueError(f"difficulty must be at least 1 (got {difficulty})")
+    if seq.pairing == "disjoint":
+        # independent pairs (zhang, aps_roll): only a pair's two views are one step apart
+        if difficulty == 1:
+            return seq.pair_rows()
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     n = len(seq.image_index)
     groups = np.repeat(np.arange(seq.n_images), seq.n_views)
     position = np.arange(n) - np.repeat(seq.starts, seq.n_views)
@@ -250,4 +276,23 @@ def per_image_metrics(
         "difficulty": difficulty,
         "pmk": pmk,
     }
+    seq = paired_as(seq, protocol)
     return {name: info.fn(seq, **context) for name, info in _METRICS.items()}
+
+
+def paired_as(seq: PredictionSequences, protocol: str) -> PredictionSequences:
+    """`seq` with the pairing of protocol key `protocol` (see `protocol_pairing`)."""
+    pairing = protocol_pairing(protocol)
+    return seq if pairing == seq.pairing else dataclasses.replace(seq, pairing=pairing)
+
+
+def protocol_pairing(key: str) -> str:
+    """How the views of protocol `key` (`black@117`, `zhang`) pair up: 'consecutive' or
+    'disjoint'; 'consecutive' for a protocol this install does not know."""
+    from ..errors import ArgumentError
+    from ..protocols import protocol_class
+
+    try:
+        return protocol_class(key.split("@", 1)[0]).pairing if key else "consecutive"
+    except ArgumentError:
+        return "consecutive"

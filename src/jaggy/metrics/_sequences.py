@@ -15,7 +15,8 @@ class PredictionSequences:
     [N, 5] float, `p_label` [N] (probability of the reference class c*), `p_prev_top1` [N]
     (probability at this view of the previous view's top-1 class; NaN at view 0), `label` [N]
     (-1 when unknown), `ref_class` [N] (c*: the label, else the top-1 class of view 0),
-    `image_index` [N].
+    `image_index` [N]. `pairing` is the protocol's: 'consecutive' (view k with view k+1) or
+    'disjoint' (views come in independent pairs 2i, 2i+1).
     """
 
     image_index: np.ndarray
@@ -26,6 +27,7 @@ class PredictionSequences:
     label: np.ndarray
     ref_class: np.ndarray
     starts: np.ndarray
+    pairing: str = "consecutive"
 
     @property
     def ends(self) -> np.ndarray:
@@ -44,14 +46,19 @@ class PredictionSequences:
         return self.top5_ids[:, 0]
 
     def pair_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """(previous, current) row indices of every consecutive pair inside an image, and
-        the image (group) index of each pair, as (rows, groups)."""
+        """The second row of every pair inside an image (its first is the row before), and
+        the image (group) index of each pair, as (rows, groups). Pairs are consecutive views,
+        or views (2i, 2i+1) when `pairing` is 'disjoint'."""
         n = len(self.image_index)
-        is_start = np.zeros(n, dtype=bool)
-        is_start[self.starts] = True
-        rows = np.nonzero(~is_start)[0]
-        groups = np.searchsorted(self.starts, rows, side="right") - 1
-        return rows, groups
+        groups = np.searchsorted(self.starts, np.arange(n), side="right") - 1
+        offset = np.arange(n) - self.starts[groups] if n else np.zeros(0, dtype=np.int64)
+        second = offset % 2 == 1 if self.pairing == "disjoint" else offset > 0
+        rows = np.nonzero(second)[0]
+        return rows, groups[rows]
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pair_rows()[0])
 
     @classmethod
     def from_columns(cls, columns: dict) -> PredictionSequences:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ._bootstrap import bootstrap_mean_ci
-from ._functional import list_metrics, per_image_metrics
+from ._functional import list_metrics, paired_as, per_image_metrics
 from ._sequences import PredictionSequences
 
 SUMMARY_COLUMNS = [
@@ -50,6 +50,7 @@ class _ProtocolValues:
         difficulty: int = 1,
         pmk: int = 10,
     ) -> None:
+        seq = paired_as(seq, key)
         metrics = per_image_metrics(
             seq,
             seed=seed,
@@ -61,7 +62,7 @@ class _ProtocolValues:
         for name, values in metrics.items():
             self.values[name].append(values)
         self.n_images += seq.n_images
-        self.n_pairs += int(np.maximum(seq.n_views - 1, 0).sum())
+        self.n_pairs += seq.n_pairs
 
     def per_image(self, name: str) -> np.ndarray:
         parts = self.values[name]

@@ -10,6 +10,7 @@ Conventions (used by every protocol):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -23,18 +24,33 @@ class SourceRequest:
 
     kind:
         'square': centre square crop of the decoded image, resized to `side` x `side`.
-        'standard': the model's standard eval input: shorter side resized to
-            floor(R / crop_pct), centre crop R (`side` = R).
+        'standard': the model's standard eval input as timm and torchvision make it: shorter
+            side resized to floor(R / crop_pct) (the longer side to floor(that * long /
+            short)), centre crop R (`side` = R) with torchvision's rounding of the offsets.
+        'short_side': as 'standard' with nothing cut away: shorter side resized to `side`,
+            centre crop `side` x `side` (Zhang's `Resize(256)`, `CenterCrop(256)`).
         'short': the whole image, shorter side resized to `side` (bilinear), not cropped
             (ImageNet-P's generator; the tensor is then not square).
+        'study': the whole image squashed to `side` x `side` with PIL's bilinear filter, or
+            its 3:4 / 4:3 centre crop when the aspect ratio is more extreme (what the study's
+            `RandomResizedCrop(side, scale=(1, 1))` does; see `protocols/study.py`).
+    full_decode: decode JPEGs at full resolution, as the peers' loaders did; otherwise a large
+        JPEG is decoded at the smallest 1/2^k scale that is at least 2 x `side` (a view then
+        still depends only on the image and this request, never on the rest of the run).
     """
 
     kind: str
     side: int
+    full_decode: bool = False
 
     @property
     def key(self) -> str:
-        return f"{self.kind}{self.side}"
+        return f"{self.kind}{self.side}" + ("full" if self.full_decode else "")
+
+    @property
+    def draft_side(self) -> int | None:
+        """The side a JPEG may be draft-decoded down to (None: full resolution)."""
+        return None if self.full_decode else 2 * self.side
 
 
 @dataclass(frozen=True)
@@ -53,13 +69,45 @@ class ProtocolOptions:
     path: 'diagonal' | 'horizontal' | 'vertical' | 'grid' (grid: steps x steps, serpentine
         order so that consecutive views stay 1 step apart).
     steps: views per image along the path.
-    sizes: embedded image sizes S for the embed protocols and the first size of `scale`.
+    sizes: embedded image sizes S for the embed protocols and the first size of `scale`;
+        None when the user chose none (see `embed_sizes`; `study_black` then takes the study's
+        three sizes).
+    seed: seeds the random view pairs of `zhang` and `aps_roll`.
+    pairs: K, the random view pairs per image of `zhang` and `aps_roll`.
     """
 
     path: str = "diagonal"
     steps: int = 10
-    sizes: tuple[int, ...] = (140,)
+    sizes: tuple[int, ...] | None = None
     extra: dict = field(default_factory=dict)
+    seed: int = 0
+    pairs: int = 10
+
+    def embed_sizes(self, input_size: int) -> tuple[int, ...]:
+        """The sizes asked for; by default 140/224 of the input size R (the study's middle
+        size)."""
+        return tuple(self.sizes) if self.sizes else (round(input_size * 140 / 224),)
+
+
+def options_from_config(config: Mapping) -> ProtocolOptions:
+    """The protocol options of an audit from its settings (an `AuditConfig.to_dict()` or a
+    manifest's `config`), so that the engine and everything that re-creates a run's views
+    build the same protocols."""
+    sizes = config.get("sizes")
+    return ProtocolOptions(
+        path=config.get("path") or "diagonal",
+        steps=int(config.get("steps") or 10),
+        sizes=tuple(int(s) for s in sizes) if sizes else None,
+        extra={
+            "fourier_step": float(config.get("fourier_step", 0.25)),
+            # which frames of each video are read (older runs have none: every frame)
+            "start": int(config.get("start") or 0),
+            "stride": int(config.get("frame_stride") or 1),
+            "max_frames": config.get("max_frames"),
+        },
+        seed=int(config.get("seed") or 0),
+        pairs=int(config.get("consistency_k") or 10),
+    )
 
 
 class Protocol:
@@ -73,6 +121,9 @@ class Protocol:
     # True for protocols whose source is a sequence of frames (videos, frame folders): the
     # run then reads sequences instead of images, and each has its own number of views.
     reads_sequences: bool = False
+    # 'consecutive': pair metrics compare view k with view k+1; 'disjoint': views come in
+    # independent pairs (2i, 2i+1), and only those are compared.
+    pairing: str = "consecutive"
 
     def __init__(self, preprocessing: Preprocessing, options: ProtocolOptions):
         self.preprocessing = preprocessing
@@ -97,6 +148,12 @@ class Protocol:
             "steps": self.options.steps,
             "input_size": self.input_size,
         }
+
+    def for_image(self, image_id: str) -> Protocol:
+        """The protocol as it applies to one image. Protocols whose views are drawn at random
+        per image return a copy seeded by (`options.seed`, `image_id`), so a view depends only
+        on the image, never on its position in the run; the others return themselves."""
+        return self
 
     def source(self) -> SourceRequest:
         raise NotImplementedError

@@ -53,13 +53,13 @@ def protocol_class(name: str) -> type[Protocol]:
 def build_protocols(
     names: list[str], preprocessing: Preprocessing, options: ProtocolOptions
 ) -> list[Protocol]:
-    """Instantiate protocols in the order given; sized ones once per `options.sizes` entry.
+    """Instantiate protocols in the order given; sized ones once per size (`sizes_for`).
     Raises ArgumentError for unknown names and impossible geometry, before any work."""
     protocols: list[Protocol] = []
     for name in names:
         cls = protocol_class(name)
         if getattr(cls, "sized", False):
-            for size in options.sizes:
+            for size in cls.sizes_for(preprocessing, options):
                 protocols.append(cls(preprocessing, options, size=size))
         else:
             protocols.append(cls(preprocessing, options))

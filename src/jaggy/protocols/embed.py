@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -11,8 +13,12 @@ from ._base import Protocol, SourceRequest, ViewParams
 from ._paths import path_offsets, path_span
 from ._registry import register_protocol
 
-# 5-tap binomial filter (1 4 6 4 1) / 16, the blur of the study's inpainting.
-_BINOMIAL5 = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+# The study's inpainting (InpaintingFunction.py, Azulay & Weiss 2019): [0.5, 0.5] convolved
+# with itself 10 times, the 12-tap binomial C(11, k) / 2048; at most 80 rounds, stopping once
+# 200 or fewer pixels are still zero.
+INPAINT_TAPS = torch.tensor([math.comb(11, k) for k in range(12)], dtype=torch.float64) / 2048
+INPAINT_MAX_ROUNDS = 80
+INPAINT_ZEROS_LEFT = 200
 
 
 class EmbedProtocol(Protocol):
@@ -27,6 +33,11 @@ class EmbedProtocol(Protocol):
     def __init__(self, preprocessing, options, size: int):
         super().__init__(preprocessing, options)
         self.size = int(size)
+
+    @classmethod
+    def sizes_for(cls, preprocessing, options) -> tuple[int, ...]:
+        """The sizes S of one instance each: the run's `--size` values."""
+        return options.embed_sizes(preprocessing.input_size)
 
     @property
     def key(self) -> str:
@@ -107,48 +118,76 @@ class MeanProtocol(EmbedProtocol):
 
 @register_protocol
 class InpaintProtocol(EmbedProtocol):
+    """As `black`, the background filled by the study's inpainting (see `inpaint`).
+
+    The study inpaints in pixel values (0..255, black = 0), so the normalised source is mapped
+    back to its 8-bit values (exact: the source is an 8-bit image), pasted on black, inpainted
+    in float64 and normalised again."""
+
     name = "inpaint"
-    description = "as black, background filled from the image by repeated binomial blurring"
+    description = "as black, background filled by the study's inpainting"
 
     def background(self, source):
         return torch.zeros(3, 1, 1, device=source.device)
 
     def make_views(self, source: torch.Tensor, indices: range) -> torch.Tensor:
-        canvas, mask = self.paste(source, indices)
-        return inpaint(canvas, mask)
+        prep = self.preprocessing
+        mean = torch.tensor(prep.mean, device=source.device, dtype=source.dtype).view(3, 1, 1)
+        std = torch.tensor(prep.std, device=source.device, dtype=source.dtype).view(3, 1, 1)
+        pixels = ((source * std + mean) * 255).round().clamp(0, 255)
+        canvas, mask = self.paste(pixels, indices)
+        work = torch.float32 if source.device.type == "mps" else torch.float64
+        filled = inpaint(canvas.to(work), mask.to(work))
+        return prep.normalize(filled.to(source.dtype) / 255.0)
 
 
-def binomial_blur(x: torch.Tensor) -> torch.Tensor:
-    """Separable 5-tap binomial blur of [N, C, H, W] with zero padding."""
-    c = x.shape[1]
-    k = _BINOMIAL5.to(device=x.device, dtype=x.dtype)
-    x = F.conv2d(x, k.view(1, 1, 1, 5).expand(c, 1, 1, 5), padding=(0, 2), groups=c)
-    return F.conv2d(x, k.view(1, 1, 5, 1).expand(c, 1, 5, 1), padding=(2, 0), groups=c)
+def _blur12(x: torch.Tensor) -> torch.Tensor:
+    """The study's separable 12-tap binomial blur of [N, C, H, W], zero outside: rows, then
+    columns, each as scipy's `convolve2d(..., 'same')`, whose window for an even filter spans
+    6 pixels before and 5 after. Written as a sum of 12 shifted slices: in float64 that is
+    several times faster than a depthwise convolution on a CPU."""
+    taps = [float(t) for t in INPAINT_TAPS]
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (6, 5, 0, 0))
+    rows = padded[..., 0:w] * taps[0]
+    for k in range(1, 12):
+        rows.add_(padded[..., k : k + w], alpha=taps[k])
+    padded = F.pad(rows, (0, 0, 6, 5))
+    out = padded[..., 0:h, :] * taps[0]
+    for k in range(1, 12):
+        out.add_(padded[..., k : k + h, :], alpha=taps[k])
+    return out
 
 
-def inpaint(canvas: torch.Tensor, mask: torch.Tensor, max_iterations: int = 10_000) -> torch.Tensor:
-    """Fill the pixels where `mask` is 0 from the known ones by repeated normalised blurring.
+def inpaint(canvas: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The study's inpainting (InpaintingFunction.py), vectorised over views and channels.
 
-    Each iteration blurs (image * mask) and the mask with a binomial filter; every unknown pixel
-    the blurred mask reaches takes blurred_image / blurred_mask and becomes known. Known pixels
-    never change. Repeats until no pixel is unknown (the study's inpainting, vectorised over
-    views and channels).
+    One round: blur (image * mask) and the mask with the 12-tap binomial (`_blur12`); every
+    pixel outside the mask takes blurred_image / blurred_mask (0 where the blurred mask is 0),
+    pixels inside keep their value. The first round's mask is the pasted image; after each
+    round the mask is every pixel whose channels do not sum to zero. Rounds repeat while more
+    than 200 pixels sum to zero, at most 80 times, so a few far corner pixels may stay black,
+    and black pixels of the image itself are filled from round two on, as in the study.
 
     Args:
-        canvas: [N, C, H, W] images; values where mask == 0 are ignored.
-        mask: [N, 1, H, W], 1 on known pixels.
+        canvas: [N, C, H, W] pixel values (0..255, black = 0) on a black background.
+        mask: [N, 1, H, W], 1 on the pasted image.
+
+    Returns:
+        The inpainted canvases [N, C, H, W], same dtype.
     """
-    known = mask > 0
-    image = torch.where(known, canvas, torch.zeros_like(canvas))
-    weight = known.to(canvas.dtype)
-    for _ in range(max_iterations):
-        if bool(known.all()):
+    image, mask = canvas, mask.to(canvas.dtype)
+    zero = image.sum(dim=1, keepdim=True) == 0
+    active = zero.flatten(1).sum(dim=1) > INPAINT_ZEROS_LEFT
+    for _ in range(INPAINT_MAX_ROUNDS):
+        if not bool(active.any()):
             break
-        blurred = binomial_blur(image)
-        blurred_weight = binomial_blur(weight)
-        reached = (~known) & (blurred_weight > 1e-6)
-        fill = blurred / blurred_weight.clamp_min(1e-6)
-        image = torch.where(reached, fill, image)
-        known = known | reached
-        weight = known.to(canvas.dtype)
+        blurred = _blur12(image * mask)
+        weight = _blur12(mask)
+        filled = blurred / (weight + (weight == 0).to(weight.dtype))
+        step = mask * image + (1 - mask) * filled
+        image = torch.where(active.view(-1, 1, 1, 1), step, image)
+        zero = image.sum(dim=1, keepdim=True) == 0
+        mask = (~zero).to(image.dtype)
+        active = active & (zero.flatten(1).sum(dim=1) > INPAINT_ZEROS_LEFT)
     return image

@@ -24,7 +24,7 @@ class ScaleProtocol(Protocol):
 
     @property
     def first_size(self) -> int:
-        return int(self.options.sizes[0])
+        return int(self.options.embed_sizes(self.input_size)[0])
 
     def params(self) -> dict:
         return {**super().params(), "path": None, "first_size": self.first_size}

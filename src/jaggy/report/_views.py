@@ -55,7 +55,7 @@ class ViewMaker:
         self.problem: str | None = None
         self.protocols: dict = {}
         self.preprocessing = None
-        self._cache: tuple[str, object] | None = None
+        self._cache: tuple[str, dict] | None = None
         manifest = run.manifest or {}
         config = manifest.get("config") or {}
         prep = (manifest.get("model") or {}).get("preprocessing")
@@ -65,7 +65,7 @@ class ViewMaker:
             return
         try:
             from ..models import Preprocessing
-            from ..protocols import ProtocolOptions, build_protocols
+            from ..protocols import build_protocols, options_from_config
 
             fields = {
                 k: (tuple(v) if isinstance(v, list) else v)
@@ -73,15 +73,7 @@ class ViewMaker:
                 if k in Preprocessing.__dataclass_fields__
             }
             self.preprocessing = Preprocessing(**fields)
-            options = ProtocolOptions(
-                path=config.get("path", "diagonal"),
-                steps=int(config.get("steps", 10)),
-                sizes=tuple(config.get("sizes") or (140,)),
-                extra={
-                    "fourier_step": config.get("fourier_step", 0.25),
-                    **_frame_options(config),
-                },
-            )
+            options = options_from_config(config)
             built = build_protocols(list(config["protocols"]), self.preprocessing, options)
             self.protocols = {p.key: p for p in built}
         except Exception as exc:  # a protocol this install lacks, or changed geometry
@@ -117,17 +109,18 @@ class ViewMaker:
                 return Path(path)
         return None
 
-    def _decoded(self, image_id: str, path: Path):
-        if self._cache is not None and self._cache[0] == image_id:
-            return self._cache[1]
-        from ..data import decode_image
+    def _source(self, image_id: str, path: Path, request) -> torch.Tensor:
+        """The protocol source of one image, decoded and prepared exactly as the audit did."""
+        if self._cache is None or self._cache[0] != image_id:
+            self._cache = (image_id, {})
+        sources = self._cache[1]
+        if request.key not in sources:
+            from ..data import decode_sources
 
-        # Decode as the audit did: large JPEGs are decoded at a reduced scale that depends on
-        # the largest source any protocol of the run needs, which changes the pixels slightly.
-        largest = max(p.source().side for p in self.protocols.values())
-        image, _ = decode_image(str(path), largest)
-        self._cache = (image_id, image)
-        return image
+            prep = self.preprocessing
+            made, _ = decode_sources(str(path), [request], prep.interpolation, prep.crop_pct)
+            sources.update(made)
+        return sources[request.key]
 
     def _sequence(self, image_id: str, path: Path, request) -> torch.Tensor:
         """A video's or frame folder's frames, read as the audit read them (cached)."""
@@ -142,11 +135,9 @@ class ViewMaker:
         self._cache = (key, frames)
         return frames
 
-    def view_pixels(
-        self, image_id: str, protocol_key: str, views: list[int]
-    ) -> list[np.ndarray] | str:
-        """`views` of one image in one protocol as uint8 arrays [R, R, 3] (what the model saw,
-        un-normalised), or the reason why they cannot be made (a string)."""
+    def views(self, image_id: str, protocol_key: str, views: list[int]) -> torch.Tensor | str:
+        """`views` of one image in one protocol as the normalised tensors the model saw
+        [len(views), 3, R, R], or the reason why they cannot be made (a string)."""
         if self.problem:
             return self.problem
         protocol = self.protocols.get(protocol_key)
@@ -156,25 +147,33 @@ class ViewMaker:
         if path is None:
             return "the image file is no longer where the run found it"
         try:
-            prep = self.preprocessing
+            protocol = protocol.for_image(image_id)
             if protocol.reads_sequences:
                 source = self._sequence(image_id, path, protocol.source())
             else:
-                from ..data import prepare_source
-
-                image = self._decoded(image_id, path)
-                source = prepare_source(image, protocol.source(), prep.interpolation, prep.crop_pct)
-            normalised = prep.normalize(source)
-            mean = torch.tensor(prep.mean, dtype=torch.float32).view(3, 1, 1)
-            std = torch.tensor(prep.std, dtype=torch.float32).view(3, 1, 1)
-            arrays = []
+                source = self._source(image_id, path, protocol.source())
+            normalised = self.preprocessing.normalize(source)
             with torch.inference_mode(), _one_thread():
-                for view in self._views(protocol, normalised, views):
-                    pixels = (view.float() * std + mean).clamp(0, 1).mul(255).round()
-                    arrays.append(pixels.to(torch.uint8).permute(1, 2, 0).contiguous().numpy())
-            return arrays
+                return torch.stack(self._views(protocol, normalised, views))
         except Exception as exc:  # an unreadable file must not end the report
             return f"cannot re-create the views ({type(exc).__name__}: {exc})"
+
+    def view_pixels(
+        self, image_id: str, protocol_key: str, views: list[int]
+    ) -> list[np.ndarray] | str:
+        """`views` of one image in one protocol as uint8 arrays [R, R, 3] (what the model saw,
+        un-normalised), or the reason why they cannot be made (a string)."""
+        made = self.views(image_id, protocol_key, views)
+        if isinstance(made, str):
+            return made
+        prep = self.preprocessing
+        mean = torch.tensor(prep.mean, dtype=torch.float32).view(3, 1, 1)
+        std = torch.tensor(prep.std, dtype=torch.float32).view(3, 1, 1)
+        arrays = []
+        for view in made:
+            pixels = (view.float() * std + mean).clamp(0, 1).mul(255).round()
+            arrays.append(pixels.to(torch.uint8).permute(1, 2, 0).contiguous().numpy())
+        return arrays
 
     def thumbnails(self, image_id: str, protocol_key: str, views: list[int]) -> list[str] | str:
         """JPEG data URIs (side `self.side` px) of `views` of one image in one protocol, or

@@ -16,6 +16,7 @@ LABELS = {
     "accuracy": "accuracy",
     "worst_case_accuracy": "worst-case accuracy",
     "consistency": "consistency",
+    "path_consistency": "path consistency",
     "top5_distance": "top-5 distance",
     "ms_per_image": "ms / image",
     "ms_ratio_to_base": "time × base",
