@@ -255,7 +255,7 @@ def test_inpainting_equals_the_studys(canvas_side, x, y, h, w, black_patch):
 def test_inpaint_protocol_views_are_the_studys_inpainting():
     prep = Preprocessing(input_size=64, interpolation="bilinear", mean=MEAN, std=STD)
     protocol = build_protocols(["inpaint"], prep, ProtocolOptions(sizes=(30,), steps=3))[0]
-    pixels = torch.from_numpy(np.asarray(smooth_image(30, 30, 5))).permute(2, 0, 1).contiguous()
+    pixels = torch.from_numpy(np.array(smooth_image(30, 30, 5))).permute(2, 0, 1).contiguous()
     views = protocol.make_views(prep.normalize(pixels), range(3))
     x0 = (64 - 30 - 2) // 2
     for k in range(3):
