@@ -17,6 +17,7 @@ from ..errors import ArgumentError, ModelSpecError
 from ..remedies import apply_remedy, validate_remedies
 from ._classes import imagenet_class_names
 from ._embedded import EMBEDDED_MODELS, embedded_names, embedded_preprocessing, load_embedded
+from ._head import classifier_layer, replace_head
 from ._loaded import LoadedModel, Preprocessing
 
 OFFLINE_HINT = (
@@ -88,6 +89,7 @@ def load_model(
     """
     parsed = parse_model_spec(spec)
     validate_remedies(list(remedies))  # a bad remedy spec fails before the model is built
+    saved = _read_checkpoint(checkpoint) if checkpoint is not None else None
     pretrained = not random_weights and checkpoint is None
     if parsed.kind == "jaggy":
         if pretrained:
@@ -109,8 +111,21 @@ def load_model(
         module, prep = _load_python(parsed.name, parsed.weights)
         weights = "factory"
         classes = None
-    if checkpoint is not None:
-        _load_checkpoint(module, checkpoint)
+    if saved is not None:
+        state, meta = saved
+        names = meta.get("class_names")
+        if isinstance(names, (list, tuple)) and names:
+            # a checkpoint trained with its own classes (jaggy train): the head follows it
+            if _head_size(module) != len(names):
+                replace_head(module, len(names))
+            classes = [str(n) for n in names]
+        if isinstance(meta.get("preprocessing"), dict):
+            saved_prep = dict(meta["preprocessing"])
+            for name in ("mean", "std"):
+                if name in saved_prep:
+                    saved_prep[name] = tuple(float(v) for v in saved_prep[name])
+            prep = Preprocessing(**saved_prep)
+        _load_state(module, state, checkpoint)
         weights = f"checkpoint:{Path(checkpoint).name}"
     if random_weights:
         weights = "random"
@@ -393,7 +408,20 @@ def _infer_num_classes(module: nn.Module, prep: Preprocessing, device) -> int:
 SAVE_HINT = "save a plain state dict: torch.save(model.state_dict(), path)"
 
 
-def _load_checkpoint(module: nn.Module, path: str | os.PathLike) -> None:
+def _head_size(module: nn.Module) -> int | None:
+    try:
+        return classifier_layer(module)[2].out_features
+    except ModelSpecError:
+        return None
+
+
+def _read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
+    """(state dict, jaggy metadata) of a checkpoint file, loaded with `weights_only=True`.
+
+    A plain state dict has no metadata. `jaggy train` saves {"state_dict": ..., "jaggy":
+    {"model", "remedies", "class_names", "preprocessing"}}: the class names size the head
+    and name the classes, the preprocessing replaces the model's own (e.g. another input
+    size)."""
     path = Path(path)
     if not path.is_file():
         raise ModelSpecError(f"checkpoint '{path}' does not exist")
@@ -413,7 +441,10 @@ def _load_checkpoint(module: nn.Module, path: str | os.PathLike) -> None:
             f"cannot load checkpoint '{path}' with weights_only=True ({_one_line(exc, 200)}); "
             f"{SAVE_HINT}"
         ) from exc
+    meta: dict = {}
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        if isinstance(state.get("jaggy"), dict):
+            meta = state["jaggy"]
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise ModelSpecError(
@@ -426,6 +457,10 @@ def _load_checkpoint(module: nn.Module, path: str | os.PathLike) -> None:
                 f"checkpoint '{path}' is not a state dict: entry {name!r} holds a "
                 f"{type(value).__name__}, not a tensor; {SAVE_HINT}"
             )
+    return state, meta
+
+
+def _load_state(module: nn.Module, state: dict, path: str | os.PathLike) -> None:
     try:
         module.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError, KeyError) as exc:

@@ -58,7 +58,10 @@ def build_protocols(
     protocols: list[Protocol] = []
     for name in names:
         cls = protocol_class(name)
-        if getattr(cls, "sized", False):
+        expand = getattr(cls, "instances", None)
+        if expand is not None:  # a protocol made of several instances (e.g. canvas cells)
+            protocols.extend(expand(preprocessing, options))
+        elif getattr(cls, "sized", False):
             for size in cls.sizes_for(preprocessing, options):
                 protocols.append(cls(preprocessing, options, size=size))
         else:
