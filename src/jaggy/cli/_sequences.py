@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from pathlib import Path
 
 
 def add_sequence_args(parser: argparse.ArgumentParser) -> None:
@@ -43,11 +46,54 @@ def add_sequence_args(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="--protocol video: first frame read (frames count from 0; default 0)",
     )
+    group.add_argument(
+        "--baseline",
+        metavar="RUN_DIR",
+        help="a finished audit at the same --difficulty: write imagenet_p.json with the flip "
+        "rates (flip probability / the baseline's), mFR and mT5D over the sequences both ran",
+    )
 
 
-DEFAULTS = {"difficulty": 1, "pmk": 10, "frame_stride": 1, "max_frames": None, "start": 0}
+DEFAULTS = {
+    "difficulty": 1,
+    "pmk": 10,
+    "frame_stride": 1,
+    "max_frames": None,
+    "start": 0,
+    "baseline": None,
+}
 
 
 def sequence_options(args: argparse.Namespace) -> dict:
     """The AuditConfig fields of these arguments (defaults for commands without them)."""
-    return {name: getattr(args, name, default) for name, default in DEFAULTS.items()}
+    options = {name: getattr(args, name, default) for name, default in DEFAULTS.items()}
+    if options["baseline"] is not None:
+        options["baseline"] = os.path.abspath(options["baseline"])
+    return options
+
+
+def format_flip_rates(out: str | os.PathLike) -> str | None:
+    """Console lines of imagenet_p.json (None when the run has none)."""
+    path = Path(out) / "imagenet_p.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+
+    def show(value, digits=3):
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    lines = [
+        f"\nflip rates against {record['baseline']['model']} (difficulty "
+        f"{record['difficulty']}; Hendrycks & Dietterich, ICLR 2019):"
+    ]
+    for key, row in record["perturbations"].items():
+        lines.append(
+            f"  {key:<11} {row['style']:<17} FP {show(row['flip_probability'], 4)} / "
+            f"{show(row['baseline_flip_probability'], 4)} = FR {show(row['flip_rate'])}   "
+            f"T5D {show(row['top5_distance'], 2)} / {show(row['baseline_top5_distance'], 2)}"
+            f" = {show(row['top5_distance_rate'])}"
+        )
+    lines.append(f"  mFR {show(record['mFR'])}   mT5D {show(record['mT5D'])}")
+    if not record["baseline"]["same_images"]:
+        lines.append("  (the baseline ran on other images)")
+    return "\n".join(lines)

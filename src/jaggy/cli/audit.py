@@ -18,7 +18,7 @@ from ._common import (
     format_summary_table,
     parse_batch_size,
 )
-from ._sequences import add_sequence_args, sequence_options
+from ._sequences import add_sequence_args, format_flip_rates, sequence_options
 
 
 def register(subparsers) -> None:
@@ -126,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
     if result.summary is None:  # a non-zero rank of torchrun: rank 0 reports
         return 0
     print(format_summary_table(result.summary))
+    rates = format_flip_rates(result.out)
+    if rates:
+        print(rates)
     print(f"\nresults in {result.out}/ (predictions.parquet, summary.json, manifest.json)")
     skipped = result.manifest["images"]["skipped"]
     if skipped:

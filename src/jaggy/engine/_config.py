@@ -140,9 +140,8 @@ class AuditConfig:
 
     def identity(self) -> dict:
         """The settings that determine the rows: a resumed run must repeat them exactly.
-        (`out` and `workers` do not change any number; `baseline` changes only the flip
-        rates, which are recomputed at the end of every session.)"""
-        ignored = {"out", "workers", "channels_last", "memory_format", "baseline"}
+        (`out` and `workers` do not change any number.)"""
+        ignored = {"out", "workers", "channels_last", "memory_format"}
         identity = {k: v for k, v in self.to_dict().items() if k not in ignored}
         identity["memory_format"] = self.requested_memory_format
         return identity

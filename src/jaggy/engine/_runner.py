@@ -40,7 +40,12 @@ from ._distributed import init_ranks, split_chunks
 from ._forward import Forward, RowColumns, Segment, ViewPlan, is_out_of_memory, take_segments
 from ._loading import default_workers, iterate_decoded
 from ._manifest import command_line, device_description, now_iso, package_versions
-from ._sequences import check_sequence_protocols, sequence_manifest
+from ._sequences import (
+    check_baseline,
+    check_sequence_protocols,
+    sequence_manifest,
+    write_imagenet_p,
+)
 from ._store import PREDICTION_SCHEMA, RunStore
 
 __all__ = [
@@ -106,6 +111,7 @@ class AuditSetup:
             images_held=config.chunk_images,
         )
         self.reads_sequences = check_sequence_protocols(self.protocols, config)
+        self.baseline = check_baseline(config, self.protocols)
         if self.reads_sequences:
             self.items: list[ImageItem] = discover_videos(
                 config.data, labels=config.labels, limit=config.images
@@ -336,6 +342,7 @@ def _finish(
     }
     summary_seconds = time.perf_counter() - summary_started
     atomic_write_json(store.out / "summary.json", summary)
+    write_imagenet_p(setup, store.out, summary, record["identity"])
     record.pop("done", None)
     session = record["sessions"][-1]
     session.update(

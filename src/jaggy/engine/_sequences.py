@@ -1,8 +1,10 @@
-"""Runs over videos and frame folders: which runs read sequences, and what their manifest
-records about decoding."""
+"""Runs over perturbation sequences: which runs read videos and frame folders, what their
+manifest records about decoding, and flip rates against a baseline run (imagenet_p.json)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ArgumentError
@@ -51,3 +53,105 @@ def sequence_manifest(setup: AuditSetup) -> dict:
     from ..data import decoder_description
 
     return {"video": {**decoder_description(), "frames": setup.config.frame_options()}}
+
+
+IMAGENET_P_FILE = "imagenet_p.json"
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArgumentError(
+            f"--baseline: '{path.parent}' has no {path.name}; give the --out folder of a "
+            f"finished audit ({what})"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArgumentError(f"--baseline: cannot read '{path}': {exc}") from exc
+    if not isinstance(data, dict):
+        raise ArgumentError(f"--baseline: '{path}' is not a jaggy record")
+    return data
+
+
+def check_baseline(config: AuditConfig, protocols: list[Protocol]) -> dict | None:
+    """The baseline run's flip probability and top-5 distance per sequence protocol, read
+    before any work. Refuses a folder that holds no finished audit, one measured at another
+    --difficulty, and one that shares no sequence protocol with this run."""
+    if config.baseline is None:
+        return None
+    from ..metrics import SEQUENCE_PROTOCOLS
+
+    root = Path(config.baseline)
+    if not root.is_dir():
+        raise ArgumentError(f"--baseline '{root}' is not a folder; give a finished audit's --out")
+    keys = [p.key for p in protocols if p.name in SEQUENCE_PROTOCOLS]
+    if not keys:
+        raise ArgumentError(
+            "--baseline normalises perturbation sequences: add --protocol translate, rotate, "
+            "tilt, rescale, brightness or video"
+        )
+    summary = _read_json(root / "summary.json", "its summary")
+    manifest = _read_json(root / "manifest.json", "its manifest")
+    difficulty = int((manifest.get("config") or {}).get("difficulty", 1))
+    if difficulty != config.difficulty:
+        raise ArgumentError(
+            f"--baseline '{root}' was measured at --difficulty {difficulty}, this run at "
+            f"{config.difficulty}: flip rates compare runs at the same difficulty"
+        )
+    measured = summary.get("protocols") or {}
+    shared = [k for k in keys if k in measured]
+    if not shared:
+        raise ArgumentError(
+            f"--baseline '{root}' measured none of this run's sequences ({', '.join(keys)}); "
+            f"it has {', '.join(measured) or 'no protocol'}"
+        )
+    run_record = root / "run.json"
+    identity = (json.loads(run_record.read_text()) if run_record.is_file() else {}).get(
+        "identity", {}
+    )
+    return {
+        "path": str(root.resolve()),
+        "model": (manifest.get("model") or {}).get("spec") or summary.get("model"),
+        "difficulty": difficulty,
+        "images_digest": identity.get("images_digest"),
+        "values": {key: _sequence_values(measured[key]) for key in shared},
+    }
+
+
+def _sequence_values(entry: dict) -> dict:
+    return {
+        name: (entry.get(name) or {}).get("value") for name in ("flip_probability", "top5_distance")
+    }
+
+
+def write_imagenet_p(setup: AuditSetup, out: Path, summary: dict, identity: dict) -> dict | None:
+    """imagenet_p.json: flip rates against the baseline (mFR, mT5D), when one was given."""
+    baseline = setup.baseline
+    if baseline is None:
+        return None
+    from .._atomic import atomic_write_json
+    from ..metrics import flip_rates
+
+    names = {p.key: p.name for p in setup.protocols}
+    run = {
+        key: _sequence_values(entry)
+        for key, entry in summary["protocols"].items()
+        if key in baseline["values"]
+    }
+    rates = flip_rates(run, baseline["values"])
+    for key, row in rates["perturbations"].items():
+        row["style"] = "video" if names.get(key) == "video" else "ImageNet-P-style"
+    record = {
+        "definition": "Hendrycks & Dietterich, ICLR 2019: flip rate = flip probability / the "
+        "baseline's, top-5 distance rate likewise; mFR and mT5D are their means over the "
+        "perturbations both runs measured",
+        "difficulty": setup.config.difficulty,
+        "baseline": {
+            "path": baseline["path"],
+            "model": baseline["model"],
+            "same_images": baseline["images_digest"] == identity.get("images_digest"),
+        },
+        **rates,
+    }
+    atomic_write_json(out / IMAGENET_P_FILE, record)
+    return record

@@ -20,10 +20,12 @@ from ._functional import (
     top5_distance,
     worst_case_accuracy,
 )
+from ._imagenet_p import SEQUENCE_PROTOCOLS, flip_rates
 from ._sequences import PredictionSequences
 from ._summary import read_sequences, summarize_predictions, summarize_sequences
 
 __all__ = [
+    "SEQUENCE_PROTOCOLS",
     "MetricInfo",
     "PredictionSequences",
     "accuracy",
@@ -31,6 +33,7 @@ __all__ = [
     "consistency",
     "consistency_pairs",
     "flip_probability",
+    "flip_rates",
     "jaggedness",
     "list_metrics",
     "mac",
