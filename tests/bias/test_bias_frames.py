@@ -17,8 +17,9 @@ PREP = Preprocessing(input_size=224, crop_pct=0.875)
 
 def test_landscape_box_by_hand():
     # 400 x 300 image: shorter side 300 -> floor(224 / 0.875) = 256, so the scale is 256/300
-    # and the width becomes round(400 * 256 / 300) = round(341.33) = 341 (x scale 341/400).
-    # Centre crop 224: left = (341 - 224) // 2 = 58, top = (256 - 224) // 2 = 16.
+    # and the width becomes floor(256 * 400 / 300) = floor(341.33) = 341 (x scale 341/400).
+    # Centre crop 224: left = round((341 - 224) / 2) = round(58.5) = 58 (half to even),
+    # top = (256 - 224) / 2 = 16.
     frame = to_input_frame(
         *(np.array([v], dtype=float) for v in (100, 50, 200, 150, 400, 300)), PREP
     )
@@ -31,8 +32,8 @@ def test_landscape_box_by_hand():
 
 
 def test_portrait_boxes_cut_and_left_out_by_hand():
-    # 300 x 600: width -> 256 (scale 256/300), height -> round(600 * 256 / 300) = 512.
-    # left = (256 - 224) // 2 = 16, top = (512 - 224) // 2 = 144.
+    # 300 x 600: width -> 256 (scale 256/300), height -> floor(256 * 600 / 300) = 512.
+    # left = (256 - 224) / 2 = 16, top = (512 - 224) / 2 = 144.
     boxes = np.array(
         [
             [0, 0, 300, 600],  # the whole image: cut on every side
@@ -72,3 +73,11 @@ def test_mapping_matches_the_pixels_of_the_standard_source(size):
     assert xs.max() + 1 == pytest.approx(frame.x1[0], abs=1.0)
     assert ys.min() == pytest.approx(frame.y0[0], abs=1.0)
     assert ys.max() + 1 == pytest.approx(frame.y1[0], abs=1.0)
+
+
+def test_crop_offset_rounds_half_to_even_like_torchvision():
+    # 402 x 300: width floor(256 * 402 / 300) = floor(343.04) = 343; left = round(59.5) = 60
+    frame = to_input_frame(
+        *(np.array([v], dtype=float) for v in (100, 50, 200, 150, 402, 300)), PREP
+    )
+    assert frame.x0[0] == pytest.approx(100 * 343 / 402 - 60)

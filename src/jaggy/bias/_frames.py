@@ -1,10 +1,11 @@
 """The model's input frame: where each box lands after the model's resize and centre crop.
 
 The bias a network sees is the one after its preprocessing. The geometry is the one jaggy's
-own standard source uses (`jaggy.data.prepare_source`, kind 'standard'): the shorter image
-side is resized to floor(R / crop_pct) (the longer one to round(long * scale / short), at
-least that), then the centre R x R window is kept, its left edge at (new_width - R) // 2 and
-its top at (new_height - R) // 2. Coordinates follow `jaggy.data.annotations`' convention
+own standard source uses (`jaggy.data.prepare_source`, kind 'standard', which follows
+torchvision's `Resize` + `CenterCrop`): the shorter image side is resized to
+S = floor(R / crop_pct), the longer one to floor(S * long / short), then the centre R x R
+window is kept, its left edge at round((new_width - R) / 2) and its top at
+round((new_height - R) / 2) (halves to even, as Python's round). Coordinates follow `jaggy.data.annotations`' convention
 (continuous pixels, origin top-left).
 """
 
@@ -40,13 +41,11 @@ def resize_and_crop(
     width = np.asarray(width, dtype=np.float64)
     height = np.asarray(height, dtype=np.float64)
     portrait = width <= height
+    new_w = np.where(portrait, scale_size, np.floor(scale_size * width / height))
+    new_h = np.where(portrait, np.floor(scale_size * height / width), scale_size)
     # np.round rounds half to even, as Python's round() in prepare_source does.
-    long_w = np.maximum(scale_size, np.round(width * scale_size / height))
-    long_h = np.maximum(scale_size, np.round(height * scale_size / width))
-    new_w = np.where(portrait, scale_size, long_w)
-    new_h = np.where(portrait, long_h, scale_size)
-    left = np.floor((new_w - side) / 2)
-    top = np.floor((new_h - side) / 2)
+    left = np.round((new_w - side) / 2.0)
+    top = np.round((new_h - side) / 2.0)
     return new_w, new_h, left, top
 
 

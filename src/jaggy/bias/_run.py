@@ -7,7 +7,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
 from ..data.annotations import SKIP_REASONS, Annotations, read_annotations
@@ -110,7 +109,7 @@ def boxes_table(
     a = annotations
     columns = {
         "image_id": dictionary_column(a.box_image, a.image_ids),
-        "object_index": pa.array(object_indices(a.box_image)),
+        "object_index": pa.array(a.object_indices()),
         "class": dictionary_column(a.box_class, a.class_names),
         "image_width": pa.array(a.image_width[a.box_image]),
         "image_height": pa.array(a.image_height[a.box_image]),
@@ -139,17 +138,6 @@ def boxes_table(
             }
         )
     return pa.table(columns)
-
-
-def object_indices(box_image: np.ndarray) -> np.ndarray:
-    """Per box, how many boxes of the same image come before it (0, 1, …)."""
-    order = np.argsort(box_image, kind="stable")
-    sorted_images = box_image[order]
-    starts = np.flatnonzero(np.r_[True, sorted_images[1:] != sorted_images[:-1]])
-    run_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    out = np.empty(len(order), dtype=np.int64)
-    out[order] = np.arange(len(order)) - run_start
-    return out
 
 
 def _skipped(annotations: Annotations) -> dict:

@@ -72,7 +72,28 @@ def register(subparsers) -> None:
         "--report", action="store_true", help="also write report.html into --out at the end"
     )
     add_sequence_args(parser)
+    parser.add_argument(
+        "--annotations",
+        metavar="FILE",
+        help="annotated objects (COCO JSON, VOC/ImageNet XML, ImageNet CSV, YOLO folder) of "
+        "the images in DATA: one bbox sequence per object (default protocol then: bbox)",
+    )
+    parser.add_argument(
+        "--bbox-margin",
+        type=float,
+        default=0.1,
+        metavar="M",
+        help="bbox crop margin on each side, as a fraction of the object's larger side "
+        "(default 0.1)",
+    )
     parser.set_defaults(func=run)
+
+
+def default_protocols(args: argparse.Namespace) -> list[str]:
+    """--protocol as given; else bbox for --annotations, else the default pair."""
+    if args.protocol:
+        return list(args.protocol)
+    return ["bbox"] if getattr(args, "annotations", None) else list(DEFAULT_PROTOCOLS)
 
 
 def config_from_args(args: argparse.Namespace, remedies: list[str] | None = None) -> AuditConfig:
@@ -82,7 +103,7 @@ def config_from_args(args: argparse.Namespace, remedies: list[str] | None = None
         data=_absolute(args.data),
         samples=args.samples,
         labels=_absolute(args.labels),
-        protocols=args.protocol or list(DEFAULT_PROTOCOLS),
+        protocols=default_protocols(args),
         path=args.path,
         steps=args.steps,
         sizes=args.size,
@@ -104,6 +125,8 @@ def config_from_args(args: argparse.Namespace, remedies: list[str] | None = None
         consistency_k=args.consistency_pairs,
         fourier_step=args.fourier_step,
         **sequence_options(args),
+        annotations=_absolute(getattr(args, "annotations", None)),
+        bbox_margin=getattr(args, "bbox_margin", 0.1),
     )
 
 
@@ -116,7 +139,7 @@ def _absolute(path: str | None) -> str | None:
 def run(args: argparse.Namespace) -> int:
     bounds = parse_rules(
         args.fail_under,
-        args.protocol or list(DEFAULT_PROTOCOLS),
+        default_protocols(args),
         operators=["="],
         option="--fail-under",
     )

@@ -54,7 +54,7 @@ class SourceDataset(Dataset):
         item = self.items[i]
         try:
             sources, note = decode_sources(
-                item.path, self.requests, self.interpolation, self.crop_pct
+                item.path, self.requests, self.interpolation, self.crop_pct, item.box
             )
         except ImageDecodeError as exc:
             return DecodedImage(item, error=str(exc))

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
 from ..protocols import SourceRequest
+from ._box_source import object_square_image
+
+if TYPE_CHECKING:
+    from .annotations import ObjectBox
 
 MIN_SIDE = 16  # px; smaller images carry no usable signal at 224 px
 MAX_PIXELS = 200_000_000  # refuse decompression bombs instead of exhausting memory
@@ -53,10 +58,15 @@ def decode_image(path: str, target_side: int | None = None) -> tuple[Image.Image
 
 
 def decode_sources(
-    path: str, requests: list[SourceRequest], interpolation: str, crop_pct: float
+    path: str,
+    requests: list[SourceRequest],
+    interpolation: str,
+    crop_pct: float,
+    box: ObjectBox | None = None,
 ) -> tuple[dict[str, torch.Tensor], str | None]:
     """Every source of `requests` from one image file: {request.key: uint8 [3, side, side]},
-    and the conversion note (see `decode_image`).
+    and the conversion note (see `decode_image`). `box`: the item's annotated object (for
+    'box' requests).
 
     Each source is prepared from the image decoded as its own request asks (`draft_side`),
     so a source, and every view made from it, depends only on the image and its request,
@@ -75,7 +85,7 @@ def decode_sources(
         else:
             decoded[opened.size] = _finish(opened)
         image, note = decoded[opened.size]
-        sources[request.key] = prepare_source(image, request, interpolation, crop_pct)
+        sources[request.key] = prepare_source(image, request, interpolation, crop_pct, box)
     return sources, note
 
 
@@ -164,12 +174,19 @@ def _short_side_source(image: Image.Image, side: int) -> torch.Tensor:
 
 
 def prepare_source(
-    image: Image.Image, request: SourceRequest, interpolation: str, crop_pct: float
+    image: Image.Image,
+    request: SourceRequest,
+    interpolation: str,
+    crop_pct: float,
+    box: ObjectBox | None = None,
 ) -> torch.Tensor:
-    """One protocol source as a uint8 tensor [3, side, side] (see SourceRequest)."""
+    """One protocol source as a uint8 tensor [3, side, side] (see SourceRequest); `box` is
+    the item's annotated object, which the 'box' kind crops."""
     resample = _FILTERS.get(interpolation, Image.Resampling.BILINEAR)
     side = request.side
-    if request.kind == "square":
+    if request.kind == "box":
+        square = object_square_image(image, box, side, request.margin, resample)
+    elif request.kind == "square":
         square = _center_square(image).resize((side, side), resample)
     elif request.kind == "standard":
         square = _resize_center_crop(image, int(side / crop_pct), side, resample)

@@ -6,10 +6,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
 from ..models import imagenet_class_index
 from ._tables import TableRow, TextTable, read_text_table
+
+if TYPE_CHECKING:
+    from .annotations import ObjectBox
 
 IMAGE_EXTENSIONS = (
     ".jpg",
@@ -30,12 +34,14 @@ SAMPLE_NAMES = ("chelsea", "coffee", "rocket", "astronaut", "grace_hopper")
 @dataclass(frozen=True)
 class ImageItem:
     """One input image. `image_id` is stable across runs (path relative to the data root);
-    `label` is an ImageNet class index or -1 when unknown."""
+    `label` is an ImageNet class index or -1 when unknown. `box`: the annotated object the
+    item stands for (`--annotations`; its image_id is then `image#k`)."""
 
     index: int
     image_id: str
     path: str
     label: int = -1
+    box: ObjectBox | None = None
 
 
 def sample_paths() -> dict[str, str]:

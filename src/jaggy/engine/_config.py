@@ -37,6 +37,9 @@ class AuditConfig:
         decoded frames from 0).
     baseline: a finished audit folder whose ImageNet-P-style flip probability and top-5
         distance normalise this run's (flip rates, mFR / mT5D).
+    annotations: an annotation file or folder (`jaggy.data.annotations`); each kept box
+        becomes one item (`image#k`) of the `bbox` protocol, its image found in `data`.
+    bbox_margin: the margin of the `bbox` crop, as a fraction of the object's larger side.
     """
 
     model: str
@@ -70,6 +73,8 @@ class AuditConfig:
     max_frames: int | None = None
     start: int = 0
     baseline: str | None = None
+    annotations: str | None = None
+    bbox_margin: float = 0.1
 
     def validate(self) -> None:
         """Check arguments on their own (before the model or any image is touched)."""
@@ -125,10 +130,37 @@ class AuditConfig:
         check_seed(self.seed)
         check_out(self.out, "a folder for the results (e.g. --out jaggy-out)")
         check_path_length(self.path, self.steps)
+        self._validate_annotations()
 
     def frame_options(self) -> dict:
         """Which frames of each video are read (see jaggy.data.FrameSelection)."""
         return {"start": self.start, "stride": self.frame_stride, "max_frames": self.max_frames}
+
+    def _validate_annotations(self) -> None:
+        """--annotations and the bbox protocol go together (one sequence per object)."""
+        boxes = "bbox" in self.protocols
+        if self.annotations is None:
+            if boxes:
+                raise ArgumentError(
+                    "the bbox protocol crops annotated objects: pass --annotations FILE and "
+                    "DATA, the folder of the annotated images"
+                )
+            return
+        others = [p for p in self.protocols if p != "bbox"]
+        if others:
+            raise ArgumentError(
+                f"--annotations makes one sequence per object for the bbox protocol; run "
+                f"{', '.join(others)} on the images in a separate audit"
+            )
+        if self.samples or self.data is None or isinstance(self.data, list):
+            raise ArgumentError("--annotations needs DATA, the folder of the annotated images")
+        if self.labels is not None:
+            raise ArgumentError(
+                "--labels does not apply with --annotations: each object's class comes from "
+                "the annotations (ImageNet synsets become labels)"
+            )
+        if not 0 <= self.bbox_margin <= 2:
+            raise ArgumentError(f"--bbox-margin must be within 0..2 (got {self.bbox_margin})")
 
     @property
     def requested_memory_format(self) -> str:

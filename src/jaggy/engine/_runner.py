@@ -29,6 +29,7 @@ from ..data import (
     discover_videos,
     find_images,
 )
+from ..data.annotations import object_items
 from ..errors import DataError, JaggyError, ModelSpecError
 from ..metrics import summarize_predictions
 from ..models import LoadedModel, load_model
@@ -116,6 +117,9 @@ class AuditSetup:
             self.items: list[ImageItem] = discover_videos(
                 config.data, labels=config.labels, limit=config.images
             )
+            self.label_report = None
+        elif config.annotations is not None:  # one item per annotated object
+            self.items = object_items(config.annotations, config.data, limit=config.images)
             self.label_report = None
         else:
             found = find_images(

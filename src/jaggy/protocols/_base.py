@@ -37,15 +37,19 @@ class SourceRequest:
     full_decode: decode JPEGs at full resolution, as the peers' loaders did; otherwise a large
         JPEG is decoded at the smallest 1/2^k scale that is at least 2 x `side` (a view then
         still depends only on the image and this request, never on the rest of the run).
+        'box': a square around the item's annotated object, `margin` of its larger side
+            added on each side, resized to `side` x `side` (`jaggy.data.box_source`).
     """
 
     kind: str
     side: int
     full_decode: bool = False
+    margin: float = 0.0
 
     @property
     def key(self) -> str:
-        return f"{self.kind}{self.side}" + ("full" if self.full_decode else "")
+        margin = f"m{self.margin:g}" if self.kind == "box" else ""
+        return f"{self.kind}{self.side}{margin}" + ("full" if self.full_decode else "")
 
     @property
     def draft_side(self) -> int | None:
@@ -100,6 +104,7 @@ def options_from_config(config: Mapping) -> ProtocolOptions:
         sizes=tuple(int(s) for s in sizes) if sizes else None,
         extra={
             "fourier_step": float(config.get("fourier_step", 0.25)),
+            "bbox_margin": float(config.get("bbox_margin", 0.1)),
             # which frames of each video are read (older runs have none: every frame)
             "start": int(config.get("start") or 0),
             "stride": int(config.get("frame_stride") or 1),

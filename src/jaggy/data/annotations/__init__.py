@@ -19,6 +19,7 @@ from pathlib import Path
 from ._coco import read_coco
 from ._imagenet_csv import read_imagenet_csv
 from ._images import ImageFolderIndex
+from ._objects import ObjectBox, object_id, object_items, split_object_id
 from ._synsets import imagenet_label, looks_like_synset
 from ._table import (
     SKIP_REASONS,
@@ -39,10 +40,14 @@ __all__ = [
     "AnnotationError",
     "Annotations",
     "ImageFolderIndex",
+    "ObjectBox",
     "guess_format",
     "imagenet_label",
     "looks_like_synset",
+    "object_id",
+    "object_items",
     "read_annotations",
+    "split_object_id",
 ]
 
 

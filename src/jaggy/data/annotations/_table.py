@@ -81,11 +81,16 @@ class Annotations:
         """Images with at least one kept box."""
         return int(np.unique(self.box_image).size)
 
-    def boxes_of_image(self) -> list[np.ndarray]:
-        """Per image, the indices of its boxes in file order."""
+    def object_indices(self) -> np.ndarray:
+        """Per box, how many kept boxes of the same image come before it in file order
+        (0, 1, …): with the image id, the object's name in outputs (`image_id#k`)."""
         order = np.argsort(self.box_image, kind="stable")
-        counts = np.bincount(self.box_image, minlength=len(self.image_ids))
-        return np.split(order, np.cumsum(counts)[:-1])
+        sorted_images = self.box_image[order]
+        starts = np.flatnonzero(np.r_[True, sorted_images[1:] != sorted_images[:-1]])
+        run_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        out = np.empty(len(order), dtype=np.int64)
+        out[order] = np.arange(len(order)) - run_start
+        return out
 
 
 class BoxCollector:
