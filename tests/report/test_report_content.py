@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from markupsafe import Markup
 from PIL import Image
 from report_fixtures import XSS_NAME, make_run, tiny_model, write_images
 
@@ -25,6 +26,7 @@ from jaggy.report import (
     list_sections,
     register_section,
     render_report,
+    render_template,
     write_report,
 )
 from jaggy.report._views import ViewMaker
@@ -144,8 +146,8 @@ def test_missing_file_and_unknown_protocol_give_reasons(run_dir):
     maker = ViewMaker(RunFolder(run_dir))
     assert "no longer" in maker.thumbnails("not-there.png", "crop", [0])
     assert "not in the run" in maker.thumbnails("img000.png", "nope", [0])
-    uris = maker.thumbnails("img000.png", "crop", [0, 4])
-    assert len(uris) == 2 and all(u.startswith("data:image/jpeg;base64,") for u in uris)
+    thumbs = maker.thumbnails("img000.png", "crop", [0, 4])
+    assert len(thumbs) == 2 and all(t.shape == (64, 64, 3) and t.dtype == np.uint8 for t in thumbs)
 
 
 # --- the page -----------------------------------------------------------------------------
@@ -215,7 +217,7 @@ def test_hostile_strings_everywhere_are_escaped(tmp_path):
         assert raw not in html
     assert "&lt;img src=x onerror=alert(1)&gt;.png" in html
     assert "&lt;b onmouseover=alert(2)&gt;conv&lt;/b&gt;" in html
-    assert "a&amp;b&quot;&#x27;.png" in html
+    assert "a&amp;b&#34;&#39;.png" in html  # markupsafe's escapes
 
 
 def test_layers_section_from_layers_json(tmp_path):
@@ -311,15 +313,10 @@ def test_compare_section_marks_the_winner(tmp_path):
     assert "win" not in base.split("</td>")[1]
 
 
-def test_bias_and_train_files_get_generic_sections(tmp_path):
-    folder = tmp_path / "b"
-    folder.mkdir()
-    (folder / "bias.json").write_text(
-        json.dumps({"n_boxes": 3, "centres": [{"x": 0.5, "y": 0.4, "name": "<i>cat</i>"}]})
-    )
-    html = render_report([folder])
-    assert _sections(html) == ["bias"]
-    assert "&lt;i&gt;cat&lt;/i&gt;" in html and "<i>cat" not in html
+def test_files_nothing_writes_get_no_section(tmp_path):
+    (tmp_path / "bias.json").write_text(json.dumps({"n_boxes": 3}))
+    with pytest.raises(DataError, match="holds no results"):
+        render_report([tmp_path])
 
 
 def test_one_function_adds_a_section(tmp_path, run_dir):
@@ -328,17 +325,25 @@ def test_one_function_adds_a_section(tmp_path, run_dir):
 
     @register_section("zz-extra", "Extra", order=99, present=has_file("extra.json"))
     def extra(runs, report):
-        return f"<p>{len(runs)} folder(s) with extra.json</p>"
+        return render_template("_macros.html.j2") + Markup("<p>{} folder(s) <i>{}</i></p>").format(
+            len(runs), "<b>bold</b>"
+        )
+
+    @register_section("zz-text", "Text", order=98, present=has_file("extra.json"))
+    def text(runs, report):
+        return "<b>a plain string is text</b>"
 
     try:
         html = render_report([run_dir, tmp_path])
-        assert _sections(html)[-1] == "zz-extra"
-        assert "1 folder(s) with extra.json" in html
+        assert _sections(html)[-2:] == ["zz-text", "zz-extra"]
+        assert "1 folder(s) <i>&lt;b&gt;bold&lt;/b&gt;</i>" in html
+        assert "&lt;b&gt;a plain string is text&lt;/b&gt;" in html
         assert "zz-extra" in [s.name for s in list_sections()]
     finally:
         from jaggy.report import _registry
 
         _registry._SECTIONS.pop("zz-extra", None)
+        _registry._SECTIONS.pop("zz-text", None)
 
 
 def test_bad_arguments(tmp_path):
@@ -423,3 +428,23 @@ def test_curve_axes_follow_the_path(run_dir, tmp_path):
     assert label.startswith("shift") and xs.tolist() == [0, 1, 2]
     html = render_report([grid])
     assert 'data-columns="9"' in html
+
+
+def test_report_is_deterministic_and_self_contained(run_dir):
+    html = render_report([run_dir])
+    assert render_report([run_dir]) == html  # same folders, same bytes (figures included)
+    assert "<script" not in html and "@import" not in html
+    for match in re.finditer(r'(?:src|href)="([^"]*)"', html):
+        assert match.group(1).startswith(("data:", "#")), match.group(1)
+    for match in re.finditer(r"url\(([^)]*)\)", html):
+        assert match.group(1).startswith("#"), match.group(0)
+    ids = re.findall(r' id="([^"]+)"', html)
+    assert len(ids) == len(set(ids))
+    assert "<text" in html and "font-family:" not in html.split("</style>", 1)[1]
+
+
+def test_report_size_is_bounded(run_dir):
+    # 6 images x 4 protocol keys: every figure, 6 curve cards x 4 keys with 5 views each
+    html = render_report([run_dir])
+    assert html.count('class="sequence"') == 6 * 4
+    assert len(html.encode("utf-8")) < 450_000

@@ -74,10 +74,15 @@ def test_page_is_self_contained(full_report):
     # No URL the browser would fetch: only data: URIs and in-page anchors.
     for match in re.finditer(r'(?:src|href)="([^"]*)"', text):
         assert match.group(1).startswith(("data:", "#")), match.group(1)
-    assert "@import" not in text and "url(" not in text
-    ids = set(re.findall(r'id="([^"]+)"', text))
-    for target in re.findall(r'href="#([^"]+)"', text):
-        assert target in ids, f"link to a missing anchor #{target}"
+    assert "@import" not in text
+    # CSS url() only for in-page references (the figures' clip paths)
+    for match in re.finditer(r"url\(([^)]*)\)", text):
+        assert match.group(1).startswith("#"), match.group(0)
+    all_ids = re.findall(r' id="([^"]+)"', text)
+    ids = set(all_ids)
+    assert len(ids) == len(all_ids), "ids must be unique in the page (many inline SVGs)"
+    for target in re.findall(r'href="#([^"]+)"', text) + re.findall(r"url\(#([^)]+)\)", text):
+        assert target in ids, f"reference to a missing id #{target}"
 
 
 def test_hostile_file_name_shows_as_text(probed, full_report):

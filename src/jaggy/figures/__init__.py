@@ -1,18 +1,15 @@
-"""Figures in the study's style: matplotlib PNGs of P(c*) versus shift, and small
-dependency-free SVG charts (lines with CI whiskers, the image x shift wall) for HTML reports."""
+"""Figures in the study's style, all drawn by matplotlib: PNG files of P(c*) versus shift, and
+inline SVG (text kept as text, same bytes for the same input) for the HTML report.
 
-from ._palette import CORRECT, PALETTE, WALL_COLOURS, WRONG, mpl_style, series_style
+Figures take arrays and strings; reading result files is the caller's job (`jaggy.results`).
+"""
+
+from ._charts import Series, line_chart
+from ._palette import CORRECT, PALETTE, WALL_COLOURS, WRONG, mpl_style
+from ._sequence import correctness_colours, image_data_uri, views_and_curve_svg
 from ._shift_curves import class_label, plot_shift_curves, write_shift_curve_pngs
-from ._svg import (
-    Series,
-    correctness_colours,
-    line_chart,
-    nice_ticks,
-    png_data_uri,
-    views_and_curve_svg,
-    wall_image,
-    wall_svg,
-)
+from ._svg_export import figure_svg, new_figure, svg_style
+from ._wall import wall_colours, wall_svg
 
 __all__ = [
     "CORRECT",
@@ -22,14 +19,15 @@ __all__ = [
     "Series",
     "class_label",
     "correctness_colours",
+    "figure_svg",
+    "image_data_uri",
     "line_chart",
     "mpl_style",
-    "nice_ticks",
+    "new_figure",
     "plot_shift_curves",
-    "png_data_uri",
-    "series_style",
+    "svg_style",
     "views_and_curve_svg",
-    "wall_image",
+    "wall_colours",
     "wall_svg",
     "write_shift_curve_pngs",
 ]

@@ -27,8 +27,7 @@ PALETTE = (
     "#d6616b",
     "#000000",
 )
-# SVG stroke-dasharray values and the matching matplotlib line styles.
-DASHES = ("", "6 3", "2 2", "8 3 2 3")
+# After len(PALETTE) series, the next dash pattern.
 MPL_LINESTYLES = ("-", (0, (6, 3)), (0, (2, 2)), (0, (8, 3, 2, 3)))
 MPL_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -43,16 +42,9 @@ CORRECT = "#2b9348"
 WRONG = "#d62728"
 
 
-def series_style(index: int) -> tuple[str, str]:
-    """(colour, SVG dash pattern) of the series at `index` in a figure; distinct for the first
-    len(PALETTE) * len(DASHES) series."""
-    colour = PALETTE[index % len(PALETTE)]
-    dash = DASHES[(index // len(PALETTE)) % len(DASHES)]
-    return colour, dash
-
-
 def mpl_style(index: int) -> dict:
-    """matplotlib keyword arguments (color, linestyle, marker) of the series at `index`."""
+    """matplotlib keyword arguments (color, linestyle, marker) of the series at `index`;
+    distinct for the first len(PALETTE) * len(MPL_LINESTYLES) series."""
     return {
         "color": PALETTE[index % len(PALETTE)],
         "linestyle": MPL_LINESTYLES[(index // len(PALETTE)) % len(MPL_LINESTYLES)],

@@ -2,13 +2,16 @@
 
 One self-contained file: the headline table with CIs, P(c*) versus shift curves beside the
 views, the image x shift wall sorted by jaggedness, scale curves, comparisons across runs,
-and the sections of `jaggy layers` / `jaggy compare` outputs when present. Sections register
-themselves (`register_section`), so adding one is one function in one module.
+and the sections of `jaggy layers` / `jaggy compare` outputs when present. HTML comes from
+Jinja2 templates (autoescaped), figures from matplotlib (`jaggy.figures`, inline SVG).
+Sections register themselves (`register_section`), so adding one is one function in one
+module plus its template.
 """
 
 from ._registry import Section, has_file, list_sections, register_section
 from ._report import Report, ReportLimits, render_report, write_report
 from ._run import RunFolder
+from ._templates import render_template, svg_markup
 
 __all__ = [
     "Report",
@@ -19,5 +22,7 @@ __all__ = [
     "list_sections",
     "register_section",
     "render_report",
+    "render_template",
+    "svg_markup",
     "write_report",
 ]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from ..errors import ArgumentError, DataError, JaggyError
-from ._html import esc, page
 from ._registry import list_sections
 from ._run import KNOWN_FILES, RunFolder, distinct_labels
 from ._stats import (
@@ -21,6 +21,7 @@ from ._stats import (
     scan_predictions,
     spread_pick,
 )
+from ._templates import render_template
 from ._views import ViewMaker
 
 
@@ -126,22 +127,22 @@ def render_report(run_dirs: list[str | Path], limits: ReportLimits | None = None
                 f"{', '.join(KNOWN_FILES)}); give the --out folder of jaggy audit, demo, "
                 "layers or compare"
             )
-    blocks, toc = [], []
+    shown_sections = []
     for section in sections:
         present = shown[section.name]
         if not present:
             continue
         body = section.render(present, report)
-        if not body:
-            continue
-        blocks.append(
-            f'<section class="report" id="{esc(section.name)}" '
-            f'data-section="{esc(section.name)}"><h2>{esc(section.title)}</h2>{body}</section>'
-        )
-        toc.append((section.name, section.title))
-    title = "jaggy report: " + ", ".join(run.label for run in runs)
-    subtitle = [f"{run.label} — {run.path}" for run in runs]
-    return page(title, subtitle, toc, "".join(blocks))
+        if body:  # markup from a template; a plain string is shown as text
+            shown_sections.append({"name": section.name, "title": section.title, "body": body})
+    page = render_template(
+        "page.html.j2",
+        title="jaggy report: " + ", ".join(run.label for run in runs),
+        subtitle=[f"{run.label} — {run.path}" for run in runs],
+        sections=shown_sections,
+        version=__version__,
+    )
+    return str(page) + "\n"
 
 
 def write_report(

@@ -16,8 +16,6 @@ KNOWN_FILES = (
     "manifest.json",
     "layers.json",
     "compare.json",
-    "bias.json",
-    "train.json",
 )
 
 
@@ -67,7 +65,7 @@ class RunFolder:
             return self.manifest["model"].get("spec")
         if self.summary:
             return self.summary.get("model")
-        for name in ("layers.json", "compare.json", "bias.json", "train.json"):
+        for name in ("layers.json", "compare.json"):
             data = read_json(self.path / name)
             if isinstance(data, dict) and isinstance(data.get("model"), str):
                 return data["model"]

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..figures import png_data_uri
 from ._run import RunFolder
 
 THUMB_SIDE = 64  # px
@@ -175,17 +174,17 @@ class ViewMaker:
             arrays.append(pixels.to(torch.uint8).permute(1, 2, 0).contiguous().numpy())
         return arrays
 
-    def thumbnails(self, image_id: str, protocol_key: str, views: list[int]) -> list[str] | str:
-        """JPEG data URIs (side `self.side` px) of `views` of one image in one protocol, or
-        the reason why none can be made (a string)."""
+    def thumbnails(
+        self, image_id: str, protocol_key: str, views: list[int]
+    ) -> list[np.ndarray] | str:
+        """`views` of one image in one protocol shrunk to `self.side` px (uint8 [side, side,
+        3] each), or the reason why none can be made (a string)."""
         arrays = self.view_pixels(image_id, protocol_key, views)
         if isinstance(arrays, str):
             return arrays
         return [
-            png_data_uri(
-                Image.fromarray(a, "RGB").resize((self.side, self.side), Image.Resampling.LANCZOS),
-                "JPEG",
-                quality=82,
+            np.asarray(
+                Image.fromarray(a, "RGB").resize((self.side, self.side), Image.Resampling.LANCZOS)
             )
             for a in arrays
         ]

@@ -6,7 +6,6 @@ import math
 from collections.abc import Sequence
 
 from ...figures import Series, line_chart
-from .._html import esc
 from .._run import RunFolder
 
 LABELS = {
@@ -22,6 +21,11 @@ LABELS = {
     "ms_ratio_to_base": "time × base",
     "params": "parameters",
 }
+
+
+def metric_digits(metric: str) -> int:
+    """Digits shown after the point."""
+    return 2 if metric in ("top5_distance", "ms_per_image") else 3
 
 
 def metric_label(name: str) -> str:
@@ -172,7 +176,3 @@ def metric_chart(
         legend=n > 1,
         description=f"{metric_label(metric)} with 95% CIs per category",
     )
-
-
-def run_heading(run: RunFolder, level: int = 3) -> str:
-    return f'<h{level}>{esc(run.label)} <span class="run-tag">{esc(run.path)}</span></h{level}>'

@@ -3,13 +3,10 @@ and what each variant costs (ms per image, parameters)."""
 
 from __future__ import annotations
 
-from .._html import esc, metric_digits, note, number, table, value_ci
 from .._registry import has_file, register_section
 from .._run import read_json
+from .._templates import number, render_template, svg_markup
 from ._common import (
-    ci_of,
-    clear_win,
-    higher_is_better,
     known_metrics,
     metric_chart,
     metric_help,
@@ -17,6 +14,7 @@ from ._common import (
     value_of,
     winners,
 )
+from .comparison import marked_cells
 
 COSTS = ("ms_per_image", "ms_ratio_to_base", "params")
 
@@ -67,78 +65,60 @@ def _metrics(source: dict) -> dict:
 
 
 @register_section("compare", "Remedies: jaggy compare", order=70, present=has_file("compare.json"))
-def compare(runs, report) -> str | None:
-    parts = [
-        note(
-            "Each variant is the same model with a remedy, audited on the same views. ★ marks "
-            "the best value per metric (“clear”: its 95% CI overlaps no other variant's); "
-            "ms / image was measured in the same run."
-        )
-    ]
+def compare(runs, report):
+    blocks = []
     for run in runs:
         rows = compare_rows(read_json(run.path / "compare.json"))
-        if not rows:
-            continue
-        parts.append(f'<h3>{esc(run.label)} <span class="run-tag">{esc(run.path)}</span></h3>')
-        folders = [r["run"] for r in rows if r.get("run")]
-        if folders:
-            parts.append(
-                note(
-                    "Each variant's audit is a run folder of its own ("
-                    + ", ".join(dict.fromkeys(str(f) for f in folders))
-                    + "); give them to jaggy report to see their curves and walls."
+        if rows:
+            blocks.append(run_block(run, rows))
+    if not blocks:
+        return None
+    return render_template("compare.html.j2", blocks=blocks)
+
+
+def run_block(run, rows: list[dict]) -> dict:
+    """One compare.json: a table per protocol (variants x metrics and costs) and a chart."""
+    folders = list(dict.fromkeys(str(r["run"]) for r in rows if r.get("run")))
+    tables = []
+    order = known_metrics()
+    for key in dict.fromkeys(r["protocol"] for r in rows):
+        group = [r for r in rows if r["protocol"] == key]
+        names = [m for m in order if any(m in r["metrics"] for r in group)]
+        names += [m for r in group for m in r["metrics"] if m not in names]
+        names = [m for m in names if any(value_of(r["metrics"].get(m)) is not None for r in group)]
+        costs = [c for c in COSTS if any(c in r["costs"] for r in group)]
+        cells = [[str(r["variant"])] for r in group]
+        for m in names:
+            column = marked_cells([r["metrics"].get(m) for r in group], m)
+            for row, cell in zip(cells, column, strict=True):
+                row.append(cell)
+        for c in costs:
+            values = [value_of(r["costs"].get(c)) for r in group]
+            win = winners(values, False) if c == "ms_per_image" else set()
+            for i, v in enumerate(values):
+                text = (f"{int(v):,}" if v is not None else "–") if c == "params" else number(v, 2)
+                cells[i].append({"text": text, "win": i in win})
+        tables.append(
+            {
+                "key": key,
+                "header": ["variant"]
+                + [metric_label(m) for m in names]
+                + [metric_label(c) for c in costs],
+                "titles": [""] + [metric_help(m) for m in names] + ["" for _ in costs],
+                "rows": cells,
+            }
+        )
+    chart = None
+    if any("p_top1_change" in r["metrics"] for r in rows):
+        groups = []
+        for variant in dict.fromkeys(r["variant"] for r in rows):
+            mine = [r for r in rows if r["variant"] == variant and "p_top1_change" in r["metrics"]]
+            groups.append(
+                (
+                    str(variant),
+                    [str(r["protocol"] or "all") for r in mine],
+                    [r["metrics"]["p_top1_change"] for r in mine],
                 )
             )
-        protocols = list(dict.fromkeys(r["protocol"] for r in rows))
-        order = known_metrics()
-        for key in protocols:
-            group = [r for r in rows if r["protocol"] == key]
-            names = [m for m in order if any(m in r["metrics"] for r in group)]
-            names += [m for r in group for m in r["metrics"] if m not in names]
-            names = [
-                m for m in names if any(value_of(r["metrics"].get(m)) is not None for r in group)
-            ]
-            costs = [c for c in COSTS if any(c in r["costs"] for r in group)]
-            cells = [[esc(r["variant"])] for r in group]
-            for m in names:
-                entries = [r["metrics"].get(m) for r in group]
-                win = winners([value_of(e) for e in entries], higher_is_better(m))
-                clear = clear_win([ci_of(e) for e in entries], win)
-                for i, e in enumerate(entries):
-                    text = value_ci(e, metric_digits(m))
-                    if i in win:
-                        text = f'<span class="win">{text}{" · clear" if clear else ""}</span>'
-                    cells[i].append(text)
-            for c in costs:
-                values = [value_of(r["costs"].get(c)) for r in group]
-                win = winners(values, False) if c == "ms_per_image" else set()
-                for i, v in enumerate(values):
-                    if c == "params":
-                        text = f"{int(v):,}" if v is not None else "–"
-                    else:
-                        text = number(v, 2)
-                    cells[i].append(f'<span class="win">{text}</span>' if i in win else text)
-            header = (
-                ["variant"] + [metric_label(m) for m in names] + [metric_label(c) for c in costs]
-            )
-            titles = [""] + [metric_help(m) for m in names] + ["" for _ in costs]
-            if key:
-                parts.append(f"<h4>{esc(key)}</h4>")
-            parts.append(table(header, cells, header_titles=titles))
-        if any("p_top1_change" in r["metrics"] for r in rows):
-            groups = []
-            for variant in dict.fromkeys(r["variant"] for r in rows):
-                mine = [
-                    r for r in rows if r["variant"] == variant and "p_top1_change" in r["metrics"]
-                ]
-                groups.append(
-                    (
-                        str(variant),
-                        [str(r["protocol"] or "all") for r in mine],
-                        [r["metrics"]["p_top1_change"] for r in mine],
-                    )
-                )
-            parts.append(
-                metric_chart(groups, "p_top1_change", title="P(top-1 change) per variant (95% CI)")
-            )
-    return "".join(parts) if len(parts) > 1 else None
+        chart = metric_chart(groups, "p_top1_change", title="P(top-1 change) per variant (95% CI)")
+    return {"run": run, "folders": folders, "tables": tables, "chart": svg_markup(chart)}

@@ -7,9 +7,9 @@ import base64
 import math
 
 from ...figures import Series, line_chart
-from .._html import esc, key_values, note, number, table
 from .._registry import has_file, register_section
 from .._run import read_json
+from .._templates import number, render_template, svg_markup
 from ._common import finite
 
 MAX_PNGS = 8
@@ -77,36 +77,29 @@ def _is_subsampling(layer: dict) -> bool:
     return (finite(stride) or 1) > 1
 
 
-def _png_figure(path, open_: bool) -> str:
+def _png_uri(path) -> str | None:
+    """A PNG file as a data URI (None when it is missing, too large or not a PNG)."""
     try:
         if path.stat().st_size > MAX_PNG_BYTES:
-            return ""
+            return None
         data = path.read_bytes()
     except OSError:
-        return ""
+        return None
     if not data.startswith(b"\x89PNG"):
-        return ""
-    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-    return (
-        f'<figure class="png"><img src="{uri}" alt="{esc(path.name)}" '
-        f'style="max-width:900px;width:100%"><figcaption>{esc(path.name)}</figcaption></figure>'
-    )
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def folder_pngs(run) -> str:
-    """The PNG figures left in the folder, embedded: the feature-map picture open, the rest
-    folded (their content is also drawn above)."""
+def folder_pngs(run) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The PNG figures left in the folder as (name, data URI): the feature-map picture (shown
+    open) and the rest (folded: their content is also drawn above)."""
     paths = sorted(run.path.glob("*.png"))
     if not run.has_predictions:  # an audit's figures/ holds shift curves, drawn elsewhere
         paths += sorted((run.path / "figures").glob("*.png"))
-    paths = paths[:MAX_PNGS]
-    lead = [p for p in paths if p.name == LEAD_FIGURE]
-    rest = [p for p in paths if p.name != LEAD_FIGURE]
-    out = "".join(_png_figure(p, True) for p in lead)
-    folded = "".join(_png_figure(p, False) for p in rest)
-    if folded:
-        out += f"<details><summary>Figures written by jaggy layers</summary>{folded}</details>"
-    return out
+    pngs = [(p.name, _png_uri(p)) for p in paths[:MAX_PNGS]]
+    pngs = [(name, uri) for name, uri in pngs if uri]
+    lead = [(n, u) for n, u in pngs if n == LEAD_FIGURE]
+    return lead, [(n, u) for n, u in pngs if n != LEAD_FIGURE]
 
 
 def _depth_chart(layers_: list[dict], errors: list[list[tuple[float, float]]]) -> str | None:
@@ -253,111 +246,76 @@ def _aliasing_chart(layers_: list[dict]) -> str | None:
 @register_section(
     "layers", "Layers: where invariance breaks", order=60, present=has_file("layers.json")
 )
-def layers(runs, report) -> str | None:
-    parts = [
-        note(
-            "A representation after layers of total stride r can follow an input shift exactly "
-            "only when the shift is a multiple of r; elsewhere it must be shiftable (Azulay & "
-            "Weiss, JMLR 2019, after Simoncelli et al., IEEE Trans. Inf. Theory 1992). Hover a "
-            "point for its layer."
-        )
-    ]
+def layers(runs, report):
+    blocks = []
     for run in runs:
         data = read_json(run.path / "layers.json")
-        if not isinstance(data, dict):
-            continue
-        layers_ = [x for x in data.get("layers") or [] if isinstance(x, dict)]
-        n_shifts = max(
-            (
-                len(x["equivariance_error"])
-                for x in layers_
-                if isinstance(x.get("equivariance_error"), list)
-            ),
-            default=0,
-        )
-        xs, x_label = shift_axis(data.get("shifts"), n_shifts)
-        errors = [error_by_shift(x.get("equivariance_error"), xs) for x in layers_]
-        parts.append(
-            f"<h3>{esc(data.get('model') or run.label)} "
-            f'<span class="run-tag">{esc(run.path)}</span></h3>'
-        )
-        protocol = data.get("protocol")
-        if isinstance(protocol, dict):
-            protocol = ", ".join(f"{k} {v}" for k, v in protocol.items() if v is not None)
-        subsampling = data.get("subsampling")
-        parts.append(
-            key_values(
-                [
-                    ("model", data.get("model")),
-                    ("input size (px)", data.get("input_size")),
-                    ("total stride", data.get("total_stride")),
-                    (
-                        "subsampling layers",
-                        ", ".join(map(str, subsampling))
-                        if isinstance(subsampling, list)
-                        else subsampling,
-                    ),
-                    ("shifts", protocol),
-                    ("periodic (circular) shifts", data.get("periodic")),
-                    ("images", data.get("n_images")),
-                ]
-            )
-        )
-        charts = [
-            _depth_chart(layers_, errors),
-            _shift_chart(layers_, errors, x_label),
-            _invariance_chart(data, xs, x_label),
-            _aliasing_chart(layers_),
+        if isinstance(data, dict):
+            blocks.append(run_block(run, data))
+    return render_template("layers.html.j2", blocks=blocks) if blocks else None
+
+
+def run_block(run, data: dict) -> dict:
+    layers_ = [x for x in data.get("layers") or [] if isinstance(x, dict)]
+    n_shifts = max(
+        (
+            len(x["equivariance_error"])
+            for x in layers_
+            if isinstance(x.get("equivariance_error"), list)
+        ),
+        default=0,
+    )
+    xs, x_label = shift_axis(data.get("shifts"), n_shifts)
+    errors = [error_by_shift(x.get("equivariance_error"), xs) for x in layers_]
+    protocol = data.get("protocol")
+    if isinstance(protocol, dict):
+        protocol = ", ".join(f"{k} {v}" for k, v in protocol.items() if v is not None)
+    subsampling = data.get("subsampling")
+    facts = [
+        ("model", data.get("model")),
+        ("input size (px)", data.get("input_size")),
+        ("total stride", data.get("total_stride")),
+        (
+            "subsampling layers",
+            ", ".join(map(str, subsampling)) if isinstance(subsampling, list) else subsampling,
+        ),
+        ("shifts", protocol),
+        ("periodic (circular) shifts", data.get("periodic")),
+        ("images", data.get("n_images")),
+    ]
+    charts = [
+        _depth_chart(layers_, errors),
+        _shift_chart(layers_, errors, x_label),
+        _invariance_chart(data, xs, x_label),
+        _aliasing_chart(layers_),
+    ]
+    rows = [
+        [
+            str(i),
+            x.get("name"),
+            x.get("kind"),
+            x.get("stride", ""),
+            x.get("cumulative_stride", ""),
+            _shape(x.get("out_shape")),
+            number(x.get("mean_error_on_grid", mean_error(errors[i])), 4),
+            number(x.get("mean_error_off_grid"), 4),
+            number(x.get("aliasing_energy"), 4),
         ]
-        charts = [c for c in charts if c]
-        if charts:
-            parts.append(f'<div class="figure-row">{"".join(charts)}</div>')
-        rows = []
-        for i, x in enumerate(layers_[:MAX_TABLE_LAYERS]):
-            rows.append(
-                [
-                    str(i),
-                    esc(x.get("name")),
-                    esc(x.get("kind")),
-                    esc(x.get("stride", "")),
-                    esc(x.get("cumulative_stride", "")),
-                    esc(_shape(x.get("out_shape"))),
-                    number(x.get("mean_error_on_grid", mean_error(errors[i])), 4),
-                    number(x.get("mean_error_off_grid"), 4),
-                    number(x.get("aliasing_energy"), 4),
-                ]
-            )
-        if rows:
-            header = ["#", "layer", "kind", "stride", "cumulative stride", "output shape"]
-            header += ["error on grid", "error off grid", "aliasing energy"]
-            parts.append(
-                f"<details><summary>All {len(layers_)} layers</summary>"
-                + table(header, rows)
-                + (
-                    note(f"First {MAX_TABLE_LAYERS} of {len(layers_)} layers listed.")
-                    if len(layers_) > MAX_TABLE_LAYERS
-                    else ""
-                )
-                + "</details>"
-            )
-        definitions = data.get("definitions")
-        if isinstance(definitions, dict) and definitions:
-            parts.append(
-                "<details><summary>Definitions</summary>"
-                + key_values(definitions.items())
-                + "</details>"
-            )
-        skipped = [s for s in data.get("skipped") or [] if isinstance(s, dict)]
-        if skipped:
-            parts.append(
-                table(
-                    ["skipped image", "reason"],
-                    [
-                        [esc(s.get("image_id", s.get("path"))), esc(s.get("reason"))]
-                        for s in skipped
-                    ],
-                    css_class="data wrap",
-                )
-            )
-        parts.append(folder_pngs(run))
-    return "".join(parts) if len(parts) > 1 else None
+        for i, x in enumerate(layers_[:MAX_TABLE_LAYERS])
+    ]
+    definitions = data.get("definitions")
+    skipped = [s for s in data.get("skipped") or [] if isinstance(s, dict)]
+    lead, folded = folder_pngs(run)
+    return {
+        "title": data.get("model") or run.label,
+        "path": run.path,
+        "facts": facts,
+        "charts": [svg_markup(c) for c in charts if c],
+        "rows": rows,
+        "n_layers": len(layers_),
+        "max_rows": MAX_TABLE_LAYERS,
+        "definitions": list(definitions.items()) if isinstance(definitions, dict) else [],
+        "skipped": [[s.get("image_id", s.get("path")), s.get("reason")] for s in skipped],
+        "lead_pngs": lead,
+        "folded_pngs": folded,
+    }

@@ -3,9 +3,8 @@ that were skipped or converted (with reasons)."""
 
 from __future__ import annotations
 
-from .._html import esc, key_values, note, table
 from .._registry import has_file, register_section
-from ._common import run_heading
+from .._templates import render_template
 
 
 def _join(value) -> str | None:
@@ -14,7 +13,7 @@ def _join(value) -> str | None:
     return None if value is None else str(value)
 
 
-def model_block(manifest: dict) -> str:
+def model_pairs(manifest: dict) -> list[tuple[str, object]]:
     model = manifest.get("model") or {}
     prep = model.get("preprocessing") or {}
     pairs = [
@@ -34,10 +33,10 @@ def model_block(manifest: dict) -> str:
         ("std (0..1)", _join(prep.get("std"))),
         ("preprocessing from", prep.get("source")),
     ]
-    return "<h4>Model and preprocessing</h4>" + key_values(pairs)
+    return pairs
 
 
-def settings_block(manifest: dict) -> str:
+def settings_pairs(manifest: dict) -> list[tuple[str, object]]:
     config = manifest.get("config") or {}
     device = manifest.get("device")
     if isinstance(device, dict):
@@ -56,86 +55,61 @@ def settings_block(manifest: dict) -> str:
         ("device", device),
         ("dtype", manifest.get("dtype", config.get("dtype"))),
         ("batch size", manifest.get("batch_size")),
-        ("channels last", manifest.get("channels_last")),
         ("processes", manifest.get("world_size")),
         ("started", manifest.get("started")),
         ("finished", manifest.get("finished")),
     ]
-    return "<h4>Settings</h4>" + key_values(pairs)
+    return pairs
 
 
-def versions_block(manifest: dict) -> str:
-    versions = manifest.get("versions") or {}
-    if not isinstance(versions, dict) or not versions:
-        return ""
-    return "<h4>Versions</h4>" + key_values(sorted(versions.items()))
-
-
-def protocols_block(manifest: dict) -> str:
+def protocol_table(manifest: dict) -> dict | None:
+    """The manifest's protocols: one row each, one column per parameter any of them has."""
     protocols = [p for p in manifest.get("protocols") or [] if isinstance(p, dict)]
     if not protocols:
-        return ""
+        return None
     fields: list[str] = []
     for p in protocols:
         fields += [k for k in p if k not in fields and k != "key"]
-    rows = [
-        [esc(p.get("key", p.get("name")))] + [esc(p.get(f, "")) for f in fields] for p in protocols
-    ]
-    return "<h4>Protocols</h4>" + table(["key"] + fields, rows)
+    rows = [[p.get("key", p.get("name"))] + [p.get(f, "") for f in fields] for p in protocols]
+    return {"header": ["key"] + fields, "rows": rows}
 
 
-def inputs_block(manifest: dict, limit: int) -> str:
+def inputs(manifest: dict, limit: int) -> dict:
     images = manifest.get("images") or {}
     skipped = [s for s in images.get("skipped") or [] if isinstance(s, dict)]
     converted = [c for c in images.get("converted") or [] if isinstance(c, dict)]
-    parts = [
-        "<h4>Inputs</h4>",
-        key_values(
-            [
-                ("images listed", images.get("total")),
-                ("images used", images.get("used")),
-                ("skipped", len(skipped)),
-                ("converted", len(converted)),
-            ]
-        ),
-    ]
-    if skipped:
-        rows = [
-            [esc(s.get("image_id")), esc(s.get("path")), esc(s.get("reason"))]
-            for s in skipped[:limit]
-        ]
-        parts.append(
-            '<div class="skipped">'
-            + table(["skipped image", "path", "reason"], rows, css_class="data wrap")
-            + "</div>"
-        )
-        if len(skipped) > limit:
-            parts.append(note(f"… and {len(skipped) - limit} more skipped (all in manifest.json)."))
-    else:
-        parts.append(note("No input was skipped."))
-    if converted:
-        rows = [[esc(c.get("image_id")), esc(c.get("note"))] for c in converted[:limit]]
-        parts.append(table(["converted image", "conversion"], rows, css_class="data wrap"))
-        if len(converted) > limit:
-            parts.append(note(f"… and {len(converted) - limit} more converted (in manifest.json)."))
-    return "".join(parts)
+    return {
+        "counts": [
+            ("images listed", images.get("total")),
+            ("images used", images.get("used")),
+            ("skipped", len(skipped)),
+            ("converted", len(converted)),
+        ],
+        "skipped": [[s.get("image_id"), s.get("path"), s.get("reason")] for s in skipped[:limit]],
+        "more_skipped": max(0, len(skipped) - limit),
+        "converted": [[c.get("image_id"), c.get("note")] for c in converted[:limit]],
+        "more_converted": max(0, len(converted) - limit),
+    }
 
 
 @register_section(
     "manifest", "Runs: model, settings and inputs", order=90, present=has_file("manifest.json")
 )
-def manifest(runs, report) -> str | None:
-    parts = []
+def manifest(runs, report):
+    blocks = []
     for run in runs:
         data = run.manifest
         if not isinstance(data, dict):
             continue
-        parts.append(run_heading(run))
-        parts.append(
-            '<div class="figure-row">'
-            f"<div>{model_block(data)}{versions_block(data)}</div>"
-            f"<div>{settings_block(data)}</div></div>"
+        versions = data.get("versions") or {}
+        blocks.append(
+            {
+                "run": run,
+                "model": model_pairs(data),
+                "versions": sorted(versions.items()) if isinstance(versions, dict) else [],
+                "settings": settings_pairs(data),
+                "protocols": protocol_table(data),
+                "inputs": inputs(data, report.limits.listed_inputs),
+            }
         )
-        parts.append(protocols_block(data))
-        parts.append(inputs_block(data, report.limits.listed_inputs))
-    return "".join(parts) or None
+    return render_template("manifest.html.j2", blocks=blocks) if blocks else None

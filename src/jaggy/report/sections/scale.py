@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 
 from ...figures import Series, line_chart
-from .._html import note
 from .._registry import register_section
 from .._run import read_json
+from .._templates import render_template, svg_markup
 from ._common import ci_of, metric_label, protocol_info, value_of
 
 
@@ -90,26 +90,15 @@ def scale_protocol_chart(runs, report) -> str | None:
 
 
 @register_section("scale", "Scale", order=50, present=has_scale_data)
-def scale(runs, report) -> str | None:
-    parts = [
-        note(
-            "Left: the embed protocols (image of side S pasted into the model's canvas) at "
-            "each measured S — smaller objects tend to be less stable. Right: the scale "
-            "protocol, averaged over all images; per-image scale curves are in the "
-            "P(c*) versus shift section."
-        )
-    ]
+def scale(runs, report):
     charts = [size_chart(runs, "p_top1_change"), size_chart(runs, "jaggedness")]
     charts.append(scale_protocol_chart(runs, report))
-    charts = [c for c in charts if c]
+    charts = [svg_markup(c) for c in charts if c]
     if not charts:
         return None
+    growth = []
     for run in runs:
         info = protocol_info(run, "scale")
         if info.get("first_size"):
-            steps = info.get("steps", "?")
-            parts.append(
-                note(f"{run.label}: scale grows from {info['first_size']} px over {steps} views.")
-            )
-    parts.append(f'<div class="figure-row">{"".join(charts)}</div>')
-    return "".join(parts)
+            growth.append((run.label, info["first_size"], info.get("steps", "?")))
+    return render_template("scale.html.j2", charts=charts, growth=growth)

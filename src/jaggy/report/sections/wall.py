@@ -5,17 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from ...figures import WALL_COLOURS, wall_svg
-from .._html import esc, note, slug
 from .._registry import has_file, register_section
+from .._templates import render_template, svg_markup
 from .curves import protocol_order, x_axis
 
 
-def _rgb(state: int) -> str:
-    r, g, b = WALL_COLOURS[state]
-    return f"rgb({r},{g},{b})"
-
-
-def wall_block(run, report, key: str) -> str:
+def wall_block(run, report, key: str) -> dict:
     stats = report.stats(run)[key]
     details = report.details(run)
     images = [int(i) for i in report.wall_images(run, key) if (key, int(i)) in details]
@@ -48,14 +43,15 @@ def wall_block(run, report, key: str) -> str:
         description=f"wall of {len(images)} images x {len(views)} views for {key}",
     )
     caption = f"{len(images)} of {n_total} images" if n_total > len(images) else f"{n_total} images"
-    return (
-        f'<figure class="wall-figure" data-rows="{len(images)}" data-columns="{len(views)}">'
-        f"<figcaption><strong>{esc(key)}</strong>"
-        + (f" · {esc(run.label)}" if len(report.runs) > 1 else "")
-        + f" · {esc(caption)} · columns: {esc(x_label)}</figcaption>"
-        + svg
-        + "</figure>"
-    )
+    return {
+        "key": key,
+        "run_label": run.label if len(report.runs) > 1 else None,
+        "rows": len(images),
+        "columns": len(views),
+        "caption": caption,
+        "x_label": x_label,
+        "svg": svg_markup(svg),
+    }
 
 
 @register_section(
@@ -71,32 +67,15 @@ def wall(runs, report) -> str | None:
         for run in runs
         for k in report.protocol_keys(run)
     )
-    parts = [
-        note(
-            "One row per image, one column per view. A cell is lit where the top-1 answer is c*, "
-            "dim where c* is only in the top-5, dark where it is outside the top-5. Rows are "
-            "sorted by jaggedness (how often c* enters or leaves the top-5 between neighbouring "
-            "views; the number on the right), most jagged first."
-        ),
-        '<p class="legend-wall">'
-        f'<span><span class="swatch" style="background:{_rgb(2)}"></span>top-1 = c*</span>'
-        f'<span><span class="swatch" style="background:{_rgb(1)}"></span>c* in top-5</span>'
-        f'<span><span class="swatch" style="background:{_rgb(0)}"></span>c* not in top-5</span>'
-        "</p>",
+    walls = [
+        {
+            "key": key,
+            "figures": [wall_block(run, report, key) for run in runs if key in report.stats(run)],
+        }
+        for key in keys
     ]
-    if capped:
-        parts.append(
-            note(
-                f"Walls show at most {cap} images, spread evenly over the jaggedness ranking so "
-                "they span the whole run."
-            )
-        )
-    walls = []
-    for key in keys:
-        figures = [wall_block(run, report, key) for run in runs if key in report.stats(run)]
-        walls.append(
-            f'<section class="wall-item" id="wall-{esc(slug(key))}" data-protocol="{esc(key)}">'
-            f"{''.join(figures)}</section>"
-        )
-    parts.append(f'<div class="figure-row">{"".join(walls)}</div>')
-    return "".join(parts)
+    legend = [
+        (f"rgb{WALL_COLOURS[state]}".replace(" ", ""), text)
+        for state, text in ((2, "top-1 = c*"), (1, "c* in top-5"), (0, "c* not in top-5"))
+    ]
+    return render_template("wall.html.j2", walls=walls, legend=legend, cap=cap if capped else None)
