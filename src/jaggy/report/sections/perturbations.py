@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._html import esc, note, number, slug, table, value_ci
 from .._registry import register_section
 from .._run import read_json
-from ._common import run_heading
+from .._templates import number, render_template, slug
 
 SEQUENCES = ("translate", "rotate", "tilt", "rescale", "brightness", "video")
 
@@ -35,7 +34,7 @@ def _style(key: str) -> str:
     return "video" if key.split("@")[0] == "video" else "ImageNet-P-style"
 
 
-def run_table(run) -> str:
+def run_table(run) -> dict:
     config = (run.manifest or {}).get("config") or {}
     difficulty = int(config.get("difficulty") or 1)
     pmk = int(config.get("pmk") if config.get("pmk") is not None else 10)
@@ -56,28 +55,21 @@ def run_table(run) -> str:
     for key in sequence_keys(run):
         entry = protocols[key]
         row = [
-            f'<a href="#curves-{esc(slug(key))}">{esc(key)}</a>',
-            esc(_style(key)),
+            {"href": f"#curves-{slug(key)}", "text": key},
+            _style(key),
             number(entry.get("n_images"), 0),
-            value_ci(entry.get("flip_probability"), 4),
-            value_ci(entry.get("top5_distance"), 2),
+            {"entry": entry.get("flip_probability"), "digits": 4},
+            {"entry": entry.get("top5_distance"), "digits": 2},
         ]
         if labelled:
-            row += [value_ci(entry.get("accuracy"), 3), value_ci(entry.get("pmk_accuracy"), 3)]
+            row += [{"entry": entry.get("accuracy")}, {"entry": entry.get("pmk_accuracy")}]
         if rates:
             found = per_key.get(key) or {}
             row += [number(found.get("flip_rate"), 3), number(found.get("top5_distance_rate"), 3)]
         rows.append(row)
-    parts = [run_heading(run), table(header, rows)]
+    block = {"run": run, "header": header, "rows": rows, "rates": None}
     if rates:
         baseline = rates.get("baseline") or {}
-        parts.append(
-            "<p><strong>mFR "
-            + number(rates.get("mFR"), 3)
-            + "</strong> · <strong>mT5D "
-            + number(rates.get("mT5D"), 3)
-            + "</strong></p>"
-        )
         text = (
             f"Flip rates are this run's flip probability (top-5 distance) over the baseline's "
             f"{baseline.get('model') or 'run'} ({baseline.get('path', '')}) on the same "
@@ -86,25 +78,17 @@ def run_table(run) -> str:
         )
         if not baseline.get("same_images", True):
             text += " The baseline ran on other images, so the rates compare other sequences."
-        parts.append(note(text))
-    return "".join(parts)
+        block["rates"] = {
+            "mFR": number(rates.get("mFR"), 3),
+            "mT5D": number(rates.get("mT5D"), 3),
+            "note": text,
+        }
+    return block
 
 
 @register_section("perturbations", "Perturbation sequences", order=28, present=has_sequences)
-def perturbations(runs, report) -> str | None:
+def perturbations(runs, report):
     blocks = [run_table(run) for run in runs if run.summary and sequence_keys(run)]
     if not blocks:
         return None
-    intro = note(
-        "ImageNet-P's measures (Hendrycks & Dietterich, ICLR 2019) on each sequence: the flip "
-        "probability is the fraction of frame pairs d apart whose top-1 differ, the top-5 "
-        "distance how far the top-5 ranking moves between them (0..25), walked as ImageNet-P's "
-        "test.py does. ImageNet-P-style sequences are generated from each still with "
-        "make_imagenet_p.py's geometry and rounded to 8 bits but not x264-encoded like the "
-        "official set, so they are comparable with each other, not with published ImageNet-P "
-        "numbers; the official mp4 files read through the video protocol are. With labels, "
-        "benign accuracy counts frames whose top-1 is the label, pm-k accuracy only frames "
-        "right together with every frame within k of them (Shankar et al., ICCV 2021). P(c*) "
-        "along each sequence, with its frames, is in the next section."
-    )
-    return intro + "".join(blocks)
+    return render_template("perturbations.html.j2", blocks=blocks)
