@@ -211,6 +211,10 @@ def _outcomes(protocols: Mapping, rules: list[Rule]) -> list[RuleOutcome]:
             value = _value(protocols[key], rule.metric)
             if value is None:
                 reason = "no image has a label" if info.needs_labels else "no image was measured"
+                entry = protocols[key]
+                nonfinite = entry.get("n_nonfinite_views", 0) if isinstance(entry, Mapping) else 0
+                if nonfinite:
+                    reason = f"{nonfinite} view(s) gave NaN or Inf outputs; see manifest.json"
                 message = f"{key} {rule.metric} is undefined ({reason})"
                 outcomes.append(RuleOutcome(rule, key, None, False, message))
                 continue

@@ -156,6 +156,13 @@ def run(args: argparse.Namespace) -> int:
     skipped = result.manifest["images"]["skipped"]
     if skipped:
         print(f"skipped {len(skipped)} image(s); reasons in manifest.json", file=sys.stderr)
+    nonfinite = result.manifest.get("nonfinite_views", {}).get("count", 0)
+    if nonfinite:
+        print(
+            f"{nonfinite} view(s) gave NaN or Inf outputs: the metrics of their protocols are "
+            "undefined (examples under nonfinite_views in manifest.json)",
+            file=sys.stderr,
+        )
     if not result.summary["protocols"]:
         print(
             f"jaggy audit: error: every image was skipped ({len(skipped)}); see the reasons "

@@ -135,7 +135,7 @@ class _Pending:
 
     segments: list[Segment]
     rows: RowColumns
-    ints: torch.Tensor  # [B, 6]: top-5 ids, reference class
+    ints: torch.Tensor  # [B, 7]: top-5 ids, reference class, finite (1 when every logit is)
     floats: torch.Tensor  # [B, 7]: top-5 probabilities, p(reference), p(previous top-1)
     has_prev: np.ndarray
     ready: torch.cuda.Event | None
@@ -235,7 +235,8 @@ class Forward:
             prev_top1 = ext_top1[torch.from_numpy(prev_pos).to(device)]
             p_ref = probs.gather(1, ref[:, None])
             p_prev = probs.gather(1, prev_top1[:, None])
-            ints = torch.cat([top5_ids, ref[:, None]], dim=1).int()
+            finite = torch.isfinite(logits).all(dim=-1)  # NaN/Inf: the view's answer is void
+            ints = torch.cat([top5_ids, ref[:, None], finite[:, None]], dim=1).int()
             floats = torch.cat([top5_probs, p_ref, p_prev], dim=1)
             ready = None
             if device.type == "cuda":
@@ -285,6 +286,7 @@ class Forward:
                 ),
                 "label": per_view([s.label for s in segments], np.int32),
                 "ref_class": ints[:, 5].copy(),
+                "finite": ints[:, 6] != 0,
                 "top1": ints[:, 0].copy(),
                 "top5_ids": ints[:, :5].copy(),
                 "top5_probs": floats[:, :5].copy(),

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -101,6 +102,13 @@ class AuditSetup:
             device=self.device,
         )
         self.loaded.module.to(self.device).eval()
+        broken = self.loaded.nonfinite_tensors()
+        if broken:
+            raise ModelSpecError(
+                f"{self.loaded.spec} ({self.loaded.weights}): {len(broken)} weight tensor(s) "
+                f"hold NaN or Inf ({', '.join(broken[:3])}); every output would be undefined, "
+                "so check the checkpoint"
+            )
         options = options_from_config(config.to_dict())
         self.protocols: list[Protocol] = build_protocols(
             config.protocols, self.loaded.preprocessing, options
@@ -204,7 +212,14 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
         session = record["sessions"][-1]
         remaining = [c for c in range(setup.n_chunks) if c not in set(record["done"])]
         mine = split_chunks(remaining, ranks)
-        report = {"rank": ranks.rank, "chunks": 0, "backoff": [], "error": None}
+        report = {
+            "rank": ranks.rank,
+            "chunks": 0,
+            "backoff": [],
+            "error": None,
+            "views": 0,
+            "nonfinite": 0,
+        }
         compute_started = time.perf_counter()
         try:
             if not store.run_file.is_file():
@@ -385,6 +400,9 @@ def build_manifest(setup: AuditSetup, record: dict, infos: list[dict]) -> dict:
     skipped = [s for info in infos for s in info.get("skipped", [])]
     converted = [c for info in infos for c in info.get("converted", [])]
     backoff = [event for info in infos for event in info.get("backoff", [])]
+    nonfinite_examples = [
+        e for info in infos for e in info.get("nonfinite", {}).get("examples", [])
+    ]
     return {
         "jaggy_version": package_versions()["jaggy"],
         "command": command_line(),
@@ -397,6 +415,10 @@ def build_manifest(setup: AuditSetup, record: dict, infos: list[dict]) -> dict:
         "threads": record["threads"],
         "autotune": record.get("autotune"),
         "oom_backoff": backoff,
+        "nonfinite_views": {
+            "count": sum(info.get("nonfinite", {}).get("views", 0) for info in infos),
+            "examples": nonfinite_examples[:NONFINITE_EXAMPLES],
+        },
         "dtype": config.dtype,
         "compile": config.compile,
         "device": device_description(setup.device),
@@ -471,7 +493,7 @@ def _compute_chunks(
             chunk = decoded.item.index // size
             if current is None or chunk != current.chunk:
                 if current is not None:
-                    _commit(store, batcher, current, context, report)
+                    _commit(store, batcher, current, context, report, setup.loaded)
                 current = _ChunkRows(chunk)
                 batcher.rows = current.rows
             current.images += 1
@@ -489,7 +511,7 @@ def _compute_chunks(
                 current.converted.append({"image_id": decoded.item.image_id, "note": decoded.note})
             _enqueue_image(setup, plans, batcher, decoded)
         if current is not None:
-            _commit(store, batcher, current, context, report)
+            _commit(store, batcher, current, context, report, setup.loaded)
     finally:
         decoded_stream.close()
         bar.close()
@@ -530,11 +552,21 @@ def _enqueue_image(
 
 
 def _commit(
-    store: RunStore, batcher: _Batcher, chunk: _ChunkRows, context: dict, report: dict
+    store: RunStore,
+    batcher: _Batcher,
+    chunk: _ChunkRows,
+    context: dict,
+    report: dict,
+    loaded: LoadedModel,
 ) -> None:
     batcher.flush()
     batcher.forward.drain()
     table = chunk.rows.to_table(PREDICTION_SCHEMA)
+    nonfinite = _nonfinite_views(table)
+    report["views"] += table.num_rows
+    report["nonfinite"] += nonfinite["views"]
+    if report["nonfinite"] * 2 > report["views"]:
+        raise JaggyError(_nonfinite_cause(loaded, nonfinite, report))
     backoff = [{**event, "chunk": chunk.chunk, **context} for event in batcher.take_backoff()]
     store.write_chunk(
         chunk.chunk,
@@ -546,11 +578,47 @@ def _commit(
             "converted": chunk.converted,
             "batch_size": batcher.batch_size,
             "backoff": backoff,
+            "nonfinite": nonfinite,
             **context,
         },
     )
     report["chunks"] += 1
     report["backoff"].extend(backoff)
+
+
+NONFINITE_EXAMPLES = 5
+
+
+def _nonfinite_views(table) -> dict:
+    """How many views of a chunk had a NaN or Inf logit, with the first few."""
+    finite = table.column("finite").to_numpy(zero_copy_only=False)
+    bad = np.flatnonzero(~finite)
+    examples = [
+        {
+            "image_id": table.column("image_id")[int(i)].as_py(),
+            "protocol": table.column("protocol")[int(i)].as_py(),
+            "view": table.column("view")[int(i)].as_py(),
+        }
+        for i in bad[:NONFINITE_EXAMPLES]
+    ]
+    return {"views": int(len(bad)), "examples": examples}
+
+
+def _nonfinite_cause(loaded: LoadedModel, nonfinite: dict, report: dict) -> str:
+    """Most views are non-finite: say why, as far as it can be told."""
+    share = f"{report['nonfinite']} of {report['views']} views so far"
+    example = nonfinite["examples"][0] if nonfinite["examples"] else None
+    where = f" (first: {example['image_id']}, {example['protocol']} view {example['view']})"
+    broken = loaded.nonfinite_tensors()
+    if broken:
+        return (
+            f"the model's weights hold NaN or Inf ({', '.join(broken[:3])}), so its outputs "
+            f"are NaN or Inf for {share}; check the checkpoint"
+        )
+    return (
+        f"the model outputs NaN or Inf for {share}{where if example else ''}; no metric is "
+        "defined on such views: check the model's forward, its preprocessing and --dtype"
+    )
 
 
 class _Batcher:

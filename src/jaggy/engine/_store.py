@@ -39,6 +39,7 @@ PREDICTION_SCHEMA = pa.schema(
         ("top5_probs", pa.list_(pa.float32())),
         ("p_label", pa.float32()),
         ("p_prev_top1", pa.float32()),
+        ("finite", pa.bool_()),  # every logit of the view finite; else its metrics are undefined
     ]
 )
 

@@ -268,7 +268,8 @@ def per_image_metrics(
     difficulty: int = 1,
     pmk: int = 10,
 ) -> dict[str, np.ndarray]:
-    """Every registered metric, per image: {name: [G] array}."""
+    """Every registered metric, per image: {name: [G] array}; NaN (undefined) for an image
+    with a view whose outputs were NaN or Inf."""
     context = {
         "seed": seed,
         "k": consistency_k,
@@ -277,7 +278,11 @@ def per_image_metrics(
         "pmk": pmk,
     }
     seq = paired_as(seq, protocol)
-    return {name: info.fn(seq, **context) for name, info in _METRICS.items()}
+    values = {name: info.fn(seq, **context) for name, info in _METRICS.items()}
+    void = seq.void_images()
+    if void.any():
+        values = {name: np.where(void, np.nan, v.astype(np.float64)) for name, v in values.items()}
+    return values
 
 
 def paired_as(seq: PredictionSequences, protocol: str) -> PredictionSequences:

@@ -28,6 +28,15 @@ class PredictionSequences:
     ref_class: np.ndarray
     starts: np.ndarray
     pairing: str = "consecutive"
+    finite: np.ndarray | None = None  # [N] bool: every logit of the view finite (None: all)
+
+    def void_images(self) -> np.ndarray:
+        """[G] bool: images with a view whose outputs were NaN or Inf; their metrics are
+        undefined (a NaN logit would otherwise read as 'the answer never changed')."""
+        if self.finite is None or self.finite.all():
+            return np.zeros(self.n_images, dtype=bool)
+        bad = np.flatnonzero(~self.finite)
+        return np.isin(np.arange(self.n_images), np.searchsorted(self.starts, bad, "right") - 1)
 
     @property
     def ends(self) -> np.ndarray:
@@ -90,6 +99,7 @@ class PredictionSequences:
             label=arr("label", np.int64),
             ref_class=arr("ref_class", np.int64),
             starts=starts.astype(np.int64),
+            finite=arr("finite", bool) if "finite" in columns else None,
         )
 
 

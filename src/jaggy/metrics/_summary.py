@@ -29,6 +29,7 @@ SUMMARY_COLUMNS = [
     "top5_probs",
     "p_label",
     "p_prev_top1",
+    "finite",  # absent from files written before it existed
 ]
 
 
@@ -39,6 +40,7 @@ class _ProtocolValues:
         self.values: dict[str, list[np.ndarray]] = {name: [] for name in list_metrics()}
         self.n_images = 0
         self.n_pairs = 0
+        self.n_nonfinite_views = 0
 
     def add(
         self,
@@ -62,6 +64,8 @@ class _ProtocolValues:
         for name, values in metrics.items():
             self.values[name].append(values)
         self.n_images += seq.n_images
+        if seq.finite is not None:
+            self.n_nonfinite_views += int((~seq.finite).sum())
         self.n_pairs += seq.n_pairs
 
     def per_image(self, name: str) -> np.ndarray:
@@ -73,6 +77,8 @@ def _columns(table: pa.Table) -> dict[str, np.ndarray]:
     """Arrow columns -> numpy arrays (top-5 lists as [N, 5]; null p_prev_top1 as NaN)."""
     out: dict[str, np.ndarray] = {}
     for name in SUMMARY_COLUMNS:
+        if name not in table.column_names:
+            continue
         column = table.column(name).combine_chunks()
         if name in ("top5_ids", "top5_probs"):
             out[name] = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, 5)
@@ -121,8 +127,9 @@ def per_image_values(
             )
 
     file = pq.ParquetFile(predictions)
+    present = [c for c in SUMMARY_COLUMNS if c in file.schema_arrow.names]
     for group in range(file.num_row_groups):
-        rows = _concat(carry, _columns(file.read_row_group(group, columns=SUMMARY_COLUMNS)))
+        rows = _concat(carry, _columns(file.read_row_group(group, columns=present)))
         if len(rows["image_index"]) == 0:
             carry = None
             continue
@@ -148,8 +155,11 @@ def summarize_values(
             value, ci = bootstrap_mean_ci(
                 protocol.per_image(name), n_resamples=n_resamples, seed=boot_seed
             )
+            if protocol.n_nonfinite_views:  # undefined, never "stable": a gate must fail
+                value, ci = None, [None, None]
             entry[name] = {"value": value, "ci95": ci}
         entry["n_images"] = protocol.n_images
+        entry["n_nonfinite_views"] = protocol.n_nonfinite_views
         entry["n_pairs"] = protocol.n_pairs
         out[key] = entry
     return out
@@ -197,7 +207,8 @@ def summarize_predictions(
 
 def read_sequences(predictions: str | Path) -> dict[str, PredictionSequences]:
     """The whole file as sequences per protocol key, in memory (for small files and tests)."""
-    table = pq.read_table(predictions, columns=SUMMARY_COLUMNS)
+    names = pq.read_schema(predictions).names
+    table = pq.read_table(predictions, columns=[c for c in SUMMARY_COLUMNS if c in names])
     rows = _columns(table)
     return {
         key: PredictionSequences.from_columns(_take(rows, rows["protocol"] == key))

@@ -120,6 +120,14 @@ class LoadedModel:
             digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
         return digest.hexdigest()
 
+    def nonfinite_tensors(self) -> list[str]:
+        """Names of the parameters and buffers holding NaN or Inf (a broken checkpoint)."""
+        return [
+            name
+            for name, tensor in self.module.state_dict().items()
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+        ]
+
     def describe(self) -> dict:
         return {
             "spec": self.spec,
