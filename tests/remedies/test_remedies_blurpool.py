@@ -230,9 +230,11 @@ def test_placement_in_timm_and_torchvision_models(models):
     assert isinstance(lite.blocks[1][0].aa, BlurPool2d)
     assert lite.blocks[1][0].conv_dw.stride == (1, 1) and lite.blocks[1][0].conv_dw.same
     resnet = blurpool(copy.deepcopy(models["resnet18"]), 4)
-    # torchvision's BasicBlock reuses one ReLU: the blur follows the conv directly, and
-    # precedes the 1x1 shortcut conv (equal result, a quarter of the work).
-    assert resnet.layer2[0].conv1.subsample_first is False
+    # torchvision's BasicBlock reuses one ReLU: its traced forward shows conv1 -> bn1 -> relu
+    # -> conv2, so the blur runs on conv2's input (antialiased-cnns' place); it precedes the
+    # 1x1 shortcut conv (Zhang's shortcut: Blur -> Conv1x1 -> BN).
+    assert resnet.layer2[0].conv1.subsample is None
+    assert len(resnet.layer2[0].conv2._forward_pre_hooks) == 1
     assert resnet.layer2[0].downsample[0].subsample_first is True
 
 

@@ -58,8 +58,10 @@ class PolyphaseDownsample2d(nn.Module):
     Conventions: the input [B, C, H, W] is first extended at the bottom/right to multiples of
     the stride (wrapping around when `circular`, else with zeros), so the output is
     [B, C, ceil(H / sy), ceil(W / sx)]. The component with offset (a, b) holds the pixels
-    (a + sy*i, b + sx*j); ties go to the lowest offset in row-major order. Exact invariance to
-    circular shifts needs H and W to be multiples of the network's total stride.
+    (a + sy*i, b + sx*j); ties go to the first in APS's order, (0, 0), (1, 0), (0, 1), (1, 1)
+    for stride 2 (row offset fastest, as truly_shift_invariant_cnns' `permute_polyphase`).
+    Exact invariance to circular shifts needs H and W to be multiples of the network's total
+    stride.
 
     Args:
         stride: subsampling factor (int or (sy, sx)).
@@ -92,16 +94,16 @@ class PolyphaseDownsample2d(nn.Module):
         phase = self._phase(grid)
         images = torch.arange(batch, device=x.device)
         # Advanced indices on dims 0, 3, 5 -> result [batch, channels, rows, cols].
-        return grid[images, :, :, phase // sx, :, phase % sx]
+        return grid[images, :, :, phase % sy, :, phase // sy]
 
     def _phase(self, grid: torch.Tensor) -> torch.Tensor:
-        """Index a*sx + b of the chosen component, per image, as a [B] long tensor."""
+        """Index b*sy + a of the chosen component (a, b), per image, as a [B] long tensor."""
         context = self.context
         key = (tuple(grid.shape[2:]), grid.shape[0], grid.device)
         if context is not None and context.active and key in context.choices:
             return context.choices[key]
         norms = torch.linalg.vector_norm(grid, dim=(1, 2, 4))  # [B, sy, sx]
-        phase = norms.flatten(1).argmax(dim=1)
+        phase = norms.transpose(1, 2).flatten(1).argmax(dim=1)
         if context is not None and context.active:
             context.choices[key] = phase
         return phase

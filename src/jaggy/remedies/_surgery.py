@@ -5,13 +5,19 @@ Rules (Zhang, ICML 2019; Chaman & Dokmanić, CVPR 2021):
 - MaxPool(stride s) -> MaxPool(stride 1) on the same grid, then the subsampler.
 - Conv(stride s) -> Conv(stride 1) on the same grid (TF 'SAME' padding keeps the strided
   layer's before/after split), then the subsampler after the convolution's norm and
-  activation when they can be identified: the siblings that follow it in an nn.Sequential,
-  the norm-act layer (timm's BatchNormAct2d & co., which carry their activation as `.act`)
-  registered right after it, or timm's own anti-aliasing slot `aa` of the block. Otherwise
-  the subsampler follows the convolution directly (in eval mode a per-channel affine norm
-  commutes with a blur whose taps sum to 1, so only the activation's place differs); for a
-  1x1 convolution without padding it goes before it, where it costs s^2 less and gives the
-  same result.
+  activation, as antialiased-cnns and APS place it (Conv(stride 1) -> BN -> ReLU ->
+  Blur(stride s)). The norm and activation are found in the model's structure: the siblings
+  that follow the conv in an nn.Sequential, the norm-act layer (timm's BatchNormAct2d & co.,
+  which carry their activation as `.act`) registered right after it, or timm's own
+  anti-aliasing slot `aa` of the block. Otherwise the block's forward is traced (torch.fx,
+  its children as leaves): when the conv's output goes, alone, through a norm and/or an
+  activation into one module (torchvision's BasicBlock: conv1 -> bn1 -> relu -> conv2), the
+  subsampler runs on that module's input (a forward pre-hook), which is the same place. Where
+  the forward cannot be traced, or its output goes elsewhere, the subsampler follows the
+  convolution directly, with a RemedyWarning saying so (in eval mode a per-channel affine norm
+  commutes with a blur whose taps sum to 1, so only the activation's place differs). For a
+  1x1 convolution without padding it goes before the conv, as Zhang's shortcuts have it
+  (Blur -> Conv1x1): the same result for s^2 less work.
 - AvgPool(stride s) -> BlurPool(s) (blurpool); -> AvgPool(stride 1) then APS (aps).
 - A BlurPool(stride s) already in the model -> blur at stride 1, then APS (aps).
 
@@ -173,6 +179,8 @@ class _Surgery:
             tensor = next(iter(model.buffers()), None)
         self.device = tensor.device if tensor is not None else torch.device("cpu")
         self.skipped: list[str] = []
+        self.misplaced: list[str] = []
+        self._traced: dict[int, _TracedBlock | str] = {}
 
     def snapshot(self) -> list[tuple[str, nn.Module]]:
         return list(self.root.named_modules())
@@ -181,7 +189,9 @@ class _Surgery:
         return len(self.places[id(module)])
 
     def replace(self, old: nn.Module, new: nn.Module) -> None:
-        """Put `new` wherever `old` sits (same attribute names: state-dict keys stay)."""
+        """Put `new` wherever `old` sits (same attribute names: state-dict keys stay). A
+        subsampler that runs on `old`'s input moves to `new`; a pre-hook that runs `old` as a
+        subsampler runs `new`."""
         new.train(old.training)
         new.to(self.device)
         if old is self.root:
@@ -189,6 +199,13 @@ class _Surgery:
         for parent, name in self.places.pop(id(old), []):
             setattr(parent, name, new)
             self.places[id(new)].append((parent, name))
+        for hook in list(old._forward_pre_hooks.values()):
+            if isinstance(hook, SubsampleInput):
+                new.register_forward_pre_hook(hook)
+        for module in self.root.modules():
+            for hook in module._forward_pre_hooks.values():
+                if isinstance(hook, SubsampleInput) and hook.subsampler is old:
+                    hook.subsampler = new
 
     def append(self, owner: nn.Module, attr: str, layer: nn.Module) -> None:
         """Run `layer` right after `owner.attr` (a stateless module, None or Identity)."""
@@ -211,6 +228,16 @@ class _Surgery:
             listed = "; ".join(self.skipped[:8])
             more = f"; and {len(self.skipped) - 8} more" if len(self.skipped) > 8 else ""
             warnings.warn(f"{remedy}: left unchanged: {listed}{more}", RemedyWarning, stacklevel=3)
+        if self.misplaced:
+            listed = "; ".join(self.misplaced[:8])
+            more = f"; and {len(self.misplaced) - 8} more" if len(self.misplaced) > 8 else ""
+            warnings.warn(
+                f"{remedy}: subsampling placed right after the strided convolution, before its "
+                f"norm and activation, where the model's forward does not show them: "
+                f"{listed}{more}",
+                RemedyWarning,
+                stacklevel=3,
+            )
         return self.root
 
     def subsample_everywhere(
@@ -252,9 +279,12 @@ class _Surgery:
 
     def _conv(self, name: str, conv: nn.Conv2d, subsampler: nn.Module) -> None:
         slot = self._slot_after(conv) if self.uses(conv) == 1 else None
+        reader = None
+        if slot is None and not _is_pointwise(conv) and self.uses(conv) == 1:
+            reader = self._reader_after(name, conv)
         if is_known_conv(conv):
             dense = GridConv2d.from_conv(conv, dense=True)
-            if slot is None:
+            if slot is None and reader is None:
                 dense.subsample = subsampler
                 dense.subsample_first = dense.pointwise
             self.replace(conv, dense)
@@ -262,13 +292,54 @@ class _Surgery:
             # A convolution class with its own forward (weight standardisation, ...): run it at
             # stride 1 in place; its padding is assumed symmetric, as nn.Conv2d's.
             conv.stride = (1, 1)
-            if slot is None:
+            if slot is None and reader is None:
                 subsampler.to(self.device)
                 subsampler.train(conv.training)
                 conv.add_module("subsample", subsampler)
                 conv.register_forward_hook(_run_subsample)
         if slot is not None:
             self.append(*slot, subsampler)
+        elif reader is not None:
+            self._subsample_input(*reader, subsampler)
+
+    def _reader_after(self, name: str, conv: nn.Module) -> tuple[nn.Module, str] | None:
+        """(block, path) of the one module that reads the conv's output after its norm and
+        activation, in the forward of the block that holds the conv; None (and the reason
+        recorded) when the forward cannot be traced or the output goes elsewhere."""
+        ((parent, attr),) = self.places[id(conv)]
+        if isinstance(parent, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+            self.misplaced.append(f"{name} (its container has no forward of its own to trace)")
+            return None
+        block = self._traced.get(id(parent))
+        if block is None:
+            block = _TracedBlock.trace(parent)
+            self._traced[id(parent)] = block
+        if isinstance(block, str):
+            self.misplaced.append(f"{name} ({type(parent).__name__}'s forward: {block})")
+            return None
+        found, why = block.reader_after(attr)
+        if found is None:
+            if why:
+                self.misplaced.append(f"{name} ({why})")
+            return None
+        reader = parent.get_submodule(found)
+        if self.uses(reader) != 1:
+            self.misplaced.append(f"{name} (the module after its activation is shared)")
+            return None
+        return parent, found
+
+    def _subsample_input(self, block: nn.Module, path: str, subsampler: nn.Module) -> None:
+        """Run `subsampler` on the input of `block.path` (registered on `block`, so it moves
+        and switches mode with the model; it has no persistent state, so keys stay)."""
+        subsampler.to(self.device)
+        subsampler.train(block.training)
+        slot = f"{path.replace('.', '_')}_input_subsample"
+        while hasattr(block, slot):
+            slot += "_"
+        block.add_module(slot, subsampler)
+        reader = block.get_submodule(path)
+        reader.register_forward_pre_hook(SubsampleInput(subsampler))
+        self.places[id(subsampler)].append((block, slot))
 
     def _slot_after(self, conv: nn.Module) -> tuple[nn.Module, str] | None:
         """Where the subsampler goes so that it follows the conv's norm and activation."""
@@ -302,6 +373,97 @@ class _Surgery:
         ):
             return first, "act"
         return None
+
+
+class SubsampleInput:
+    """Forward pre-hook: subsample a module's first input. It places the subsampler of a
+    strided convolution after that conv's norm and activation, right before the one module
+    that reads them (what antialiased-cnns does in torchvision's blocks: Blur before conv2)."""
+
+    def __init__(self, subsampler: nn.Module):
+        self.subsampler = subsampler
+
+    def __call__(self, module: nn.Module, args):
+        return (self.subsampler(args[0]), *args[1:])
+
+
+class _TracedBlock:
+    """The data flow of one block's forward between its children (torch.fx, children as
+    leaves), to find what follows a strided conv."""
+
+    def __init__(self, graph, block: nn.Module):
+        self.graph = graph
+        self.block = block
+
+    @classmethod
+    def trace(cls, block: nn.Module) -> _TracedBlock | str:
+        """The traced block, or why it could not be traced (a string)."""
+        from torch import fx
+
+        class Leaves(fx.Tracer):
+            def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+                return True
+
+        try:
+            return cls(Leaves().trace(block), block)
+        except Exception as exc:  # data-dependent control flow, unsupported operations, ...
+            return f"cannot be traced ({type(exc).__name__})"
+
+    def reader_after(self, attr: str) -> tuple[str | None, str]:
+        """(path, "") of the one module call that reads conv `attr`'s output after the norm
+        and activation that follow it alone, or (None, why there is none)."""
+        calls = [n for n in self.graph.nodes if n.op == "call_module" and n.target == attr]
+        if len(calls) != 1:
+            return None, "called more than once" if calls else "not called by its block's forward"
+        node, modules = calls[0], dict(self.block.named_modules())
+        steps = 0
+        for is_step in (lambda n: _is_norm_node(n, modules), lambda n: _is_act_node(n, modules)):
+            users = list(node.users)
+            if len(users) == 1 and is_step(users[0]):
+                node, steps = users[0], steps + 1
+        if steps == 0:
+            return None, ""  # nothing to move past: right after the conv is the peers' place
+        users = list(node.users)
+        if len(users) != 1 or users[0].op != "call_module":
+            return None, "its activation's output is not read by one module"
+        reader = users[0]
+        if sum(n.op == "call_module" and n.target == reader.target for n in self.graph.nodes) != 1:
+            return None, "the module after its activation runs more than once"
+        if reader.args[:1] != (node,):
+            return None, "its activation's output is not the first input of the next module"
+        return reader.target, ""
+
+
+_FUNCTIONAL_ACTIVATIONS = {
+    "relu",
+    "relu6",
+    "gelu",
+    "silu",
+    "hardswish",
+    "leaky_relu",
+    "elu",
+    "mish",
+    "sigmoid",
+    "tanh",
+    "hardtanh",
+    "selu",
+    "celu",
+    "softplus",
+}
+
+
+def _is_norm_node(node, modules: dict) -> bool:
+    return node.op == "call_module" and _is_norm(modules[node.target])
+
+
+def _is_act_node(node, modules: dict) -> bool:
+    if node.op == "call_module":
+        return _is_activation(modules[node.target])
+    if node.op == "call_function":
+        return getattr(node.target, "__name__", "").rstrip("_") in _FUNCTIONAL_ACTIVATIONS
+    if node.op == "call_method":
+        return str(node.target).rstrip("_") in _FUNCTIONAL_ACTIVATIONS
+    return False
 
 
 def _run_subsample(module: nn.Module, args, output: torch.Tensor) -> torch.Tensor:
@@ -339,6 +501,12 @@ def _is_subsampling_leaf(module: nn.Module) -> bool:
         nn.modules.pooling._LPPoolNd,
     )
     return isinstance(module, layer_types) or next(module.children(), None) is None
+
+
+def _is_pointwise(conv: nn.Module) -> bool:
+    """A 1x1 kernel without padding: subsampling commutes with it."""
+    kernel = conv.kernel_size if isinstance(conv.kernel_size, tuple) else (conv.kernel_size,) * 2
+    return tuple(kernel) == (1, 1) and not _has_padding(conv) and not _is_same(conv)
 
 
 def _has_padding(module: nn.Module) -> bool:
