@@ -60,7 +60,7 @@ def test_finetune_learns_is_seeded_and_checkpoint_loads(tmp_path):
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     loaded = load_model("py:tinynets:tiny", remedies=["blurpool:3"], checkpoint=a.checkpoint)
     assert torch.equal(loaded.module.head.weight, state_a["head.weight"])
-    record = json.loads((tmp_path / "a" / "finetune.json").read_text())
+    record = json.loads((tmp_path / "a" / "train.json").read_text())
     assert "--remedy blurpool:3 --checkpoint" in record["audit_with"]
 
 

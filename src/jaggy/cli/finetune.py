@@ -1,18 +1,21 @@
-"""`jaggy finetune MODEL DATA --remedy ... --epochs N`: let a converted model recover."""
+"""`jaggy finetune MODEL DATA --remedy ... --epochs N` (deprecated): the same as
+`jaggy train MODEL DATA --keep-head --augment crop:0.35,flip --holdout 0 --no-audit`."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..train import FinetuneConfig, audit_command, finetune
+from ..train._finetune import FINETUNE_AUGMENT
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "finetune",
-        help="fine-tune a (remedied) model; the checkpoint loads in jaggy audit",
-        description="Short seeded SGD fine-tuning with a cosine schedule and the model's own "
-        "preprocessing. Needs labelled images (ImageFolder class folders or --labels).",
+        help="deprecated: jaggy train MODEL DATA --keep-head (fine-tune a remedied model)",
+        description="Deprecated alias of jaggy train MODEL DATA --keep-head --augment "
+        "crop:0.35,flip --holdout 0 --no-audit. Needs labelled images (ImageNet class folders "
+        "or --labels).",
     )
     parser.add_argument("model", metavar="MODEL", help="model spec (see jaggy audit)")
     parser.add_argument("data", metavar="DATA", help="folder or file list of labelled images")
@@ -79,4 +82,8 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"checkpoint: {result.checkpoint}")
     print(f"audit it with: {audit_command(config.model, config.remedies, result.checkpoint)}")
+    print(
+        "note: jaggy finetune is deprecated; the same is jaggy train MODEL DATA --keep-head "
+        f"--augment {FINETUNE_AUGMENT} --holdout 0 --no-audit"
+    )
     return 0

@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ArgumentError
-from ..train import VARIANTS, CanvasConfig, run_canvas_experiment, tiny_config
+from ..train import (
+    VARIANTS,
+    CanvasConfig,
+    TrainConfig,
+    run_canvas_experiment,
+    tiny_config,
+    train_on_data,
+)
 from ..train._canvas import CanvasGeometry
 
 EXPERIMENTS = ("canvas",)
@@ -23,7 +30,12 @@ def register(subparsers) -> None:
         "position density, image typicality and size in train.json, with figures.",
     )
     parser.add_argument("model", metavar="MODEL", nargs="?", help="model spec (your data)")
-    parser.add_argument("data", metavar="DATA", nargs="?", help="ImageFolder of your data")
+    parser.add_argument(
+        "data",
+        metavar="DATA",
+        nargs="?",
+        help="an ImageFolder (one sub-folder per class); any images with --distill",
+    )
     parser.add_argument("--experiment", choices=EXPERIMENTS, help="a built-in experiment")
     parser.add_argument(
         "--variant",
@@ -41,9 +53,9 @@ def register(subparsers) -> None:
         help="object size for the evaluation (repeatable; default 10, 14, 18)",
     )
     parser.add_argument("--eval-images", type=int, default=40, metavar="N")
-    parser.add_argument("--epochs", type=int, help="training epochs (canvas default 15)")
+    parser.add_argument("--epochs", type=int, help="training epochs (canvas 15, your data 1)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, help="peak learning rate (canvas default 0.05)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (canvas 0.05, your data 0.01)")
     parser.add_argument("--distill-epochs", type=int, default=5)
     parser.add_argument("--temperature", type=float, help="distillation T (default 4)")
     parser.add_argument(
@@ -54,6 +66,49 @@ def register(subparsers) -> None:
         action="store_true",
         help="a run of seconds (small canvas, few digits, one epoch): checks the pipeline",
     )
+    mine = parser.add_argument_group("training on your data (jaggy train MODEL DATA)")
+    mine.add_argument("--labels", metavar="FILE", help="CSV/TSV: file name, class (--keep-head)")
+    mine.add_argument(
+        "--remedy",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="remedy applied before training (repeatable, in order)",
+    )
+    mine.add_argument("--checkpoint", metavar="PATH", help="start from this state dict")
+    mine.add_argument("--random-weights", action="store_true", help="train from scratch")
+    mine.add_argument(
+        "--augment",
+        metavar="SPEC",
+        help="translate:PX,scale:F,crop:S,flip (comma-separated) or none (default)",
+    )
+    mine.add_argument(
+        "--keep-head",
+        action="store_true",
+        help="keep the model's classes (ImageNet class folders or --labels) instead of a new "
+        "head sized from the class folders",
+    )
+    mine.add_argument(
+        "--distill",
+        action="store_true",
+        help="fit the remedied model to the original model's soft outputs on DATA "
+        "(unlabelled images; needs --remedy)",
+    )
+    mine.add_argument("--holdout", type=float, default=0.2, help="held-out fraction per class")
+    mine.add_argument("--images", type=int, metavar="N", help="use the first N images")
+    mine.add_argument("--momentum", type=float, default=0.9)
+    mine.add_argument("--weight-decay", type=float, default=1e-4)
+    mine.add_argument("--workers", type=int, default=0)
+    mine.add_argument("--train-norm", action="store_true", help="update norm statistics too")
+    mine.add_argument("--no-audit", action="store_true", help="skip the held-out audit")
+    mine.add_argument(
+        "--protocol",
+        action="append",
+        metavar="NAME",
+        help="protocols of the held-out audit (repeatable; default crop and black)",
+    )
+    mine.add_argument("--steps", type=int, default=10, help="views per held-out image")
+    mine.add_argument("--overwrite", action="store_true", help="replace an earlier checkpoint")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
@@ -106,7 +161,62 @@ def run(args: argparse.Namespace) -> int:
             f"(CPU {seconds['cpu']:.0f} s); train.json, variants/ and figures/ in {result.out}/"
         )
         return 0
-    raise ArgumentError("give --experiment canvas, or MODEL and DATA to train on your data")
+    if not (args.model and args.data):
+        raise ArgumentError("give --experiment canvas, or MODEL and DATA to train on your data")
+    result = train_on_data(data_config(args), progress=not args.no_progress)
+    for entry in result.history:
+        accuracy = entry["train_accuracy"]
+        print(
+            f"epoch {entry['epoch']}: loss {entry['loss']:.4f}"
+            + (f", train accuracy {accuracy:.3f}" if accuracy is not None else "")
+        )
+    row = result.record["variants"][0]
+    if "distill" in row:
+        d = row["distill"]
+        if d["kl_heldout_before"] is not None:
+            print(
+                f"KL to the original model on held-out images: {d['kl_heldout_before']:.4f} "
+                f"-> {d['kl_heldout_after']:.4f}"
+            )
+    if "overall" in row:
+        print(format_variant_table(result.record))
+    print(f"checkpoint: {result.checkpoint}")
+    print(f"audit it with: {result.record['audit_with']}")
+    return 0
+
+
+def data_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        model=args.model,
+        data=args.data,
+        out=args.out,
+        labels=args.labels,
+        remedies=list(args.remedy),
+        checkpoint=args.checkpoint,
+        random_weights=args.random_weights,
+        augment=args.augment,
+        keep_head=args.keep_head,
+        distill=args.distill,
+        temperature=args.temperature if args.temperature is not None else 4.0,
+        epochs=args.epochs if args.epochs is not None else 1,
+        batch_size=args.batch_size,
+        lr=args.lr if args.lr is not None else 0.01,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        holdout=args.holdout,
+        images=args.images,
+        seed=args.seed,
+        device=args.device,
+        workers=args.workers,
+        train_norm=args.train_norm,
+        audit=not args.no_audit,
+        protocols=list(args.protocol or ["crop", "black"]),
+        sizes=list(args.size) if args.size else None,
+        steps=args.steps,
+        k=args.k if args.k is not None else 5,
+        threads=args.threads,
+        overwrite=args.overwrite,
+    )
 
 
 def format_variant_table(record: dict) -> str:

@@ -18,12 +18,15 @@ from ._typicality import (
     position_density,
     position_histogram,
 )
+from ._user import DataTrainResult, TrainConfig, train_on_data
 
 __all__ = [
     "VARIANTS",
     "CanvasConfig",
     "FinetuneConfig",
     "FinetuneResult",
+    "DataTrainResult",
+    "TrainConfig",
     "TrainResult",
     "VariantPlan",
     "audit_command",
@@ -38,4 +41,5 @@ __all__ = [
     "position_histogram",
     "run_canvas_experiment",
     "tiny_config",
+    "train_on_data",
 ]
