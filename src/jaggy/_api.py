@@ -173,7 +173,9 @@ def bias(
     format: str | None = None,
     images: str | os.PathLike | None = None,
     model: str | None = None,
+    audit: str | os.PathLike | None = None,
     figures: bool = True,
+    seed: int = 0,
 ) -> BiasResult:
     """Photographer's bias of an annotation file (`jaggy bias`): bias.json, boxes.parquet and
     figures in `out`, in the image frame and, with `model` (a spec), in its input frame.
@@ -184,9 +186,21 @@ def bias(
         format: 'coco', 'voc', 'imagenet-csv' or 'yolo' (guessed when None).
         images: the images' folder, for formats without image sizes (ImageNet CSV, YOLO).
         model: whose resize and centre crop define the input frame (no weights are loaded).
+        audit: an audit run folder whose per-image metrics are joined with the boxes: every
+            metric by object size and position, and reweighted to uniform positions and sizes.
         figures: write the PNG figures.
+        seed: seed of the bootstrap CIs.
     """
-    return run_bias(annotations, out, format=format, images=images, model=model, figures=figures)
+    return run_bias(
+        annotations,
+        out,
+        format=format,
+        images=images,
+        model=model,
+        audit=audit,
+        figures=figures,
+        seed=seed,
+    )
 
 
 def compare(

@@ -15,6 +15,8 @@ from ._outputs import HINT
 from ._statistics import BoxGeometry, center_histogram
 
 MAX_CLASS_PANELS = 12
+# Metrics drawn by the invariance figures (every metric is in bias.json).
+CHART_METRICS = ("p_top1_change", "mac", "jaggedness", "accuracy")
 
 
 def _figure(figsize: tuple[float, float]):
@@ -106,8 +108,10 @@ def classes_figure(
     return save_png(fig, path)
 
 
-def binned_metric_figure(by_bin: dict, title: str, xlabel: str, path: Path) -> Path | None:
-    """Each metric's mean and 95% CI per bin (`invariance.by_size` or `.by_position`):
+def binned_metric_figure(
+    by_bin: dict, title: str, xlabel: str, path: Path, metrics=CHART_METRICS
+) -> Path | None:
+    """Each of `metrics`' mean and 95% CI per bin (`invariance.by_size` or `.by_position`):
     one panel per protocol, one line per metric."""
     protocols = list(by_bin)
     if not protocols:
@@ -118,7 +122,8 @@ def binned_metric_figure(by_bin: dict, title: str, xlabel: str, path: Path) -> P
         entry = by_bin[protocol]
         edges = entry["edges"]
         middles = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
-        for k, (metric, bins) in enumerate(entry["metrics"].items()):
+        drawn = [(m, entry["metrics"][m]) for m in metrics if m in entry["metrics"]]
+        for k, (metric, bins) in enumerate(drawn):
             x, y, lo, hi = [], [], [], []
             for middle, cell in zip(middles, bins, strict=True):
                 if cell["value"] is None:
@@ -141,6 +146,64 @@ def binned_metric_figure(by_bin: dict, title: str, xlabel: str, path: Path) -> P
         ax.set_title(protocol, fontsize=10)
         ax.set_xlabel(xlabel)
         ax.set_xlim(edges[0], edges[-1])
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.suptitle(title)
     return save_png(fig, path)
+
+
+# ---- inline SVG for the HTML report (the same drawings, from bias.json's numbers) ----------
+
+
+def heatmap_svg(counts, title: str, *, width: int = 260, height: int = 240) -> str:
+    """The centre heat map as inline SVG: share of boxes per cell, x right, y down, the
+    middle third outlined."""
+    from ..figures import figure_svg, new_figure, svg_style
+
+    counts = np.asarray(counts, dtype=np.float64)
+    share = counts / max(counts.sum(), 1.0)
+    bins = share.shape[0]
+    with svg_style():
+        figure = new_figure(width, height)
+        figure.set_layout_engine("constrained")
+        axes = figure.add_subplot()
+        edges = np.linspace(0, 1, bins + 1)
+        mesh = axes.pcolormesh(edges, edges, share, cmap="magma", shading="flat")
+        axes.set_xlim(0, 1)
+        axes.set_ylim(1, 0)
+        axes.set_aspect("equal")
+        axes.grid(False)
+        for third in (1 / 3, 2 / 3):
+            axes.axvline(third, color="white", lw=0.6, alpha=0.7)
+            axes.axhline(third, color="white", lw=0.6, alpha=0.7)
+        axes.set_title(title)
+        axes.set_xlabel("box centre x (image width)")
+        axes.set_ylabel("y (image height)")
+        figure.colorbar(mesh, ax=axes, fraction=0.046, pad=0.03, label="share of boxes")
+        return figure_svg(figure, description=f"{title}: share of box centres per cell")
+
+
+def histogram_svg(
+    histogram: dict,
+    title: str,
+    x_label: str,
+    *,
+    log_x: bool = False,
+    width: int = 320,
+    height: int = 240,
+) -> str:
+    """A histogram ({"edges", "counts"} from bias.json) as inline SVG."""
+    from ..figures import PALETTE, figure_svg, new_figure, svg_style
+
+    edges, counts = np.asarray(histogram["edges"]), np.asarray(histogram["counts"])
+    with svg_style():
+        figure = new_figure(width, height)
+        figure.set_layout_engine("constrained")
+        axes = figure.add_subplot()
+        axes.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=PALETTE[0])
+        if log_x:
+            axes.set_xscale("log", base=2)
+        axes.set_title(title)
+        axes.set_xlabel(x_label)
+        axes.set_ylabel("boxes")
+        return figure_svg(figure, description=f"{title}: box counts per bin")

@@ -11,8 +11,9 @@ import pyarrow as pa
 
 from ..data.annotations import SKIP_REASONS, Annotations, read_annotations
 from ..models import Preprocessing
-from ._figures import bias_figure, classes_figure
+from ._figures import CHART_METRICS, bias_figure, binned_metric_figure, classes_figure
 from ._frames import InputFrame, to_input_frame
+from ._invariance import invariance_by_object, read_run_metrics
 from ._outputs import (
     SCHEMA_VERSION,
     WRITTEN_BY,
@@ -152,14 +153,20 @@ def run_bias(
     images: str | os.PathLike | None = None,
     model: str | None = None,
     preprocessing: Preprocessing | None = None,
+    audit: str | os.PathLike | None = None,
     figures: bool = True,
+    seed: int = 0,
 ) -> BiasResult:
     """Photographer's-bias statistics of an annotation file, in the image frame and (with
-    `model`, or an explicit `preprocessing`) in that model's input frame.
+    `model`, or an explicit `preprocessing`) in that model's input frame; with `audit` (an
+    audit run folder), that run's metrics by object size and position (see
+    `jaggy.bias._invariance`; `seed` seeds its bootstrap CIs).
 
     Writes bias.json, boxes.parquet and, unless `figures` is False, bias_image.png,
-    bias_classes.png (and bias_input.png with a model) into `out`.
+    bias_classes.png (and bias_input.png with a model) into `out`; with `audit` also
+    invariance.parquet, invariance_by_size.png and invariance_by_position.png.
     """
+    metrics = read_run_metrics(audit) if audit is not None else None  # before any work
     out = prepare_out(out)
     if model is not None and preprocessing is None:
         from ..models import load_model
@@ -184,7 +191,15 @@ def run_bias(
     if preprocessing is not None:
         frame, input_geometry, input_stats = input_frame_summary(read, preprocessing)
         statistics["input_frame"] = {"model": model, **input_stats}
+    joined = None
+    if metrics is not None:  # joined before any file is written: a bad join writes nothing
+        invariance, joined = invariance_by_object(
+            metrics, read, run=os.path.abspath(audit), seed=seed
+        )
+        statistics["invariance"] = invariance
     files = [write_table(out / "boxes.parquet", boxes_table(read, geometry, frame, input_geometry))]
+    if joined is not None:
+        files.append(write_table(out / "invariance.parquet", pa.table(joined)))
     if figures:
         files += _figures(read, geometry, statistics, frame, input_geometry, out)
     files.insert(0, write_json(out / "bias.json", statistics))
@@ -220,4 +235,23 @@ def _figures(read, geometry, statistics, frame, input_geometry, out: Path) -> li
                 out / "bias_input.png",
             )
         )
+    invariance = statistics.get("invariance")
+    if invariance:
+        for name, key, label in (
+            ("invariance_by_size.png", "by_size", "object size: sqrt(box area / image area)"),
+            (
+                "invariance_by_position.png",
+                "by_position",
+                "distance of the object's centre from the image centre (0 centre, 1 corner)",
+            ),
+        ):
+            made = binned_metric_figure(
+                invariance[key],
+                f"Metrics by {key[3:]} of the object (95% CI)",
+                label,
+                out / name,
+                metrics=CHART_METRICS,
+            )
+            if made is not None:
+                files.append(made)
     return files

@@ -34,12 +34,13 @@ class BoxGeometry:
     @classmethod
     def from_corners(cls, x0, y0, x1, y1, frame_width, frame_height) -> BoxGeometry:
         w, h = x1 - x0, y1 - y0
-        return cls(
-            cx=(x0 + x1) / 2.0 / frame_width,
-            cy=(y0 + y1) / 2.0 / frame_height,
-            size=np.sqrt(w * h / (frame_width * frame_height)),
-            aspect=w / h,
-        )
+        with np.errstate(divide="ignore", invalid="ignore"):  # boxes a crop leaves out: NaN
+            return cls(
+                cx=(x0 + x1) / 2.0 / frame_width,
+                cy=(y0 + y1) / 2.0 / frame_height,
+                size=np.sqrt(w * h / (frame_width * frame_height)),
+                aspect=w / h,
+            )
 
     def take(self, index) -> BoxGeometry:
         return BoxGeometry(self.cx[index], self.cy[index], self.size[index], self.aspect[index])

@@ -35,6 +35,13 @@ def register(subparsers) -> None:
         help="also give the statistics in this model's input frame (its resize and centre "
         "crop; no weights are loaded)",
     )
+    parser.add_argument(
+        "--audit",
+        metavar="RUN_DIR",
+        help="an audit run folder: its per-image metrics by object size and by distance "
+        "from the image centre, and reweighted to a uniform position and size",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap CIs")
     parser.add_argument("--no-figures", action="store_true", help="write no PNG figures")
     parser.set_defaults(func=run)
 
@@ -48,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
         format=args.format,
         images=args.images,
         model=args.model,
+        audit=args.audit,
         figures=not args.no_figures,
+        seed=args.seed,
     )
     print(format_bias_summary(result.statistics))
     print(f"\nresults in {result.out}/ ({', '.join(p.name for p in result.files)})")
@@ -86,4 +95,16 @@ def format_bias_summary(stats: dict) -> str:
         lines.append(
             f"  the centre crop cuts {frame['n_cut']} box(es) and leaves out {frame['n_outside']}"
         )
+    invariance = stats.get("invariance")
+    if invariance:
+        lines.append(f"  invariance of {invariance['run']} ({invariance['object']}):")
+        for key, metrics in invariance["reweighted"].items():
+            entry = metrics.get("p_top1_change")
+            if not entry or entry["dataset"]["value"] is None:
+                continue
+            lines.append(
+                f"    {key}: P(top-1 change) {entry['dataset']['value']:.3f} under the "
+                f"dataset's positions and sizes, {entry['uniform']['value']:.3f} under uniform "
+                f"ones (coverage {entry['uniform_coverage']:.2f})"
+            )
     return "\n".join(lines)

@@ -1,0 +1,275 @@
+"""Partial invariance: an audit run's per-image metrics by object size and by the object's
+distance from the image centre, and the metrics expected under the dataset's own
+position/size distribution versus a uniform one (Azulay & Weiss, JMLR 2019, section 5: the
+network is more invariant where the training data put its objects).
+
+Join: a metrics row of a `bbox` run names its object (`image#k`: the k-th kept box of the
+image, boxes.parquet's `object_index`); a row of any other run names an image, and stands for
+that image's largest box (the main object, as in ImageNet's localisation labels). Image ids
+match exactly, else by file name without extension (`ILSVRC2012_val_00000001` matches
+`n01440764/ILSVRC2012_val_00000001.JPEG`).
+
+Geometry (the image frame): size = sqrt(box area / image area); distance = |box centre -
+image centre| / |corner - centre| in normalised coordinates, 0 at the centre, 1 at a corner.
+
+Reweighting: objects fall into cells (size bin x distance bin). Under the dataset's own
+distribution each cell weighs its share of the objects, so the expected value is the plain
+mean. Under the uniform one, centres are uniform over the image and sizes uniform over
+[0, 1], independently: a cell weighs (its size bin's width) x (the share of the image's area
+at its distances). Cells without objects cannot be estimated: the uniform value is the
+weighted mean over the cells that have objects, and `uniform_coverage` is the weight those
+cells carry (1 when every cell has an object). CIs are percentile bootstraps over the rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data.annotations import Annotations, split_object_id
+from ..errors import ArgumentError, DataError
+from ..metrics import bootstrap_mean_ci
+
+SIZE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+DISTANCE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 1.0)
+N_RESAMPLES = 1000
+# Columns of metrics.parquet that identify a row; every other float column is a metric.
+ID_COLUMNS = (
+    "image_index",
+    "image_id",
+    "protocol",
+    "protocol_name",
+    "label",
+    "ref_class",
+    "n_views",
+    "n_pairs",
+)
+
+
+def read_run_metrics(run_dir: str | Path):
+    """The per-image metrics table of an audit folder (`jaggy.results.read_metrics`)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "metrics.parquet").is_file():
+        raise ArgumentError(
+            f"--audit '{run_dir}' has no metrics.parquet; give the folder of a finished "
+            "jaggy audit run"
+        )
+    try:
+        from ..results import read_metrics
+    except ImportError:  # the results package not installed yet: the file as the contract says
+        import pyarrow.parquet as pq
+
+        return pq.read_table(run_dir / "metrics.parquet")
+    return read_metrics(run_dir)
+
+
+def object_geometry(annotations: Annotations) -> tuple[np.ndarray, np.ndarray]:
+    """Per box: (size, distance from the image centre), see the module's conventions."""
+    a = annotations
+    w, h = a.image_width[a.box_image], a.image_height[a.box_image]
+    size = np.sqrt((a.x1 - a.x0) * (a.y1 - a.y0) / (w * h))
+    cx, cy = (a.x0 + a.x1) / 2 / w, (a.y0 + a.y1) / 2 / h
+    distance = np.hypot(cx - 0.5, cy - 0.5) / np.sqrt(0.5)
+    return size, distance
+
+
+def match_rows(image_ids: list[str], annotations: Annotations) -> np.ndarray:
+    """Per metrics row, the index of its box in `annotations` (-1: no match)."""
+    a = annotations
+    by_id = {image_id: i for i, image_id in enumerate(a.image_ids)}
+    by_stem: dict[str, int] = {}
+    ambiguous = set()
+    for i, image_id in enumerate(a.image_ids):
+        stem = _stem(image_id)
+        if stem in by_stem:
+            ambiguous.add(stem)
+        by_stem[stem] = i
+    for stem in ambiguous:
+        del by_stem[stem]
+    object_index = a.object_indices()
+    box_of_object = {
+        (int(i), int(k)): b for b, (i, k) in enumerate(zip(a.box_image, object_index, strict=True))
+    }
+    area = (a.x1 - a.x0) * (a.y1 - a.y0)
+    largest = np.full(len(a.image_ids), -1, dtype=np.int64)
+    order = np.lexsort((-np.arange(len(area)), area))  # ascending area, first box wins ties
+    largest[a.box_image[order]] = order
+
+    def image_of(image_id: str) -> int | None:
+        found = by_id.get(image_id)
+        return found if found is not None else by_stem.get(_stem(image_id))
+
+    out = np.full(len(image_ids), -1, dtype=np.int64)
+    for r, text in enumerate(image_ids):
+        parts = split_object_id(text)
+        if parts is not None:
+            image = image_of(parts[0])
+            if image is not None:
+                out[r] = box_of_object.get((image, parts[1]), -1)
+            continue
+        image = image_of(text)
+        if image is not None:
+            out[r] = largest[image]
+    return out
+
+
+def _stem(image_id: str) -> str:
+    name = image_id.replace("\\", "/").rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def uniform_cell_weights(
+    size_edges=SIZE_EDGES, distance_edges=DISTANCE_EDGES, grid: int = 2000
+) -> np.ndarray:
+    """[size bins, distance bins] weights of the uniform distribution (sum 1): size bin width
+    times the share of the unit square whose distance from its centre falls in the bin
+    (integrated on a grid x grid midpoint lattice)."""
+    u = (np.arange(grid) + 0.5) / grid
+    d = np.hypot(u[:, None] - 0.5, u[None, :] - 0.5).ravel() / np.sqrt(0.5)
+    area = np.histogram(d, np.asarray(distance_edges))[0] / d.size
+    width = np.diff(np.asarray(size_edges))
+    return width[:, None] * area[None, :] / width.sum()
+
+
+def _bin(values: np.ndarray, edges) -> np.ndarray:
+    """Bin index of each value (the last bin includes its upper edge)."""
+    return np.clip(np.searchsorted(np.asarray(edges), values, side="right") - 1, 0, len(edges) - 2)
+
+
+def _binned(values: np.ndarray, bins: np.ndarray, n_bins: int, seed: int) -> list[dict]:
+    cells = []
+    for b in range(n_bins):
+        v = values[bins == b]
+        v = v[np.isfinite(v)]
+        value, ci = bootstrap_mean_ci(v, seed=seed)
+        cells.append({"value": value, "ci95": ci, "n": int(v.size)})
+    return cells
+
+
+def reweighted(values: np.ndarray, cells: np.ndarray, weights: np.ndarray, seed: int) -> dict:
+    """Expected value of `values` under the dataset's distribution (the mean) and under
+    `weights` over cells (flattened cell index per row), each with a bootstrap 95% CI."""
+    finite = np.isfinite(values)
+    values, cells = values[finite], cells[finite]
+    n_cells = weights.size
+    flat = weights.ravel()
+    if values.size == 0:
+        empty = {"value": None, "ci95": [None, None]}
+        return {"dataset": empty, "uniform": dict(empty), "uniform_coverage": 0.0}
+
+    def uniform_of(counts_per_row: np.ndarray) -> tuple[float, float]:
+        n = np.bincount(cells, weights=counts_per_row, minlength=n_cells)
+        total = np.bincount(cells, weights=counts_per_row * values, minlength=n_cells)
+        covered = n > 0
+        mass = flat[covered].sum()
+        return float((flat[covered] * total[covered] / n[covered]).sum() / mass), float(mass)
+
+    point, coverage = uniform_of(np.ones(values.size))
+    rng = np.random.default_rng(seed)
+    dataset_means, uniform_values = np.empty(N_RESAMPLES), np.empty(N_RESAMPLES)
+    for k in range(N_RESAMPLES):
+        counts = rng.multinomial(values.size, np.full(values.size, 1.0 / values.size))
+        dataset_means[k] = float(counts @ values) / values.size
+        uniform_values[k] = uniform_of(counts.astype(np.float64))[0]
+    return {
+        "dataset": _entry(float(values.mean()), dataset_means),
+        "uniform": _entry(point, uniform_values),
+        "uniform_coverage": coverage,
+    }
+
+
+def _entry(value: float, resampled: np.ndarray) -> dict:
+    lo, hi = np.quantile(resampled, [0.025, 0.975])
+    return {"value": value, "ci95": [float(lo), float(hi)]}
+
+
+def invariance_by_object(
+    table, annotations: Annotations, *, run: str | Path = "", seed: int = 0
+) -> tuple[dict, dict]:
+    """bias.json's `invariance` and the joined rows (columns) from a metrics table (a
+    pyarrow Table with metrics.parquet's columns) and the annotations."""
+    names = table.column_names
+    for needed in ("image_id", "protocol"):
+        if needed not in names:
+            raise DataError(f"{run}: metrics.parquet has no '{needed}' column")
+    metrics = [c for c in names if c not in ID_COLUMNS and table.schema.field(c).type in _FLOATS]
+    image_ids = table.column("image_id").to_pylist()
+    protocols = table.column("protocol").to_pylist()
+    box = match_rows(image_ids, annotations)
+    size_all, distance_all = object_geometry(annotations)
+    matched = box >= 0
+    if not matched.any():
+        raise DataError(
+            f"no image of the run {run} is in the annotations (ids such as "
+            f"{image_ids[0] if image_ids else '-'!r} versus {annotations.image_ids[0]!r}); "
+            "give the annotations of the images that run audited"
+        )
+    size = np.where(matched, size_all[np.maximum(box, 0)], np.nan)
+    distance = np.where(matched, distance_all[np.maximum(box, 0)], np.nan)
+    size_bin, distance_bin = _bin(size, SIZE_EDGES), _bin(distance, DISTANCE_EDGES)
+    n_size, n_distance = len(SIZE_EDGES) - 1, len(DISTANCE_EDGES) - 1
+    cell = size_bin * n_distance + distance_bin
+    weights = uniform_cell_weights()
+    values = {
+        m: np.asarray(table.column(m).to_numpy(zero_copy_only=False), dtype=np.float64)
+        for m in metrics
+    }
+    protocol_array = np.asarray(protocols, dtype=object)
+    by_size, by_position, reweights, counts = {}, {}, {}, {}
+    for key in dict.fromkeys(protocols):
+        rows = matched & (protocol_array == key)
+        counts[key] = {"rows": int((protocol_array == key).sum()), "matched": int(rows.sum())}
+        if not rows.any():
+            continue
+        by_size[key] = {
+            "edges": list(SIZE_EDGES),
+            "n": np.bincount(size_bin[rows], minlength=n_size).tolist(),
+            "metrics": {m: _binned(values[m][rows], size_bin[rows], n_size, seed) for m in metrics},
+        }
+        by_position[key] = {
+            "edges": list(DISTANCE_EDGES),
+            "n": np.bincount(distance_bin[rows], minlength=n_distance).tolist(),
+            "metrics": {
+                m: _binned(values[m][rows], distance_bin[rows], n_distance, seed) for m in metrics
+            },
+        }
+        reweights[key] = {
+            m: reweighted(values[m][rows], cell[rows], weights, seed) for m in metrics
+        }
+    bbox_rows = sum(split_object_id(i) is not None for i in image_ids)
+    summary = {
+        "run": str(run),
+        "object": "the audited object (bbox run)"
+        if bbox_rows == len(image_ids)
+        else "the largest box of its image",
+        "rows": counts,
+        "unmatched_rows": int((~matched).sum()),
+        "metrics": metrics,
+        "size_edges": list(SIZE_EDGES),
+        "distance_edges": list(DISTANCE_EDGES),
+        "uniform_cell_weights": weights.tolist(),
+        "by_size": by_size,
+        "by_position": by_position,
+        "reweighted": reweights,
+    }
+    joined = {
+        "image_id": image_ids,
+        "protocol": protocols,
+        "box_index": box,
+        "size": size,
+        "distance": distance,
+        "size_bin": np.where(matched, size_bin, -1),
+        "distance_bin": np.where(matched, distance_bin, -1),
+        **values,
+    }
+    return summary, joined
+
+
+def _float_types():
+    import pyarrow as pa
+
+    return {pa.float64(), pa.float32()}
+
+
+_FLOATS = _float_types()
