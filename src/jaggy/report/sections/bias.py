@@ -6,10 +6,12 @@ section 5)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from ...bias._figures import heatmap_svg, histogram_svg
+from ...bias._outputs import WRITTEN_BY
 from ...figures import Series, line_chart
-from .._registry import has_file, register_section
+from .._registry import register_section
 from .._run import read_json
 from .._templates import render_template, svg_markup
 from ._common import metric_label
@@ -99,7 +101,13 @@ def _reweighted_rows(reweighted: dict) -> list[list]:
     return rows
 
 
-@register_section("bias", "Photographer's bias", order=75, present=has_file("bias.json"))
+def has_bias_results(run_dir) -> bool:
+    """A bias.json that `jaggy bias` wrote (another program's file of that name is not)."""
+    stats = read_json(Path(run_dir) / "bias.json")
+    return isinstance(stats, dict) and stats.get("written_by") == WRITTEN_BY
+
+
+@register_section("bias", "Photographer's bias", order=75, present=has_bias_results)
 def bias(runs, report):
     blocks = []
     for run in runs:
