@@ -103,6 +103,7 @@ def test_cli_prints_the_flip_rates(images, baseline, tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "flip rates against py:tinynets:tiny_jumpy (difficulty 2" in printed
+    assert "translate, brightness: ImageNet-P-style sequences generated" in printed
     assert "mFR" in printed and "mT5D" in printed
 
 

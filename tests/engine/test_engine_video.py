@@ -50,16 +50,9 @@ def clips(tmp_path_factory, frames) -> Path:
 
 
 def audit(data: Path, out: Path, **options):
-    config = AuditConfig(
-        model=MODEL,
-        data=str(data),
-        protocols=["video"],
-        batch_size=5,
-        workers=0,
-        threads=1,
-        out=str(out),
-        **options,
-    )
+    settings = dict(batch_size=5, workers=0, threads=1)
+    settings.update(options)
+    config = AuditConfig(model=MODEL, data=str(data), protocols=["video"], out=str(out), **settings)
     return run_audit(config, progress=False)
 
 
@@ -187,6 +180,12 @@ def test_the_same_frames_as_a_folder_give_the_same_rows(clips, tmp_path):
     assert a.pop("image_id") == ["n02123045/pan.mkv"] * 9
     assert b.pop("image_id") == ["n02123045/pan"] * 9
     assert a == b
+
+
+def test_decoding_in_worker_processes_gives_the_same_rows(clips, tmp_path):
+    inline = audit(clips / "video", tmp_path / "inline", max_frames=8)
+    workers = audit(clips / "video", tmp_path / "workers", max_frames=8, workers=2)
+    assert pq.read_table(workers.predictions).equals(pq.read_table(inline.predictions))
 
 
 def test_corrupt_truncated_and_unsupported_videos_are_recorded_and_the_run_goes_on(

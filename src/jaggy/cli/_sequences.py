@@ -97,3 +97,18 @@ def format_flip_rates(out: str | os.PathLike) -> str | None:
     if not record["baseline"]["same_images"]:
         lines.append("  (the baseline ran on other images)")
     return "\n".join(lines)
+
+
+GENERATED = ("translate", "rotate", "tilt", "rescale", "brightness")
+
+
+def format_sequence_note(summary: dict) -> str | None:
+    """A line saying which rows are ImageNet-P-style (generated) sequences, when any are."""
+    keys = [k for k in summary["protocols"] if k.split("@")[0] in GENERATED]
+    if not keys:
+        return None
+    return (
+        f"{', '.join(keys)}: ImageNet-P-style sequences generated from the stills "
+        "(make_imagenet_p.py's geometry, not x264-encoded like the official set: compare them "
+        "with each other, not with published ImageNet-P numbers)"
+    )

@@ -18,7 +18,12 @@ from ._common import (
     format_summary_table,
     parse_batch_size,
 )
-from ._sequences import add_sequence_args, format_flip_rates, sequence_options
+from ._sequences import (
+    add_sequence_args,
+    format_flip_rates,
+    format_sequence_note,
+    sequence_options,
+)
 
 
 def register(subparsers) -> None:
@@ -149,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
     if result.summary is None:  # a non-zero rank of torchrun: rank 0 reports
         return 0
     print(format_summary_table(result.summary))
+    sequence_note = format_sequence_note(result.summary)
+    if sequence_note:
+        print(sequence_note)
     rates = format_flip_rates(result.out)
     if rates:
         print(rates)
