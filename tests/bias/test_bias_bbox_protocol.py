@@ -98,6 +98,22 @@ def test_audit_with_annotations_makes_one_sequence_per_object(tmp_path):
     assert [s["image_id"] for s in skipped] == ["a.png#1"]
     assert "too small to crop" in skipped[0]["reason"]
     assert manifest["protocols"][0]["bbox_margin"] == 0.1
+    # the report re-creates the objects' views from the annotations
+    import torch
+
+    from jaggy.report._run import RunFolder
+    from jaggy.report._views import ViewMaker
+    from tinynets import tiny1000
+
+    views = ViewMaker(RunFolder(out, 0)).views("a.png#2", "bbox", [0, 1, 2])
+    assert not isinstance(views, str), views
+    with torch.no_grad():
+        probs = tiny1000().eval()(views).softmax(1)
+    rows = sorted((r for r in predictions if r["image_id"] == "a.png#2"), key=lambda r: r["view"])
+    assert probs.argmax(1).tolist() == [r["top1"] for r in rows]
+    assert probs.max(1).values.tolist() == pytest.approx(
+        [r["top5_probs"][0] for r in rows], abs=1e-5
+    )
 
 
 def test_bbox_and_annotations_are_refused_apart(tmp_path, capsys):

@@ -55,6 +55,7 @@ class ViewMaker:
         self.protocols: dict = {}
         self.preprocessing = None
         self._cache: tuple[str, dict] | None = None
+        self._objects: dict | None = None  # an --annotations run's objects, by id
         manifest = run.manifest or {}
         config = manifest.get("config") or {}
         prep = (manifest.get("model") or {}).get("preprocessing")
@@ -78,8 +79,24 @@ class ViewMaker:
         except Exception as exc:  # a protocol this install lacks, or changed geometry
             self.problem = f"cannot rebuild the run's protocols here ({exc})"
 
+    def _object(self, image_id: str):
+        """The item of an object (`image#k`) of an `--annotations` run, from its annotations
+        (read once); None when they or the object cannot be found."""
+        if self._objects is None:
+            try:
+                from ..data.annotations import object_items
+
+                items = object_items(self.config["annotations"], self.config.get("data"))
+                self._objects = {item.image_id: item for item in items}
+            except Exception:  # annotations moved or changed: no thumbnails, no failure
+                self._objects = {}
+        return self._objects.get(image_id)
+
     def source_path(self, image_id: str) -> Path | None:
         """Where the image file of `image_id` is now (None when it cannot be found)."""
+        if self.config.get("annotations"):
+            item = self._object(image_id)
+            return Path(item.path) if item is not None and Path(item.path).is_file() else None
         data = self.config.get("data")
         if isinstance(data, list):  # a list of image paths: each id is the absolute path
             candidate = Path(image_id)
@@ -117,7 +134,10 @@ class ViewMaker:
             from ..data import decode_sources
 
             prep = self.preprocessing
-            made, _ = decode_sources(str(path), [request], prep.interpolation, prep.crop_pct)
+            item = self._object(image_id) if self.config.get("annotations") else None
+            made, _ = decode_sources(
+                str(path), [request], prep.interpolation, prep.crop_pct, getattr(item, "box", None)
+            )
             sources.update(made)
         return sources[request.key]
 
