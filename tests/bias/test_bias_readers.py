@@ -120,13 +120,20 @@ def test_voc_bad_records_are_skipped_by_reason(tmp_path):
                 (CLASSES[0], 5, 5, 80, 20),  # beyond the width
                 ("n99999999", 5, 5, 20, 20),  # not an ImageNet synset
                 ("dog", 1, 1, 64, 48),  # a free-text VOC name: fine
+                (CLASSES[0], "nan", 5, 20, 20),  # parses as a number, but not a finite one
             ],
         )
     )
     (folder / "b.xml").write_text(voc_xml("b.png", None, [(CLASSES[1], 1, 1, 5, 5)]))
     a = read_annotations(folder)
     assert a.skipped == Counter(
-        {"non_positive_size": 1, "outside_image": 1, "unknown_class": 1, "missing_image_size": 1}
+        {
+            "non_positive_size": 1,
+            "outside_image": 1,
+            "unknown_class": 1,
+            "missing_image_size": 1,
+            "non_finite_coordinates": 1,
+        }
     )
     assert a.n_boxes == 2
     assert (a.x0[0], a.y0[0], a.x1[0], a.y1[0]) == (4, 4, 20, 20)  # 1-based, ends included
