@@ -324,3 +324,14 @@ def test_torchrun_two_ranks_equal_one_process_on_videos(clips, frames, tmp_path)
     record = json.loads((out / "run.json").read_text())
     assert record["sessions"][0]["chunks_by_rank"] == [2, 2]
     assert not math.isnan(single.summary["protocols"]["video"]["p_top1_change"]["value"])
+
+
+def test_a_video_too_long_for_memory_is_refused_unless_frames_are_limited(clips, monkeypatch):
+    import jaggy.data._video as video_module
+
+    monkeypatch.setattr(video_module, "MAX_SEQUENCE_BYTES", 3 * 32 * 32 * 5)  # 5 frames
+    path = clips / "video" / "n02123045" / "pan.mkv"
+    with pytest.raises(video_module.VideoDecodeError, match="too long: more than 5 frames"):
+        read_sequence(path, SourceRequest("frames", 32), FrameSelection())
+    frames, _ = read_sequence(path, SourceRequest("frames", 32), FrameSelection(max_frames=4))
+    assert len(frames) == 4

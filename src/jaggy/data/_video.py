@@ -52,7 +52,7 @@ VIDEO_EXTENSIONS = (
     ".flv",
     ".3gp",
 )
-MAX_SEQUENCE_BYTES = 4 * 2**30  # one sequence's frames in memory; longer ones are refused
+MAX_SEQUENCE_BYTES = 2**30  # frames of one sequence in memory; longer ones are refused
 
 # AVColorSpace values (as frames report them) -> libswscale's colour matrices.
 _SWS_MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020"}
