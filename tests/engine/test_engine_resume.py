@@ -247,7 +247,7 @@ def test_new_run_into_an_existing_run_is_refused(images, tmp_path, capsys):
 def test_resume_after_a_kill_before_run_json_starts_afresh(images, reference, tmp_path):
     out = tmp_path / "early"
     (out / "parts").mkdir(parents=True)  # what a kill right after mkdir leaves
-    (out / ".run.json.abc.tmp").write_text("{half")
+    (out / ".run.json.k3j9x_2a.tmp").write_text("{half")  # mkstemp: 8 random characters
     run_audit(config(images, out), resume=True, progress=False)
     assert_same_results(out, reference)
 

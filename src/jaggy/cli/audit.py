@@ -44,6 +44,18 @@ def register(subparsers) -> None:
         help="continue an interrupted run in --out (same arguments)",
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in an --out that holds another run or files jaggy did not write "
+        "(jaggy deletes only its own chunks and outputs there, nothing else)",
+    )
+    parser.add_argument(
+        "--hash-images",
+        action="store_true",
+        help="fingerprint each image by a sha256 of its bytes, not just its size and "
+        "modification time, so that --resume notices any change (reads every image once)",
+    )
+    parser.add_argument(
         "--fail-under",
         action="append",
         default=[],
@@ -129,6 +141,8 @@ def config_from_args(args: argparse.Namespace, remedies: list[str] | None = None
         chunk_images=args.chunk_images,
         consistency_k=args.consistency_pairs,
         fourier_step=args.fourier_step,
+        overwrite=getattr(args, "overwrite", False),
+        hash_images=getattr(args, "hash_images", False),
         **sequence_options(args),
         annotations=_absolute(getattr(args, "annotations", None)),
         bbox_margin=getattr(args, "bbox_margin", 0.1),

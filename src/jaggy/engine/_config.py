@@ -67,6 +67,8 @@ class AuditConfig:
     chunk_images: int = 32
     consistency_k: int = 10
     fourier_step: float = 0.25
+    overwrite: bool = False
+    hash_images: bool = False
     difficulty: int = 1
     pmk: int = 10
     frame_stride: int = 1
@@ -173,7 +175,7 @@ class AuditConfig:
     def identity(self) -> dict:
         """The settings that determine the rows: a resumed run must repeat them exactly.
         (`out` and `workers` do not change any number.)"""
-        ignored = {"out", "workers", "channels_last", "memory_format"}
+        ignored = {"out", "workers", "channels_last", "memory_format", "overwrite"}
         identity = {k: v for k, v in self.to_dict().items() if k not in ignored}
         identity["memory_format"] = self.requested_memory_format
         return identity

@@ -10,9 +10,9 @@ session: resumed and multi-rank runs reproduce a single uninterrupted run exactl
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from ._bounds import check_work_fits
 from ._config import AuditConfig
 from ._device import check_device_options, resolve_device
 from ._distributed import init_ranks, split_chunks
+from ._fingerprint import fingerprint_images, fingerprints_digest
 from ._forward import Forward, RowColumns, Segment, ViewPlan, is_out_of_memory, take_segments
 from ._loading import default_workers, iterate_decoded
 from ._manifest import command_line, device_description, now_iso, package_versions
@@ -141,7 +142,8 @@ class AuditSetup:
     def identity(self) -> dict:
         identity = self.config.identity()
         identity["weights_sha256"] = self.loaded.weights_hash()
-        identity["images_digest"] = _images_digest(self.items)
+        self.fingerprints = fingerprint_images(self.items, content=self.config.hash_images)
+        identity["images_digest"] = fingerprints_digest(self.fingerprints)
         return identity
 
     def views_per_image(self) -> int:
@@ -174,13 +176,6 @@ def _check_fit(loaded: LoadedModel, items: list[ImageItem]) -> None:
         )
 
 
-def _images_digest(items: list[ImageItem]) -> str:
-    digest = hashlib.sha256()
-    for item in items:
-        digest.update(f"{item.image_id}\t{item.label}\n".encode())
-    return digest.hexdigest()
-
-
 def run_audit(
     config: AuditConfig,
     *,
@@ -202,10 +197,10 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
     config, ranks = setup.config, setup.ranks
     started = time.perf_counter()
     threads_before = torch.get_num_threads()
+    store = RunStore(config.out)
     try:
         if config.threads is not None:
             torch.set_num_threads(config.threads)
-        store = RunStore(config.out)
         identity = setup.identity()
         record = ranks.on_main(lambda: _open_run(setup, store, identity, resume))
         _apply_recorded_threads(setup, record)
@@ -249,6 +244,7 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
                 session["session"],
                 report,
                 progress and ranks.is_main,
+                record.get("run_id"),
             )
         except JaggyError as exc:
             report["error"] = str(exc)
@@ -265,33 +261,40 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
             return AuditResult(store.out, None, None, ranks.rank)
         return _finish(setup, store, record, reports, started, compute_seconds)
     finally:
+        store.unlock()
         torch.set_num_threads(threads_before)
         ranks.shutdown()
 
 
 def _open_run(setup: AuditSetup, store: RunStore, identity: dict, resume: bool) -> dict:
-    """Rank 0: create or reopen the run folder, start a session, and list the chunks that
-    are done. Returns the run record (with 'done', which is not stored)."""
-    record = store.open(identity, resume)
+    """Rank 0: lock the run folder, create or reopen it, start a session, and list the chunks
+    that are done. Returns the run record (with 'done', which is not stored)."""
+    store.lock()
+    record = store.open(
+        identity, resume, overwrite=setup.config.overwrite, fingerprints=setup.fingerprints
+    )
     if record is None:
         store.prepare()  # an unwritable --out fails now, not after the probe
         record = {
+            "run_id": uuid.uuid4().hex,
             "identity": identity,
             **resolve_settings(setup),
             "sessions": [],
             "n_chunks": setup.n_chunks,
             "chunk_images": setup.config.chunk_images,
         }
-    store.clean_temporary()
     record["sessions"].append(
         {
             "session": len(record["sessions"]),
             "started": now_iso(),
             "world_size": setup.ranks.world_size,
             "status": "running",
+            "command": command_line(),
         }
     )
     store.write_run(record)  # a run.json always names the session that wrote it
+    if len(record["sessions"]) == 1:
+        store.write_fingerprints(setup.fingerprints)  # after run.json: the folder is ours
     return {**record, "done": sorted(store.completed_chunks())}
 
 
@@ -460,6 +463,7 @@ def _compute_chunks(
     session: int,
     report: dict,
     show_progress: bool,
+    run_id: str | None = None,
 ) -> None:
     """Compute and commit `chunks` (in order); count them and any back-off in `report`."""
     if not chunks:
@@ -487,7 +491,7 @@ def _compute_chunks(
         pin_memory=setup.device.type == "cuda",
         background=setup.device.type == "cpu",
     )
-    context = {"session": session, "rank": setup.ranks.rank}
+    context = {"session": session, "rank": setup.ranks.rank, "run_id": run_id}
     try:
         for decoded in decoded_stream:
             chunk = decoded.item.index // size

@@ -19,8 +19,28 @@ import pyarrow.parquet as pq
 
 from .._atomic import atomic_write, atomic_write_json
 from ..errors import ArgumentError, JaggyError, RunMismatchError
+from ._fingerprint import ImageFingerprint, describe_changes
+from ._lock import RunLock
+from ._ownership import (
+    OWN_NAMES,
+    check_chunks_belong,
+    check_new_run_folder,
+    folder_contents,
+    is_temporary,
+    remove_files,
+    stale_run_files,
+)
 
 CHUNK_META_KEY = b"jaggy.chunk"
+FINGERPRINT_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.string()),
+        ("label", pa.int64()),
+        ("size", pa.int64()),
+        ("mtime_ns", pa.int64()),
+        ("sha256", pa.string()),
+    ]
+)
 
 PREDICTION_SCHEMA = pa.schema(
     [
@@ -51,6 +71,12 @@ class RunStore:
     def __init__(self, out: str | Path):
         self.out = Path(out)
         self.parts = self.out / "parts"
+        self._lock = RunLock(self.out, "audit")
+        self._created_lock = False
+
+    @property
+    def fingerprint_file(self) -> Path:
+        return self.out / "images.parquet"
 
     @property
     def run_file(self) -> Path:
@@ -63,46 +89,103 @@ class RunStore:
     def chunk_path(self, chunk: int) -> Path:
         return self.parts / f"chunk-{chunk:06d}.parquet"
 
-    def open(self, identity: dict, resume: bool) -> dict | None:
-        """Create the folder for a new run, or check a resumed run's identity.
+    def lock(self) -> None:
+        """Hold OUT for this run (see `RunLock`); refused while another run writes there."""
+        if self.out.exists() and not self.out.is_dir():
+            raise ArgumentError(f"--out '{self.out}' is a file, not a folder; choose a folder")
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JaggyError(
+                f"cannot write into the output folder '{self.out}': {exc.strerror or exc}; choose "
+                "a writable --out"
+            ) from exc
+        self._created_lock = not os.path.lexists(self._lock.path)
+        self._lock.acquire()
 
-        Returns the stored run record on resume (None for a new run). Refuses to mix runs:
-        an existing run without --resume, or --resume with different arguments."""
+    def unlock(self) -> None:
+        self._lock.release()
+
+    def open(
+        self,
+        identity: dict,
+        resume: bool,
+        *,
+        overwrite: bool = False,
+        fingerprints: list[ImageFingerprint] | None = None,
+    ) -> dict | None:
+        """Check the folder for a new run, or a resumed run's identity (call `lock` first).
+
+        Returns the stored run record on resume (None for a new run). Refuses to mix runs: an
+        existing run without --resume, --resume with different arguments or images, chunks of
+        another run, a folder holding files jaggy did not write (unless `overwrite`). A refused
+        folder is left as it was (the lock file this call made is removed again)."""
+        try:
+            return self._open(identity, resume, overwrite, fingerprints)
+        except JaggyError:
+            if self._created_lock and self._lock.held:
+                remove_files([self._lock.path])
+            raise
+
+    def _open(self, identity, resume, overwrite, fingerprints) -> dict | None:
+        if resume and overwrite:
+            raise ArgumentError("--resume continues a run and --overwrite starts afresh; pick one")
         existing = self.read_run()
         if existing is None:
-            if resume and self._holds_foreign_files():
+            if resume and any(folder_contents(self.out)):
                 raise ArgumentError(f"--resume: '{self.out}' holds no jaggy run (no run.json)")
-            # A new run, or one interrupted before its run.json existed (nothing was
-            # committed then): start afresh.
+            remove_files(check_new_run_folder(self.out, overwrite=overwrite))
+            self.clean_temporary(only_if_ours=True)
+            return None
+        if overwrite:
+            remove_files(stale_run_files(self.out))  # that run's own chunks and outputs
+            self.clean_temporary()
             return None
         if not resume:
             raise ArgumentError(
-                f"'{self.out}' already holds a run; pass --resume to continue it, or choose "
-                "another --out"
+                f"'{self.out}' already holds a run; pass --resume to continue it, --overwrite "
+                "to start afresh, or choose another --out"
             )
-        differences = _differences(existing["identity"], identity)
-        if differences:
-            lines = "\n".join(f"  {k}: run has {a!r}, now {b!r}" for k, a, b in differences)
+        lines = []
+        for key, stored, now in _differences(existing["identity"], identity):
+            if key == "images_digest":
+                continue
+            lines.append(f"  {key}: run has {stored!r}, now {now!r}")
+        if existing["identity"].get("images_digest") != identity.get("images_digest"):
+            lines.append(f"  images: {self._image_changes(fingerprints)}")
+        if lines:
             raise RunMismatchError(
-                f"--resume with different arguments than the run in "
-                f"'{self.out}':\n{lines}\nrerun with the original arguments"
+                f"--resume with different arguments or images than the run in "
+                f"'{self.out}':\n" + "\n".join(lines) + "\nrerun with the original "
+                "arguments and images, or start afresh with --overwrite"
             )
+        check_chunks_belong(self.out, existing.get("run_id"))
+        self.clean_temporary()
         return existing
 
-    def _holds_foreign_files(self) -> bool:
-        """Anything in OUT besides what an interrupted start leaves (an empty parts/ folder,
-        half-written temporary files)."""
-        if not self.out.is_dir():
-            return False
-        for path in self.out.iterdir():
-            if path.name.startswith(".") and path.name.endswith(".tmp"):
-                continue
-            if path == self.parts and path.is_dir():
-                if any(not p.name.endswith(".tmp") for p in path.iterdir()):
-                    return True
-                continue
-            return True
-        return False
+    def _image_changes(self, fingerprints: list[ImageFingerprint] | None) -> str:
+        before = self.read_fingerprints()
+        if before is None or fingerprints is None:
+            return "the image list or the files differ (the run recorded no file list)"
+        return describe_changes(before, fingerprints) or "the images differ"
+
+    def write_fingerprints(self, fingerprints: list[ImageFingerprint]) -> None:
+        table = pa.table(
+            {
+                name: [getattr(p, name) for p in fingerprints]
+                for name in ("image_id", "label", "size", "mtime_ns", "sha256")
+            },
+            schema=FINGERPRINT_SCHEMA,
+        )
+        atomic_write(self.fingerprint_file, lambda tmp: pq.write_table(table, tmp))
+
+    def read_fingerprints(self) -> list[ImageFingerprint] | None:
+        try:
+            table = pq.read_table(self.fingerprint_file)
+        except (OSError, pa.ArrowException):
+            return None
+        columns = [table.column(n).to_pylist() for n in FINGERPRINT_SCHEMA.names]
+        return [ImageFingerprint.from_row(row) for row in zip(*columns, strict=True)]
 
     def prepare(self) -> None:
         """Create OUT/parts and check that files can be written there (before any work)."""
@@ -124,7 +207,18 @@ class RunStore:
     def read_run(self) -> dict | None:
         if not self.run_file.is_file():
             return None
-        return json.loads(self.run_file.read_text())
+        try:
+            record = json.loads(self.run_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            record, problem = None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        else:
+            problem = "" if _is_run_record(record) else "not the record of a jaggy run"
+        if problem:
+            raise JaggyError(
+                f"'{self.run_file}' is damaged ({problem}); pass --overwrite to start afresh "
+                "in that folder, or choose another --out"
+            )
+        return record
 
     def write_run(self, record: dict) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -165,7 +259,7 @@ class RunStore:
         def write(tmp: str) -> None:
             with pq.ParquetWriter(tmp, PREDICTION_SCHEMA) as writer:
                 for chunk in range(n_chunks):
-                    table = pq.read_table(self.chunk_path(chunk))
+                    table = self._read_chunk(chunk)
                     infos.append(
                         json.loads((table.schema.metadata or {}).get(CHUNK_META_KEY, b"{}"))
                     )
@@ -176,17 +270,45 @@ class RunStore:
         atomic_write(self.predictions, write)
         return infos
 
-    def clean_temporary(self) -> None:
-        """Remove half-written files an interrupted run left (only names jaggy writes)."""
-        own = ("run.json", "predictions.parquet", "summary.json", "manifest.json")
-        leftovers = [p for name in own for p in self.out.glob(f".{name}.*.tmp")]
-        if self.parts.is_dir():
-            leftovers += list(self.parts.glob(".*.tmp"))
+    def _read_chunk(self, chunk: int) -> pa.Table:
+        path = self.chunk_path(chunk)
+        try:
+            return pq.read_table(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise JaggyError(
+                f"chunk file '{path}' is damaged ({str(exc).splitlines()[0]}); delete it and "
+                "rerun with --resume to compute its images again"
+            ) from exc
+
+    def clean_temporary(self, only_if_ours: bool = False) -> None:
+        """Remove half-written files an interrupted run left: only the temporary names of
+        jaggy's own writer ('.NAME.XXXXXXXX.tmp'). `only_if_ours`: only when the folder holds
+        nothing else (a new run in a folder whose owner is unknown deletes nothing)."""
+        if only_if_ours and any(folder_contents(self.out)):
+            return
+        leftovers = [p for p in _entries(self.out) if is_temporary(p.name, OWN_NAMES, strict=True)]
+        leftovers += [p for p in _entries(self.parts) if is_temporary(p.name, strict=True)]
         for path in leftovers:
             try:
                 os.remove(path)
             except OSError:
                 pass
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_file() and not p.is_symlink()]
+    except OSError:
+        return []
+
+
+def _is_run_record(record) -> bool:
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("identity"), dict)
+        and isinstance(record.get("sessions"), list)
+        and "batch_size" in record
+    )
 
 
 def _differences(stored: dict, current: dict) -> list[tuple[str, object, object]]:
