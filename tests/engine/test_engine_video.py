@@ -170,6 +170,16 @@ def test_video_rows_and_metrics_equal_a_frame_by_frame_computation(clips, frames
     }
     notes = {c["image_id"]: c["note"] for c in result.manifest["images"]["converted"]}
     assert "bgr0 -> rgb24" in notes["n02123045/pan.mkv"]
+    # the report: ImageNet-P's table with benign and pm-k accuracy, and P(c*) along the
+    # frames beside the frames (decoded again from the video)
+    from jaggy.report import write_report
+
+    html = write_report([result.out], tmp_path / "report.html").read_text()
+    table = html[html.index('id="perturbations"') : html.index('id="curves"')]
+    assert "benign accuracy" in table and "pm-1 accuracy" in table and "d = 2" in table
+    curves = html[html.index('id="curves-video"') :]
+    assert curves.count("data:image/jpeg") >= 6  # frame thumbnails beside the curve
+    assert "views cannot be shown" not in html and "Views not shown" not in html
 
 
 def test_the_same_frames_as_a_folder_give_the_same_rows(clips, tmp_path):
