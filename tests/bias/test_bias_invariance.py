@@ -153,3 +153,19 @@ def test_bias_audit_from_the_cli_and_refusals(tmp_path, capsys):
     )
     assert not (tmp_path / "o3" / "boxes.parquet").exists()
     assert "no image of the run" in capsys.readouterr().err
+
+
+def test_stratified_bootstrap_agrees_with_the_plain_one_on_a_bin():
+    from jaggy.bias._invariance import binned, cell_resamples
+    from jaggy.metrics import bootstrap_mean_ci
+
+    rng = np.random.default_rng(3)
+    values = rng.random(4000)
+    values[::13] = np.nan  # undefined for some images: left out, as in the summary
+    cells = rng.integers(0, 36, 4000)
+    size_bin = binned(cell_resamples(values, cells, 36, seed=0), np.arange(36) // 6, 6)[2]
+    mine = values[(cells // 6 == 2) & np.isfinite(values)]
+    value, (lo, hi) = bootstrap_mean_ci(mine, seed=0)
+    assert size_bin["n"] == mine.size
+    assert size_bin["value"] == pytest.approx(value)
+    assert size_bin["ci95"] == pytest.approx([lo, hi], abs=0.01)

@@ -18,7 +18,9 @@ mean. Under the uniform one, centres are uniform over the image and sizes unifor
 [0, 1], independently: a cell weighs (its size bin's width) x (the share of the image's area
 at its distances). Cells without objects cannot be estimated: the uniform value is the
 weighted mean over the cells that have objects, and `uniform_coverage` is the weight those
-cells carry (1 when every cell has an object). CIs are percentile bootstraps over the rows.
+cells carry (1 when every cell has an object). CIs are percentile bootstraps stratified by
+cell (each resample keeps every cell's number of objects and draws its values with
+replacement), one set of resamples per protocol and metric for all its bins and estimates.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import numpy as np
 
 from ..data.annotations import Annotations, split_object_id
 from ..errors import ArgumentError, DataError
-from ..metrics import bootstrap_mean_ci
 
 SIZE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 DISTANCE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 1.0)
@@ -137,51 +138,87 @@ def _bin(values: np.ndarray, edges) -> np.ndarray:
     return np.clip(np.searchsorted(np.asarray(edges), values, side="right") - 1, 0, len(edges) - 2)
 
 
-def _binned(values: np.ndarray, bins: np.ndarray, n_bins: int, seed: int) -> list[dict]:
-    cells = []
-    for b in range(n_bins):
-        v = values[bins == b]
-        v = v[np.isfinite(v)]
-        value, ci = bootstrap_mean_ci(v, seed=seed)
-        cells.append({"value": value, "ci95": ci, "n": int(v.size)})
-    return cells
+def cell_resamples(
+    values: np.ndarray, cells: np.ndarray, n_cells: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A bootstrap stratified by cell: each resample draws, within every cell, as many of the
+    cell's finite values as it has, with replacement.
 
-
-def reweighted(values: np.ndarray, cells: np.ndarray, weights: np.ndarray, seed: int) -> dict:
-    """Expected value of `values` under the dataset's distribution (the mean) and under
-    `weights` over cells (flattened cell index per row), each with a bootstrap 95% CI."""
+    Returns (sums [N_RESAMPLES, n_cells]: per resample and cell the sum of the drawn values;
+    n [n_cells]: values per cell; totals [n_cells]: the sum of each cell's values). Every
+    estimate here (bin means, the dataset's mean, the reweighted mean) is a function of
+    per-cell sums, so one set of resamples serves them all.
+    """
     finite = np.isfinite(values)
-    values, cells = values[finite], cells[finite]
-    n_cells = weights.size
+    v, c = values[finite], cells[finite]
+    order = np.argsort(c, kind="stable")
+    v, c = v[order], c[order]
+    n = np.bincount(c, minlength=n_cells)
+    totals = np.bincount(c, weights=v, minlength=n_cells)
+    starts = np.concatenate([[0], np.cumsum(n)[:-1]])
+    present = np.flatnonzero(n)
+    sums = np.zeros((N_RESAMPLES, n_cells))
+    if v.size:
+        row_start, row_size = starts[c], n[c]
+        rng = np.random.default_rng(seed)
+        block = max(1, 4_000_000 // v.size)  # bounds the memory of one block of draws
+        for first in range(0, N_RESAMPLES, block):
+            last = min(first + block, N_RESAMPLES)
+            draws = row_start + (rng.random((last - first, v.size)) * row_size).astype(np.int64)
+            sums[first:last, present] = np.add.reduceat(v[draws], starts[present], axis=1)
+    return sums, n.astype(np.float64), totals
+
+
+def _ci(resampled: np.ndarray) -> list[float | None]:
+    resampled = resampled[np.isfinite(resampled)]
+    if resampled.size == 0:
+        return [None, None]
+    lo, hi = np.quantile(resampled, [0.025, 0.975])
+    return [float(lo), float(hi)]
+
+
+def binned(resamples, group_of_cell: np.ndarray, n_groups: int) -> list[dict]:
+    """Per group of cells (a size bin or a distance bin): the mean of its values, its
+    bootstrap 95% CI and n."""
+    sums, n, totals = resamples
+    members = np.zeros((n.size, n_groups))
+    members[np.arange(n.size), group_of_cell] = 1.0
+    group_n, group_total, group_sums = n @ members, totals @ members, sums @ members
+    out = []
+    for g in range(n_groups):
+        if group_n[g] == 0:
+            out.append({"value": None, "ci95": [None, None], "n": 0})
+            continue
+        out.append(
+            {
+                "value": float(group_total[g] / group_n[g]),
+                "ci95": _ci(group_sums[:, g] / group_n[g]),
+                "n": int(group_n[g]),
+            }
+        )
+    return out
+
+
+def reweighted(resamples, weights: np.ndarray) -> dict:
+    """Expected value under the dataset's distribution (the mean) and under `weights` over
+    cells (see the module's conventions), each with a bootstrap 95% CI, and the uniform
+    weight of the cells that have values."""
+    sums, n, totals = resamples
     flat = weights.ravel()
-    if values.size == 0:
+    covered = n > 0
+    if not covered.any():
         empty = {"value": None, "ci95": [None, None]}
         return {"dataset": empty, "uniform": dict(empty), "uniform_coverage": 0.0}
-
-    def uniform_of(counts_per_row: np.ndarray) -> tuple[float, float]:
-        n = np.bincount(cells, weights=counts_per_row, minlength=n_cells)
-        total = np.bincount(cells, weights=counts_per_row * values, minlength=n_cells)
-        covered = n > 0
-        mass = flat[covered].sum()
-        return float((flat[covered] * total[covered] / n[covered]).sum() / mass), float(mass)
-
-    point, coverage = uniform_of(np.ones(values.size))
-    rng = np.random.default_rng(seed)
-    dataset_means, uniform_values = np.empty(N_RESAMPLES), np.empty(N_RESAMPLES)
-    for k in range(N_RESAMPLES):
-        counts = rng.multinomial(values.size, np.full(values.size, 1.0 / values.size))
-        dataset_means[k] = float(counts @ values) / values.size
-        uniform_values[k] = uniform_of(counts.astype(np.float64))[0]
+    mass = float(flat[covered].sum())
+    q = flat[covered] / mass
     return {
-        "dataset": _entry(float(values.mean()), dataset_means),
-        "uniform": _entry(point, uniform_values),
-        "uniform_coverage": coverage,
+        "dataset": {"value": float(totals.sum() / n.sum()), "ci95": _ci(sums.sum(1) / n.sum())},
+        "uniform": {
+            "value": float(q @ (totals[covered] / n[covered])),
+            "ci95": _ci((sums[:, covered] / n[covered]) @ q),
+        },
+        "uniform_coverage": mass,
     }
-
-
-def _entry(value: float, resampled: np.ndarray) -> dict:
-    lo, hi = np.quantile(resampled, [0.025, 0.975])
-    return {"value": value, "ci95": [float(lo), float(hi)]}
 
 
 def invariance_by_object(
@@ -222,21 +259,22 @@ def invariance_by_object(
         counts[key] = {"rows": int((protocol_array == key).sum()), "matched": int(rows.sum())}
         if not rows.any():
             continue
+        size_of_cell = np.arange(weights.size) // n_distance
+        distance_of_cell = np.arange(weights.size) % n_distance
+        resamples = {
+            m: cell_resamples(values[m][rows], cell[rows], weights.size, seed) for m in metrics
+        }
         by_size[key] = {
             "edges": list(SIZE_EDGES),
             "n": np.bincount(size_bin[rows], minlength=n_size).tolist(),
-            "metrics": {m: _binned(values[m][rows], size_bin[rows], n_size, seed) for m in metrics},
+            "metrics": {m: binned(resamples[m], size_of_cell, n_size) for m in metrics},
         }
         by_position[key] = {
             "edges": list(DISTANCE_EDGES),
             "n": np.bincount(distance_bin[rows], minlength=n_distance).tolist(),
-            "metrics": {
-                m: _binned(values[m][rows], distance_bin[rows], n_distance, seed) for m in metrics
-            },
+            "metrics": {m: binned(resamples[m], distance_of_cell, n_distance) for m in metrics},
         }
-        reweights[key] = {
-            m: reweighted(values[m][rows], cell[rows], weights, seed) for m in metrics
-        }
+        reweights[key] = {m: reweighted(resamples[m], weights) for m in metrics}
     bbox_rows = sum(split_object_id(i) is not None for i in image_ids)
     summary = {
         "run": str(run),
