@@ -106,6 +106,26 @@ class BenchSetup(AuditSetup):
         )
 
 
+def decoding_costs(video: Path, setup: AuditSetup, repeats: int = 3) -> dict[str, float]:
+    """Milliseconds per frame, without the model: decoding + RGB conversion (PyAV) and the
+    resize to the model's input (the best of `repeats` passes over the whole video)."""
+    import av
+
+    request = SourceRequest("standard", setup.loaded.preprocessing.input_size)
+    prep = setup.loaded.preprocessing
+    best = {"decode": float("inf"), "resize": float("inf")}
+    for _ in range(repeats):
+        started = time.perf_counter()
+        with av.open(str(video)) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        best["decode"] = min(best["decode"], (time.perf_counter() - started) / len(frames))
+        started = time.perf_counter()
+        for f in frames:
+            prepare_source(Image.fromarray(f), request, prep.interpolation, prep.crop_pct)
+        best["resize"] = min(best["resize"], (time.perf_counter() - started) / len(frames))
+    return {k: 1000 * v for k, v in best.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=120)
@@ -146,6 +166,7 @@ def main() -> None:
             return made
 
         setups = {name: setup(name) for name in ("video", "decoded", "prepared")}
+        components = decoding_costs(video, setups["video"])
         plain = setups["video"].dataset(setups["video"].items)
         PreparedFrames.sources = plain[0].sources
         times: dict[str, list[float]] = {name: [] for name in setups}
@@ -174,6 +195,10 @@ def main() -> None:
     )
     for name, values in times.items():
         print(f"  {name:<9} median {median(values):6.2f} s  {spread(values)}")
+    print(
+        f"per frame, best of 3 (no model): decode + RGB {components['decode']:.2f} ms, "
+        f"resize {components['resize']:.2f} ms"
+    )
     decode = ratio_median(times["video"], times["decoded"])
     whole = ratio_median(times["video"], times["prepared"])
     print(
