@@ -23,7 +23,7 @@ def _figure(figsize: tuple[float, float]):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize)
+    fig = Figure(figsize=figsize, layout="constrained")  # labels and colour bars never overlap
     FigureCanvasAgg(fig)
     return fig
 
@@ -76,7 +76,7 @@ def bias_figure(histograms: dict, title: str, frame: str, path: Path) -> Path:
     fig = _figure((13, 3.8))
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1.3, 1.3]})
     image = draw_heatmap(axes[0], histograms["center_histogram"], "box centres")
-    fig.colorbar(image, ax=axes[0], fraction=0.046, pad=0.04, label="share of boxes")
+    fig.colorbar(image, ax=axes[0], fraction=0.046, pad=0.02, label="share of boxes")
     draw_size_histogram(axes[1], histograms["size_histogram"], frame)
     draw_aspect_histogram(axes[2], histograms["aspect_histogram"])
     fig.suptitle(title)
