@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ._targets import output_target
 from .errors import JaggyError
 
 RESUME_HINT = (
@@ -20,10 +21,11 @@ def atomic_write(
     path: str | Path, write: Callable[[str], None], *, hint: str = RESUME_HINT
 ) -> None:
     """Call write(tmp_path) on a temporary file beside `path`, fsync it, then rename it over
-    `path`. Errors (disk full, read-only folder) become a JaggyError naming the file; the
+    `path` (the file a link at `path` points to; a device, FIFO or folder there is refused).
+    Errors (disk full, read-only folder) become a JaggyError naming the file; the
     previous file, if any, stays intact, and so does every other file of the folder. `hint`
     ends the error message: what the user should do."""
-    path = Path(path)
+    path = output_target(path)  # a regular file: a link is written through, a device refused
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -8,6 +8,7 @@ import sys
 
 from .._gate import check, parse_rules
 from ..engine import DEFAULT_PROTOCOLS, AuditConfig, run_audit
+from ..errors import JaggyError
 from ..remedies import validate_remedies
 from ..report import write_report
 from ._common import (
@@ -193,7 +194,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     if args.report:
-        print(f"report: {write_report([result.out], result.out / 'report.html')}")
+        try:
+            print(f"report: {write_report([result.out], result.out / 'report.html')}")
+        except JaggyError as exc:
+            raise JaggyError(
+                f"the results are in {result.out}/, but not the report: {exc}"
+            ) from exc
     gate = check(result.summary, bounds)
     for outcome in gate.failures:
         print(outcome, file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from ._ownership import (
     OWN_NAMES,
     check_chunks_belong,
     check_new_run_folder,
+    chunk_info,
     folder_contents,
     is_temporary,
     remove_files,
@@ -162,6 +164,42 @@ class RunStore:
         check_chunks_belong(self.out, existing.get("run_id"))
         self.clean_temporary()
         return existing
+
+    def unfinished_message(self) -> str:
+        """How far an audit without a summary got, and the command that finishes it."""
+        record = self.read_run()
+        run_id = record.get("run_id")
+        done = 0
+        for chunk in self.completed_chunks():
+            info = chunk_info(self.chunk_path(chunk))
+            done += info is not None and info.get("run_id") == run_id
+        total = int(record.get("n_chunks") or 0)
+        per_chunk = int(record.get("chunk_images") or 0)
+        progress = f"{done} of {total} chunk(s)"
+        if per_chunk:
+            progress += f" (up to {done * per_chunk} image(s), {per_chunk} per chunk)"
+        sessions = record.get("sessions") or [{}]
+        command = sessions[-1].get("command") if isinstance(sessions[-1], dict) else None
+        holder = RunLock(self.out, "audit")
+        try:
+            if holder.path.is_file():  # never leave a lock file in a folder that had none
+                holder.acquire().release()
+        except ArgumentError as busy:
+            return (
+                f"'{self.out}' holds an audit that is still running: {progress} done so far; {busy}"
+            )
+        except JaggyError:
+            pass  # a read-only folder: report what is known
+        argv = [str(a) for a in command] if isinstance(command, list) and command else []
+        if argv and Path(argv[0]).name in ("jaggy", "__main__.py"):
+            words = ["jaggy", *argv[1:]] + ([] if "--resume" in argv else ["--resume"])
+            how = f"finish it with: {shlex.join(words)}"
+        else:
+            how = "finish it by running it again with --resume (resume=True in Python)"
+        return (
+            f"'{self.out}' holds an unfinished audit: {progress} are done and it has no results "
+            f"yet; {how} (then run jaggy report again)"
+        )
 
     def _image_changes(self, fingerprints: list[ImageFingerprint] | None) -> str:
         before = self.read_fingerprints()

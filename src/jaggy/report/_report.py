@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
+from .._atomic import atomic_write
 from ..errors import ArgumentError, DataError, JaggyError
 from ._registry import list_sections
 from ._run import KNOWN_FILES, RunFolder, distinct_labels
@@ -121,6 +121,9 @@ def render_report(run_dirs: list[str | Path], limits: ReportLimits | None = None
         section.name: [run for run in runs if section.present(run.path)] for section in sections
     }
     for run in runs:
+        unfinished = run.unfinished()
+        if unfinished:
+            raise DataError(unfinished)
         if not any(run in present for present in shown.values()):
             raise DataError(
                 f"'{run.path}' holds no results that jaggy report knows (looked for "
@@ -167,17 +170,22 @@ def write_report(
     """
     html_text = render_report(run_dirs, limits)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JaggyError(
+            f"cannot create the folder of '{out}': {exc.strerror or exc}; {REPORT_HINT}"
+        ) from exc
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(html_text)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a report is for sharing
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    atomic_write(out, write, hint=REPORT_HINT)
     return out
+
+
+REPORT_HINT = "choose a writable path for --out (the result folders are unchanged)"

@@ -26,7 +26,21 @@ def read_json(path: Path) -> dict | list | None:
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read '{path}': {exc}; rerun the command that wrote it") from exc
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"cannot read '{path}': {problem}; rerun the command that wrote it"
+        ) from exc
+
+
+def _object(path: Path) -> dict | None:
+    """A JSON file that jaggy writes as an object; anything else is a clear DataError."""
+    data = read_json(path)
+    if data is not None and not isinstance(data, dict):
+        raise DataError(
+            f"'{path}' holds a JSON {type(data).__name__}, not the object jaggy writes; it is "
+            "damaged or not jaggy's: rerun the command that wrote it"
+        )
+    return data
 
 
 class RunFolder:
@@ -45,11 +59,20 @@ class RunFolder:
 
     @cached_property
     def summary(self) -> dict | None:
-        return read_json(self.path / "summary.json")
+        return _object(self.path / "summary.json")
 
     @cached_property
     def manifest(self) -> dict | None:
-        return read_json(self.path / "manifest.json")
+        return _object(self.path / "manifest.json")
+
+    def unfinished(self) -> str | None:
+        """Why this folder has no results yet when it holds an audit that has not finished
+        (how far it got and how to finish it); None otherwise."""
+        if (self.path / "summary.json").is_file() or not (self.path / "run.json").is_file():
+            return None
+        from ..engine._store import RunStore
+
+        return RunStore(self.path).unfinished_message()
 
     @property
     def predictions(self) -> Path:
