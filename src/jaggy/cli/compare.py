@@ -37,6 +37,15 @@ def register(subparsers) -> None:
     add_runtime_args(parser)
     parser.add_argument("--out", default="jaggy-compare", help="output folder")
     parser.add_argument("--resume", action="store_true", help="continue interrupted variants")
+    parser.add_argument(
+        "--distill",
+        type=int,
+        default=0,
+        metavar="N",
+        help="distil each variant for N epochs to the base model's soft outputs on DATA "
+        "(unlabelled) before auditing it",
+    )
+    parser.add_argument("--temperature", type=float, default=4.0, help="distillation T")
     parser.set_defaults(func=run, chunk_images=32, consistency_pairs=10, fourier_step=0.25)
 
 
@@ -45,7 +54,14 @@ def run(args: argparse.Namespace) -> int:
         raise ArgumentError("compare needs at least one --remedy variant (e.g. blurpool:4)")
     variants = [parse_variant(spec) for spec in args.remedy]
     config = config_from_args(args, remedies=[])  # variants carry the remedies
-    result = compare_variants(config, variants, resume=args.resume, progress=not args.no_progress)
+    result = compare_variants(
+        config,
+        variants,
+        resume=args.resume,
+        progress=not args.no_progress,
+        distill_epochs=args.distill,
+        temperature=args.temperature,
+    )
     print(format_compare_table(result.rows))
     print(f"\ncompare.json and one run per variant in {result.out}/")
     return 0

@@ -97,12 +97,21 @@ def compare_variants(
     progress: bool = True,
     timing_images: int = 8,
     timing_repeats: int = 5,
+    distill_epochs: int = 0,
+    temperature: float = 4.0,
+    distill_lr: float = 0.01,
 ) -> CompareResult:
     """Audit the base model and each variant with the same settings; write compare.json.
 
     `config.out` is the comparison folder; `config.remedies` must be empty (the variants say
-    which remedies apply).
+    which remedies apply). With `distill_epochs` > 0 every variant is first distilled to the
+    base model's soft outputs on the run's own images (unlabelled; `jaggy.train.distill`),
+    named '<variant> distilled', and its row records the distillation and its KL.
     """
+    if distill_epochs < 0 or not temperature > 0:
+        raise ArgumentError("compare: --distill takes epochs >= 0 and --temperature > 0")
+    if distill_epochs:
+        variants = [Variant(f"{v.name} distilled", v.remedies) for v in variants]
     if config.remedies:
         raise ArgumentError("compare: give remedies as --remedy variants, not in the base spec")
     names = [v.name for v in variants]
@@ -122,6 +131,9 @@ def compare_variants(
             remedies=list(variant.remedies),
             device=device,
         )
+    distilled = _distill_variants(
+        config, loaded, all_variants, device, distill_epochs, temperature, distill_lr, progress
+    )
     rows = []
     for variant in all_variants:
         run_config = replace(
@@ -142,6 +154,7 @@ def compare_variants(
                 "run": str(Path("variants") / variant.slug),
                 "params": sum(p.numel() for p in loaded[variant.name].module.parameters()),
                 "protocols": result.summary["protocols"],
+                **({"distill": distilled[variant.name]} if variant.name in distilled else {}),
             }
         )
     views = _timing_views(loaded[BASE], timing_images, device)
@@ -165,6 +178,39 @@ def compare_variants(
         },
     )
     return CompareResult(out, rows)
+
+
+def _distill_variants(
+    config, loaded, variants, device, epochs, temperature, lr, progress
+) -> dict[str, dict]:
+    """Distil every remedied variant in place to the base model (seeded: a resumed
+    comparison distils to the same weights, which the engine checks)."""
+    if not epochs:
+        return {}
+    from ..data import discover_images
+    from ..train import distill_on_items
+
+    items = discover_images(
+        config.data, samples=config.samples, labels=config.labels, limit=config.images
+    )
+    out = {}
+    for variant in variants:
+        if variant.name == BASE:
+            continue
+        out[variant.name] = distill_on_items(
+            loaded[variant.name].module,
+            loaded[BASE].module,
+            items,
+            loaded[BASE].preprocessing,
+            epochs=epochs,
+            temperature=temperature,
+            lr=lr,
+            seed=config.seed,
+            device=device,
+            progress=progress,
+        )
+        loaded[variant.name].module.eval()
+    return out
 
 
 def _has_run(out: str) -> bool:

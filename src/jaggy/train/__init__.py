@@ -1,7 +1,7 @@
 """Training and distillation: the built-in canvas experiment, training on a user's data, and
 fine-tuning a (remedied) model so it recovers its accuracy."""
 
-from ._distill import distill, distill_loss, mean_kl
+from ._distill import distill, distill_loss, distill_on_items, mean_kl
 from ._experiment import (
     VARIANTS,
     CanvasConfig,
@@ -33,6 +33,7 @@ __all__ = [
     "density_at",
     "distill",
     "distill_loss",
+    "distill_on_items",
     "finetune",
     "knn_distance",
     "mean_kl",
