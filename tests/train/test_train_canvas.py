@@ -216,3 +216,23 @@ def test_cli_prints_the_variant_table(tiny_run):
 
     text = format_variant_table(record)
     assert all(v["name"] in text for v in record["variants"])
+
+
+def test_report_has_a_training_section_with_the_figures(tiny_run, tmp_path):
+    out, record = tiny_run
+    page = tmp_path / "report.html"
+    assert main(["report", str(out), "--out", str(page)]) == 0
+    html = page.read_text()
+    assert 'id="train"' in html and "Training: learning invariance from data" in html
+    assert html.count("<svg") >= 4  # maps, typicality, size
+    for variant in record["variants"]:
+        assert variant["name"] in html
+    # strings from the file are shown as text
+    hostile = json.loads((out / "train.json").read_text())
+    hostile["variants"][0]["name"] = "<script>alert(1)</script>"
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    (folder / "train.json").write_text(json.dumps(hostile))
+    assert main(["report", str(folder), "--out", str(tmp_path / "h.html")]) == 0
+    text = (tmp_path / "h.html").read_text()
+    assert "<script>alert(1)</script>" not in text and "&lt;script&gt;" in text

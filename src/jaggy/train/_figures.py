@@ -11,16 +11,13 @@ the report renders the same figures as SVG.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .._atomic import atomic_write  # noqa: E402
+from .._atomic import atomic_write
+from ..figures import figure_svg, svg_style
 
 MAP_METRICS = ("accuracy", "p_top1_change")
 CURVE_METRICS = ("accuracy", "p_top1_change", "jaggedness")
@@ -55,17 +52,14 @@ def cell_map(cells: list[dict], size: int, canvas: int, metric: str) -> np.ndarr
     return grid
 
 
-def failure_maps(record: dict, metric: str) -> plt.Figure:
+def failure_maps(record: dict, metric: str) -> Figure:
     canvas = record["config"]["geometry"]["canvas"]
     variants = record["variants"]
     sizes = [str(s) for s in record["config"]["eval_sizes"]]
-    fig, axes = plt.subplots(
-        len(variants),
-        len(sizes),
-        figsize=(1.9 * len(sizes) + 1.2, 1.75 * len(variants) + 0.6),
-        squeeze=False,
-        constrained_layout=True,
+    fig = Figure(
+        figsize=(1.9 * len(sizes) + 1.2, 1.75 * len(variants) + 0.6), layout="constrained"
     )
+    axes = fig.subplots(len(variants), len(sizes), squeeze=False)
     top = 1.0
     if metric != "accuracy":
         values = [
@@ -126,7 +120,7 @@ def _curves(ax, variants, groups_of, metric: str, labels: list[str]) -> None:
     ax.set_ylabel(LABELS.get(metric, metric), fontsize=8)
 
 
-def typicality_figure(record: dict) -> plt.Figure:
+def typicality_figure(record: dict) -> Figure:
     variants = record["variants"]
     density_labels = [b["bin"] for b in record["typicality"]["density_bins"]]
     image_labels = ["nearest third", "middle third", "farthest third"]
@@ -139,13 +133,8 @@ def typicality_figure(record: dict) -> plt.Figure:
         ("image distance, pixels", lambda v: v["by_image_distance"]["pixels"], image_labels),
         ("image distance, features", lambda v: v["by_image_distance"]["features"], image_labels),
     ]
-    fig, axes = plt.subplots(
-        len(CURVE_METRICS),
-        len(columns),
-        figsize=(11, 7.5),
-        squeeze=False,
-        constrained_layout=True,
-    )
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    axes = fig.subplots(len(CURVE_METRICS), len(columns), squeeze=False)
     for col, (title, groups_of, labels) in enumerate(columns):
         for row, metric in enumerate(CURVE_METRICS):
             ax = axes[row][col]
@@ -159,11 +148,10 @@ def typicality_figure(record: dict) -> plt.Figure:
     return fig
 
 
-def size_figure(record: dict) -> plt.Figure:
+def size_figure(record: dict) -> Figure:
     variants = record["variants"]
-    fig, axes = plt.subplots(
-        1, len(CURVE_METRICS), figsize=(11, 3.4), squeeze=False, constrained_layout=True
-    )
+    fig = Figure(figsize=(11, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(CURVE_METRICS), squeeze=False)
     for col, metric in enumerate(CURVE_METRICS):
         ax = axes[0][col]
         for variant in variants:
@@ -190,7 +178,7 @@ def size_figure(record: dict) -> plt.Figure:
     return fig
 
 
-def all_figures(record: dict) -> dict[str, plt.Figure]:
+def all_figures(record: dict) -> dict[str, Figure]:
     figures = {f"map_{m}": failure_maps(record, m) for m in MAP_METRICS}
     figures["vs_typicality"] = typicality_figure(record)
     figures["vs_size"] = size_figure(record)
@@ -203,17 +191,16 @@ def write_figures(record: dict, folder: Path) -> dict[str, str]:
     written = {}
     for name, fig in all_figures(record).items():
         path = folder / f"{name}.png"
-        atomic_write(path, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110))
-        plt.close(fig)
+        atomic_write(path, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=100))
         written[name] = f"{folder.name}/{path.name}"
     return written
 
 
-def figure_svg(fig: plt.Figure) -> str:
-    """A figure as SVG text (text kept as text, no date, fixed ids)."""
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "jaggy"}):
-        fig.savefig(buffer, format="svg", metadata={"Date": None})
-    plt.close(fig)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
+def report_svgs(record: dict) -> dict[str, str]:
+    """Every figure as inline SVG for the report (the page's style, text kept as text)."""
+    out = {}
+    with svg_style():
+        figures = all_figures(record)
+    for name, fig in figures.items():
+        out[name] = figure_svg(fig, description=f"canvas experiment: {name}", tight=True)
+    return out
