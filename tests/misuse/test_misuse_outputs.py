@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import stat
+import sys
 
 import pytest
 from misuse_conftest import TINY_AUDIT, run_jaggy, snapshot
@@ -218,3 +219,40 @@ def test_report_on_an_unfinished_run_says_how_far_and_how_to_finish(
         "report again)",
     )
     assert snapshot(tmp_path) == before
+
+
+HOLD_LOCK = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from jaggy.engine._lock import RunLock
+RunLock(sys.argv[2], "audit").acquire()
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_report_on_a_run_still_being_written_names_its_pid(capsys, finished_run, tmp_path):
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    run = copy_run(finished_run, tmp_path)
+    (run / "summary.json").unlink()
+    src = Path(__file__).resolve().parents[2] / "src"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(src), str(run)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code, err = report(capsys, run, tmp_path / "r.html")
+        one_line(
+            code,
+            err,
+            f"'{run}' holds an audit that is still running: 2 of 2 chunk(s) (up "
+            f"to 2 image(s), 1 per chunk) done so far; '{run}' is being written "
+            f"by another jaggy audit (pid {holder.pid})",
+        )
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert not (tmp_path / "r.html").exists()

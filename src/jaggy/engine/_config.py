@@ -32,6 +32,10 @@ class AuditConfig:
         `consistency`) and of `path_consistency`.
     difficulty: ImageNet-P's d: `flip_probability` and `top5_distance` compare views d apart.
     pmk: k of `pmk_accuracy` (a view counts when it and every view within k are right).
+    overwrite: start afresh in an `out` that holds another run or files jaggy did not write
+        (only jaggy's own chunks and outputs are deleted there).
+    hash_images: fingerprint each image by a sha256 of its bytes as well as its size and
+        modification time (part of the identity that a resume checks).
     frame_stride, max_frames, start: which frames of a video the `video` protocol reads
         (frames start, start + stride, ...; at most max_frames of them; frame numbers count
         decoded frames from 0).

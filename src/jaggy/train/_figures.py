@@ -56,9 +56,7 @@ def failure_maps(record: dict, metric: str) -> Figure:
     canvas = record["config"]["geometry"]["canvas"]
     variants = record["variants"]
     sizes = [str(s) for s in record["config"]["eval_sizes"]]
-    fig = Figure(
-        figsize=(1.9 * len(sizes) + 1.2, 1.75 * len(variants) + 0.6), layout="constrained"
-    )
+    fig = Figure(figsize=(1.9 * len(sizes) + 1.2, 1.75 * len(variants) + 0.6), layout="constrained")
     axes = fig.subplots(len(variants), len(sizes), squeeze=False)
     top = 1.0
     if metric != "accuracy":
