@@ -345,3 +345,15 @@ def test_a_video_too_long_for_memory_is_refused_unless_frames_are_limited(clips,
         read_sequence(path, SourceRequest("frames", 32), FrameSelection())
     frames, _ = read_sequence(path, SourceRequest("frames", 32), FrameSelection(max_frames=4))
     assert len(frames) == 4
+
+
+def test_frames_already_at_the_input_size_are_used_as_they_are(tmp_path, frames):
+    """ImageNet-P's test.py feeds its 224 x 224 frames unresized; so does the video protocol
+    for frames of the model's input size (here 32 x 32)."""
+    small = [np.ascontiguousarray(f[:32, :32]) for f in frames[:4]]
+    path = videos.write_video(tmp_path / "small.mkv", small)
+    got, note = read_sequence(path, SourceRequest("frames", 32), FrameSelection())
+    assert torch.equal(got, torch.from_numpy(np.stack(small)).permute(0, 3, 1, 2))
+    assert "used as they are" in note
+    resized, _ = read_sequence(path, SourceRequest("standard", 32), FrameSelection())
+    assert not torch.equal(resized, got)  # a still image of 32 px would be resized and cropped

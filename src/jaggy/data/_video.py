@@ -303,7 +303,7 @@ def read_video(
                     conversion = _conversion(frame)
                 rgb = frame.to_ndarray(format="rgb24", **conversion[0])
                 image = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
-                frames.append(prepare_source(image, request, interpolation, crop_pct))
+                frames.append(frame_source(image, request, interpolation, crop_pct))
                 if len(frames) >= limit:
                     break
         except av.error.FFmpegError as exc:
@@ -327,6 +327,8 @@ def read_video(
             f"video {codec.name} {stream.width}x{stream.height}, {conversion[1]}; "
             f"{len(frames)} frame(s) read of {number + 1} decoded"
         )
+        if request.kind == "frames" and (stream.width, stream.height) == (request.side,) * 2:
+            note += "; frames already the model's input size, used as they are"
     finally:
         container.close()
     return torch.stack(frames), note
@@ -391,11 +393,25 @@ def read_frame_folder(
             raise VideoDecodeError(f"frame '{file.name}': {exc}") from exc
         if note:
             converted.add(note)
-        frames.append(prepare_source(image, request, interpolation, crop_pct))
+        frames.append(frame_source(image, request, interpolation, crop_pct))
     note = f"frame folder, {len(frames)} frame(s) read of {len(files)}"
     if converted:
         note += f"; frames {', '.join(sorted(converted))}"
     return torch.stack(frames), note
+
+
+def frame_source(
+    image: Image.Image, request: SourceRequest, interpolation: str, crop_pct: float
+) -> torch.Tensor:
+    """One frame as the model input of a 'frames' request: a frame that already is R x R is
+    the model input as it is (ImageNet-P's evaluation feeds its 224 x 224 frames unresized);
+    any other frame is prepared as a still image would be (for other requests: always)."""
+    if request.kind == "frames" and image.size == (request.side, request.side):
+        array = np.asarray(image, dtype=np.uint8)
+        return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+    if request.kind == "frames":
+        request = SourceRequest("standard", request.side)
+    return prepare_source(image, request, interpolation, crop_pct)
 
 
 def read_sequence(
@@ -407,9 +423,8 @@ def read_sequence(
 ) -> tuple[torch.Tensor, str]:
     """A video file or a folder of frames -> (frames uint8 [V, 3, side, side], note).
     A 'frames' request (the video protocol's) prepares each frame as the model's standard
-    input; any other request prepares each frame as that request would a still image."""
-    if request.kind == "frames":
-        request = SourceRequest("standard", request.side)
+    input, except that a frame already R x R is used as it is (see `frame_source`); any other
+    request prepares each frame as that request would a still image."""
     reader = read_frame_folder if Path(path).is_dir() else read_video
     return reader(path, request, selection, interpolation, crop_pct)
 

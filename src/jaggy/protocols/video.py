@@ -1,7 +1,9 @@
 """`video`: the consecutive frames of a video or of a folder of frames (natural perturbations).
 
 Each frame is one view: the model's standard input of that frame (shorter side resized to
-floor(R / crop_pct), centre crop R), prepared once per frame by the data workers. View k is
+floor(R / crop_pct), centre crop R), prepared once per frame by the data workers; a frame that
+already is R x R is the model input as it is, as ImageNet-P's test.py feeds its 224 x 224
+frames (so the official ImageNet-P files give ImageNet-P's numbers). View k is
 frame start + k * stride of the sequence (`--start`, `--frame-stride`; at most `--max-frames`
 views), so the pair metrics between consecutive views are the study's natural-perturbation
 numbers, and the ImageNet-P metrics apply as they do to ImageNet-P's own mp4 files.
