@@ -19,7 +19,9 @@ aspect ratio happens to round back to the image's own, so it nearly always falls
 deterministic central crop: the whole image for aspect ratios in [3/4, 4/3], else the centre
 crop of the full shorter side at 3:4 or 4:3. jaggy takes that fallback for every image (the rare
 random hit crops at most a pixel less, at a random place). The views then equal a plain
-transcription of the study's loop exactly (tests/protocols/test_study_protocols.py).
+transcription of the study's loop exactly (tests/protocols/test_study_protocols.py), and so do
+P(top-1 change) and MAC over the 8 pairs; jaggy's `accuracy` counts all 9 views, where the
+study's counted the first view of each pair.
 
 Conventions: as `crop`, a window that moves right and down moves the content left and up, so
 study_crop's view k has dx = dy = -k; study_black's image moves right and down, dx = dy = k.
