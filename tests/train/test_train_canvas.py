@@ -125,7 +125,7 @@ def test_position_cells_carry_the_engine_summary(tiny_run):
             assert cell["accuracy"] == summary[cell["key"]]["accuracy"]
 
 
-def test_boxes_are_coco_with_the_photographers_bias(tiny_run):
+def test_boxes_are_coco_with_the_photographers_bias(tiny_run, tmp_path):
     from pycocotools.coco import COCO
 
     out, record = tiny_run
@@ -137,6 +137,10 @@ def test_boxes_are_coco_with_the_photographers_bias(tiny_run):
     centres = boxes[:, :2] + boxes[:, 2:] / 2
     assert abs(centres.mean() - canvas / 2) < 1.5  # centred in the canvas
     assert len(coco.getCatIds()) == 10
+    # jaggy bias reads them: the bias that was trained in
+    assert main(["bias", str(out / "data" / "boxes.json"), "--out", str(tmp_path / "bias")]) == 0
+    bias = json.loads((tmp_path / "bias" / "bias.json").read_text())
+    assert bias["n_boxes"] == len(boxes)
     augmented = json.loads((out / "variants" / "augment" / "boxes.json").read_text())
     spread = np.array([a["bbox"][0] for a in augmented["annotations"]]).std()
     assert spread > boxes[:, 0].std()  # augmentation spreads the positions

@@ -110,7 +110,11 @@ def register(subparsers) -> None:
     mine.add_argument("--steps", type=int, default=10, help="views per held-out image")
     mine.add_argument("--overwrite", action="store_true", help="replace an earlier checkpoint")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--device",
+        help="cpu, cuda, cuda:N, mps or auto (default: auto for your data, cpu for "
+        "the canvas experiment)",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     parser.add_argument("--no-figures", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
@@ -122,7 +126,7 @@ def canvas_config(args: argparse.Namespace) -> CanvasConfig:
     common = dict(
         out=args.out,
         seed=args.seed,
-        device=args.device,
+        device=args.device or "cpu",
         threads=args.threads,
         figures=not args.no_figures,
         variants=tuple(args.variant or VARIANTS),
@@ -206,7 +210,7 @@ def data_config(args: argparse.Namespace) -> TrainConfig:
         holdout=args.holdout,
         images=args.images,
         seed=args.seed,
-        device=args.device,
+        device=args.device or "auto",
         workers=args.workers,
         train_norm=args.train_norm,
         audit=not args.no_audit,

@@ -76,7 +76,7 @@ class TrainConfig:
     holdout: float = 0.2
     images: int | None = None
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
     workers: int = 0
     train_norm: bool = False
     audit: bool = True
