@@ -6,7 +6,7 @@ image transformations (Azulay & Weiss, JMLR 2019).
     jaggy.report(result, "report.html")
     jaggy.check(result, "black@140:p_top1_change<=0.25").passed
 
-`jaggy.layers`, `jaggy.compare`, `jaggy.report` and `jaggy.bias` are functions here and subpackages too:
+`jaggy.layers`, `jaggy.compare`, `jaggy.report`, `jaggy.bias` and `jaggy.train` are functions here and subpackages too:
 `from jaggy.report import write_report` imports from the subpackage, `jaggy.report(...)` calls
 the function.
 """
@@ -29,6 +29,7 @@ from ._api import (  # noqa: E402
     compare,
     layers,
     report,
+    train,
 )
 from .errors import JaggyError  # noqa: E402
 from .models import LoadedModel, Preprocessing, load_model  # noqa: E402
@@ -51,4 +52,5 @@ __all__ = [
     "layers",
     "load_model",
     "report",
+    "train",
 ]

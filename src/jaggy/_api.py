@@ -1,5 +1,5 @@
 """The functions a user calls: `jaggy.audit`, `jaggy.layers`, `jaggy.compare`, `jaggy.report`,
-`jaggy.bias` and `jaggy.check`. Each checks its arguments before any work, returns a typed result, and is
+`jaggy.bias`, `jaggy.train` and `jaggy.check`. Each checks its arguments before any work, returns a typed result, and is
 what the matching `jaggy` subcommand runs.
 
 Models are a spec string (`jaggy:efficientnet_lite0`, `timm:NAME`, `tv:NAME`, `py:mod:factory`),
@@ -27,6 +27,14 @@ from .layers._run import LayersResult, run_layers
 from .models import LoadedModel
 from .models._load import as_loaded_model
 from .report import ReportLimits, write_report
+from .train import (
+    CanvasConfig,
+    DataTrainResult,
+    TrainConfig,
+    TrainResult,
+    run_canvas_experiment,
+    train_on_data,
+)
 
 __all__ = [
     "AuditResult",
@@ -41,6 +49,7 @@ __all__ = [
     "compare",
     "layers",
     "report",
+    "train",
 ]
 
 Model = str | LoadedModel | nn.Module
@@ -270,3 +279,44 @@ def report(
     folders = tuple(Path(getattr(r, "out", r)) for r in runs)
     limits = ReportLimits(wall_images=wall_images, curve_images=curve_images, thumbnails=thumbnails)
     return ReportResult(write_report(list(folders), out, limits), folders)
+
+
+def train(
+    model: str | None = None,
+    data: str | os.PathLike | None = None,
+    *,
+    experiment: str | None = None,
+    out: str | os.PathLike = "jaggy-train",
+    progress: bool = True,
+    **options,
+) -> TrainResult | DataTrainResult:
+    """Learning invariance from data (`jaggy train`).
+
+    `train(experiment="canvas", out=...)` runs the built-in canvas experiment (options: the
+    fields of `jaggy.train.CanvasConfig`, e.g. `variants=("baseline", "augment")`, `epochs`);
+    it returns a TrainResult whose `record` is train.json. `train(spec, folder, ...)` trains
+    the model on an ImageFolder (options: the fields of `jaggy.train.TrainConfig`, e.g.
+    `augment="translate:8"`, `remedies=["blurpool:4"]`, `distill=True`, `epochs`) and returns
+    a DataTrainResult (`checkpoint`, `history`, `record`).
+    """
+    if experiment is not None:
+        if experiment != "canvas":
+            raise ArgumentError(f"unknown experiment '{experiment}'; the built-in one is 'canvas'")
+        if model is not None or data is not None:
+            raise ArgumentError("the canvas experiment brings its own model and data")
+        _check_options(options, CanvasConfig, {"out"})
+        return run_canvas_experiment(CanvasConfig(out=str(out), **options), progress=progress)
+    if not isinstance(model, str) or data is None:
+        raise ArgumentError("train: give a model spec and an ImageFolder, or experiment='canvas'")
+    _check_options(options, TrainConfig, {"model", "data", "out"})
+    config = TrainConfig(model=model, data=str(data), out=str(out), **options)
+    return train_on_data(config, progress=progress)
+
+
+def _check_options(options: dict, config_class, own: set[str]) -> None:
+    known = {f.name for f in dataclasses.fields(config_class)} - own
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ArgumentError(
+            f"unknown option(s) {', '.join(unknown)}; choose from {', '.join(sorted(known))}"
+        )
