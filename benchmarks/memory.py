@@ -49,7 +49,7 @@ def child(args) -> int:
         json.dumps(
             {
                 "images": args.n,
-                "views": result.manifest["images"]["used"] * 2 * args.steps,
+                "views": result.manifest.images["used"] * 2 * args.steps,
                 "seconds": time.perf_counter() - start,
                 "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib / 2**20,
             }

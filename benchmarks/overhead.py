@@ -77,7 +77,7 @@ class Audit:
         result = execute(setup, progress=False)
         seconds = time.perf_counter() - start
         views = len(setup.items) * setup.views_per_image()
-        manifest = result.manifest
+        manifest = result.manifest.to_dict()
         self.last = {
             "views": views,
             "seconds": seconds,

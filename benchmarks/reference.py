@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - start
         table = pq.read_table(out / "predictions.parquet")
         seen["audit"] = table.column("top1").to_pylist()
-        seen["chosen"] = (result.manifest["batch_size"], result.manifest["memory_format"])
+        seen["chosen"] = (result.manifest.batch_size, result.manifest.memory_format)
         shutil.rmtree(out)
         return table.num_rows / seconds
 

@@ -61,7 +61,7 @@ def test_embedded_model_summary_recomputes_from_parquet(tmp_path):
     )
     result = run_audit(config, progress=False)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary == json.loads(json.dumps(result.summary))
+    assert summary == result.summary.to_dict()
     frame = pd.read_parquet(out / "predictions.parquet")
     assert set(frame["protocol"]) == {
         "crop",

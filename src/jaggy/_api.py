@@ -77,7 +77,7 @@ def audit(
 ) -> AuditResult:
     """Measure how often `model` changes its answer under 1-pixel shifts (`jaggy audit`).
 
-    Writes predictions.parquet, summary.json and manifest.json into `out` (a folder owned by
+    Writes predictions.parquet, metrics.parquet, summary.json and manifest.json into `out` (a folder owned by
     this run; `resume=True` continues an interrupted one with the same arguments).
 
     Args:
@@ -94,13 +94,14 @@ def audit(
             `checkpoint`, `random_weights`, ... (`jaggy._api.audit_options()` lists them).
 
     Returns:
-        AuditResult: `out`, `summary` (summary.json's content: per protocol key, each metric's
-        value and 95% CI), `manifest`, and the paths of the files written.
+        AuditResult: `out`, `summary` (a `jaggy.results.Summary`: per protocol key, each
+        metric's value and 95% CI), `manifest` (a `jaggy.results.Manifest`), and the paths of
+        the files written (predictions, metrics.parquet, summary.json, manifest.json).
 
     Example:
         >>> result = jaggy.audit("jaggy:efficientnet_lite0", samples=True,
         ...                      protocols=["black"], sizes=[140])  # doctest: +SKIP
-        >>> result.summary["protocols"]["black@140"]["p_top1_change"]["value"]  # doctest: +SKIP
+        >>> result.summary.protocols["black@140"].value("p_top1_change")  # doctest: +SKIP
     """
     config, loaded = _audit_config(model, data, protocols, out, samples, options)
     return run_audit(config, resume=resume, progress=progress, loaded=loaded)

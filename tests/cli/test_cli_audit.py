@@ -49,7 +49,7 @@ def test_audit_writes_predictions_summary_manifest(image_folder, tmp_path):
         "label",
         "top5_ids",
         "top5_probs",
-        "p_label",
+        "p_ref",
         "p_prev_top1",
     }
     assert required <= set(table.column_names)

@@ -97,7 +97,7 @@ def test_auto_probes_formats_and_sizes_and_records_them(images, tmp_path):
     started = time.perf_counter()
     result = run_audit(config(images, tmp_path / "auto"), progress=False)
     assert time.perf_counter() - started < 30
-    tuned = result.manifest["autotune"]
+    tuned = result.manifest.autotune
     assert tuned["seconds"] < 10  # a tiny model: well under a second on an idle machine
     probed = {(p["batch_size"], p["memory_format"]) for p in tuned["probes"]}
     assert {p[1] for p in probed} == {"contiguous", "channels_last"}
@@ -108,8 +108,8 @@ def test_auto_probes_formats_and_sizes_and_records_them(images, tmp_path):
         fastest["batch_size"],
         fastest["memory_format"],
     )
-    assert result.manifest["batch_size"] == tuned["batch_size"]
-    assert result.manifest["memory_format"] == tuned["memory_format"]
+    assert result.manifest.batch_size == tuned["batch_size"]
+    assert result.manifest.memory_format == tuned["memory_format"]
     assert tuned["views"]["from"] == "img000.png"
     record = json.loads((tmp_path / "auto" / "run.json").read_text())
     assert record["autotune"] == tuned and record["identity"]["batch_size"] == "auto"
@@ -117,7 +117,7 @@ def test_auto_probes_formats_and_sizes_and_records_them(images, tmp_path):
 
 def test_auto_rows_equal_a_fixed_run_with_the_recorded_choice(images, tmp_path):
     auto = run_audit(config(images, tmp_path / "auto"), progress=False)
-    choice = auto.manifest["autotune"]
+    choice = auto.manifest.autotune
     fixed = run_audit(
         config(
             images,
@@ -140,7 +140,7 @@ def test_resume_reuses_the_recorded_choice_without_probing(images, tmp_path, mon
 
     monkeypatch.setattr("jaggy.engine._autotune.choose_configuration", no_probe)
     again = run_audit(config(images, out, images=2), resume=True, progress=False)
-    assert again.manifest["autotune"] == first.manifest["autotune"]
+    assert again.manifest.autotune == first.manifest.autotune
     assert rows(out).num_rows == 2 * 8
 
 
@@ -169,7 +169,7 @@ def test_out_of_memory_halves_the_batch_and_records_it(images, tmp_path):
         config(images, tmp_path / "oom", model=f"py:{MODULE}:oom_above_4", batch_size=16),
         progress=False,
     )
-    backoff = oom.manifest["oom_backoff"]
+    backoff = oom.manifest.oom_backoff
     assert [(e["from"], e["to"], e["chunk"]) for e in backoff] == [(16, 8, 0), (8, 4, 0)]
     assert all(e["session"] == 0 and e["rank"] == 0 for e in backoff)
     # The rows are those of a run that used batch 4 from the start (16 is a multiple of 4,
@@ -179,7 +179,7 @@ def test_out_of_memory_halves_the_batch_and_records_it(images, tmp_path):
         progress=False,
     )
     assert rows(oom.out).equals(rows(four.out))
-    assert four.manifest["oom_backoff"] == []
+    assert four.manifest.oom_backoff == []
 
 
 def test_out_of_memory_at_one_view_is_a_clear_error(images, tmp_path):
@@ -218,8 +218,8 @@ def test_threads_of_the_run_are_reused_on_resume(images, tmp_path):
 def test_channels_last_changes_layout_not_results(images, tmp_path):
     a = run_audit(config(images, tmp_path / "a", batch_size=4), progress=False)
     b = run_audit(config(images, tmp_path / "b", batch_size=4, channels_last=True))
-    assert a.manifest["memory_format"] == "contiguous"
-    assert b.manifest["memory_format"] == "channels_last"
+    assert a.manifest.memory_format == "contiguous"
+    assert b.manifest.memory_format == "channels_last"
     pa_, pb = rows(a.out), rows(b.out)
     assert pa_.column("top1").to_pylist() == pb.column("top1").to_pylist()
     probs_a = torch.tensor(pa_.column("top5_probs").to_pylist())
@@ -243,7 +243,7 @@ def test_impossible_options_are_refused_before_loading_the_model(
     def no_load(*args, **kwargs):
         raise AssertionError("the model was loaded before the options were checked")
 
-    monkeypatch.setattr("jaggy.engine._runner.load_model", no_load)
+    monkeypatch.setattr("jaggy.engine._setup.load_model", no_load)
     with pytest.raises(ArgumentError, match=message):
         AuditSetup(config(images, tmp_path / "x", **changes))
 
@@ -269,7 +269,7 @@ def test_compiled_model_gives_the_eager_answers(images, tmp_path):
     compiled = run_audit(
         config(images, tmp_path / "compiled", batch_size=8, images=2, compile=True)
     )
-    assert compiled.manifest["compile"] is True
+    assert compiled.manifest.compile is True
     a, b = rows(eager.out), rows(compiled.out)
     assert a.column("top1").to_pylist() == b.column("top1").to_pylist()
     torch.testing.assert_close(

@@ -53,7 +53,7 @@ def test_flip_rates_against_the_baseline(images, baseline, tmp_path):
     )
     record = json.loads((result.out / "imagenet_p.json").read_text())
     base = json.loads((baseline / "summary.json").read_text())["protocols"]
-    mine = result.summary["protocols"]
+    mine = result.summary.to_dict()["protocols"]
     assert list(record["perturbations"]) == SEQUENCES
     rates, t5d_rates = [], []
     for key, row in record["perturbations"].items():

@@ -2,7 +2,8 @@
 stay intact (a resume then completes the run with exactly the uninterrupted rows).
 
 Tests run as root here, where file permissions do not stop writes, so the failures are
-injected where the system would raise them (`os.replace`, `tempfile.mkstemp`) with the errno
+injected where the system would raise them (`os.replace`, `os.open` creating a file,
+`tempfile.mkstemp`) with the errno
 a full disk (ENOSPC) or a read-only mount (EROFS) gives; one test uses real permissions and
 runs only as an ordinary user.
 """
@@ -100,15 +101,15 @@ def test_disk_full_while_committing_a_chunk(images, reference, tmp_path, monkeyp
 
 def test_folder_turns_read_only_mid_run(images, reference, tmp_path, monkeypatch):
     out = tmp_path / "readonly"
-    real = tempfile.mkstemp
+    real = os.open
 
-    def mkstemp(*args, **kwargs):  # read-only once the first chunk is committed
-        if RunStore(out).completed_chunks():
+    def create(path, flags, *args, **kwargs):  # read-only once the first chunk is committed
+        if flags & os.O_CREAT and RunStore(out).completed_chunks():
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-        return real(*args, **kwargs)
+        return real(path, flags, *args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(tempfile, "mkstemp", mkstemp)
+        patch.setattr(os, "open", create)
         with pytest.raises(JaggyError, match="chunk-000001.parquet: Read-only file system"):
             run_audit(config(images, out), progress=False)
     assert_chunks_intact(out, reference, [0])

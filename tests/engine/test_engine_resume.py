@@ -218,7 +218,7 @@ def test_resume_of_a_finished_run_computes_nothing(images, reference, tmp_path):
     result = run_audit(config(images, out), resume=True, progress=False)
     assert_same_results(out, reference)
     assert [s["chunks_by_rank"] for s in sessions(out)] == [[N_IMAGES // CHUNK], [0]]
-    assert result.manifest["sessions"][-1]["status"] == "finished"
+    assert result.manifest.sessions[-1]["status"] == "finished"
 
 
 def test_resume_with_changed_arguments_is_refused_with_the_difference(images, tmp_path, capsys):

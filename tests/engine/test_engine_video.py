@@ -154,21 +154,21 @@ def test_video_rows_and_metrics_equal_a_frame_by_frame_computation(clips, frames
     assert set(rows["image_id"]) == {"n02123045/pan.mkv"}
     assert set(rows["label"]) == {want["label"]}  # --labels overrides the folder's class
     assert rows["top1"] == want["top1"]
-    p_ref = rows.get("p_ref", rows.get("p_label"))
+    p_ref = rows["p_ref"]
     assert p_ref == pytest.approx(want["p_ref"], abs=1e-5)
-    entry = result.summary["protocols"]["video"]
+    entry = result.summary.to_dict()["protocols"]["video"]
     for name in ("p_top1_change", "flip_probability", "top5_distance", "accuracy", "pmk_accuracy"):
         assert entry[name]["value"] == pytest.approx(want[name], abs=1e-12), name
     # the camera path makes the answer change, and the label is right on some frames only
     assert 0 < want["p_top1_change"] < 1 and 0 < want["accuracy"] < 1
-    video = result.manifest["video"]
+    video = result.manifest.video
     assert video["decoder"] == "PyAV" and video["version"]
     assert video["libraries"]["libavcodec"] and video["frames"] == {
         "start": 0,
         "stride": 1,
         "max_frames": None,
     }
-    notes = {c["image_id"]: c["note"] for c in result.manifest["images"]["converted"]}
+    notes = {c["image_id"]: c["note"] for c in result.manifest.images["converted"]}
     assert "bgr0 -> rgb24" in notes["n02123045/pan.mkv"]
     # the report: ImageNet-P's table with benign and pm-k accuracy, and P(c*) along the
     # frames beside the frames (decoded again from the video)
@@ -210,7 +210,7 @@ def test_corrupt_truncated_and_unsupported_videos_are_recorded_and_the_run_goes_
     (data / "noise.webm").write_bytes(np.random.default_rng(0).bytes(4000))
     videos.write_audio_only(data / "sound.mkv")
     result = audit(data, tmp_path / "out")
-    skipped = {s["image_id"]: s["reason"] for s in result.manifest["images"]["skipped"]}
+    skipped = {s["image_id"]: s["reason"] for s in result.manifest.images["skipped"]}
     assert set(skipped) == {"cut.mp4", "cut.mkv", "noise.webm", "sound.mkv"}
     assert skipped["cut.mkv"].startswith("truncated video")
     assert skipped["cut.mp4"].startswith("corrupt, truncated or not a video")
@@ -218,7 +218,7 @@ def test_corrupt_truncated_and_unsupported_videos_are_recorded_and_the_run_goes_
     assert skipped["sound.mkv"] == "unsupported: no video stream (holds audio)"
     rows = pq.read_table(result.predictions).to_pydict()
     assert set(rows["image_id"]) == {"good.mkv"} and len(rows["view"]) == 6
-    assert result.summary["n_skipped"] == 4
+    assert result.summary.n_skipped == 4
 
 
 def test_a_bad_frame_makes_its_folder_unusable(tmp_path, frames):
@@ -330,10 +330,10 @@ def test_torchrun_two_ranks_equal_one_process_on_videos(clips, frames, tmp_path)
         progress=False,
     )
     assert pq.read_table(out / "predictions.parquet").equals(pq.read_table(single.predictions))
-    assert json.loads((out / "summary.json").read_text()) == single.summary
+    assert json.loads((out / "summary.json").read_text()) == single.summary.to_dict()
     record = json.loads((out / "run.json").read_text())
     assert record["sessions"][0]["chunks_by_rank"] == [2, 2]
-    assert not math.isnan(single.summary["protocols"]["video"]["p_top1_change"]["value"])
+    assert not math.isnan(single.summary.protocols["video"].value("p_top1_change"))
 
 
 def test_a_video_too_long_for_memory_is_refused_unless_frames_are_limited(clips, monkeypatch):

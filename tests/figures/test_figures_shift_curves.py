@@ -7,11 +7,12 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from jaggy.figures import plot_shift_curves, write_shift_curve_pngs
+from jaggy.results import versioned_metadata
 
 
 def _predictions(path, rows):
     columns = {k: [r[k] for r in rows] for k in rows[0]}
-    pq.write_table(pa.table(columns), path)
+    pq.write_table(pa.table(columns).replace_schema_metadata(versioned_metadata()), path)
 
 
 def test_shift_curves_name_each_protocols_reference_class(tmp_path):
@@ -24,7 +25,7 @@ def test_shift_curves_name_each_protocols_reference_class(tmp_path):
                     "image_id": "a/b.png",
                     "protocol": key,
                     "view": view,
-                    "p_label": 0.1 * view,
+                    "p_ref": 0.1 * view,
                     "ref_class": ref,
                     "label": -1,
                 }
@@ -47,7 +48,7 @@ def test_write_shift_curve_pngs_caps_images(tmp_path):
             "image_id": f"<img{i}>",
             "protocol": "crop",
             "view": v,
-            "p_label": 0.5,
+            "p_ref": 0.5,
             "ref_class": 1,
             "label": 1,
         }
@@ -77,7 +78,7 @@ def test_write_shift_curve_pngs_streams_across_batches(tmp_path, monkeypatch):
             "image_id": f"im{i}",
             "protocol": key,
             "view": v,
-            "p_label": 0.5,
+            "p_ref": 0.5,
             "ref_class": 1,
             "label": -1,
         }

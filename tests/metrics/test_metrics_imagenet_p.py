@@ -54,7 +54,7 @@ def random_videos(seed: int, n_videos: int = 6, labelled: bool = True):
 def sequences_of(videos) -> PredictionSequences:
     """Prediction rows as the engine stores them: top-5 ids only (and softmax top-5 probs)."""
     rows = {k: [] for k in ("image_index", "view", "label", "ref_class", "top5_ids")}
-    rows.update(top5_probs=[], p_label=[], p_prev_top1=[])
+    rows.update(top5_probs=[], p_ref=[], p_prev_top1=[])
     for index, (logits, label) in enumerate(videos):
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
@@ -67,7 +67,7 @@ def sequences_of(videos) -> PredictionSequences:
             rows["ref_class"].append(ref)
             rows["top5_ids"].append(order[:5].tolist())
             rows["top5_probs"].append(probs[v][order[:5]].tolist())
-            rows["p_label"].append(float(probs[v][ref]))
+            rows["p_ref"].append(float(probs[v][ref]))
             rows["p_prev_top1"].append(
                 None if v == 0 else float(probs[v][int(probs[v - 1].argmax())])
             )

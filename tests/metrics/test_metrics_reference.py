@@ -53,7 +53,7 @@ def random_rows(seed: int, n_images: int = 7, labelled: bool = True):
                     "ref_class": ref,
                     "top5_ids": order[:5].tolist(),
                     "top5_probs": probs[v][order[:5]].tolist(),
-                    "p_label": float(probs[v][ref]),
+                    "p_ref": float(probs[v][ref]),
                     "p_prev_top1": None if prev_top1 is None else float(probs[v][prev_top1]),
                 }
             )

@@ -101,12 +101,14 @@ def test_a_link_is_written_through_to_its_file(capsys, finished_run, tmp_path):
 
 
 def test_an_unwritable_report_path(capsys, finished_run, tmp_path, monkeypatch):
-    import tempfile
+    real_open = os.open
 
-    def refuse(*args, **kwargs):
-        raise PermissionError(errno.EACCES, "Permission denied")
+    def refuse(path, flags, *args, **kwargs):  # root ignores modes: simulate them
+        if flags & os.O_CREAT and ".r.html." in str(path):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)  # root ignores modes: simulate them
+    monkeypatch.setattr(os, "open", refuse)
     code, err = report(capsys, finished_run, tmp_path / "r.html")
     one_line(
         code,

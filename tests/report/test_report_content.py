@@ -69,7 +69,7 @@ def test_per_view_means_match_the_rows(run_dir):
     stats = _stats.scan_predictions(run_dir / "predictions.parquet")
     table = pq.read_table(run_dir / "predictions.parquet").to_pandas()
     crop = table[table.protocol == "crop"]
-    expected = crop.groupby("view").p_label.mean().to_numpy()
+    expected = crop.groupby("view").p_ref.mean().to_numpy()
     np.testing.assert_allclose(stats["crop"].mean_p_by_view(), expected, rtol=1e-6)
     correct = (crop.top5_ids.map(lambda ids: ids[0]) == crop.ref_class).groupby(crop.view).mean()
     np.testing.assert_allclose(stats["crop"].correct_by_view(), correct.to_numpy())
@@ -98,7 +98,7 @@ def test_details_hold_the_exact_rows(run_dir):
     table = pq.read_table(run_dir / "predictions.parquet").to_pandas()
     rows = table[(table.protocol == "scale") & (table.image_index == 2)].sort_values("view")
     seq = details[("scale", 2)]
-    np.testing.assert_allclose(seq.p_label, rows.p_label.to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(seq.p_ref, rows.p_ref.to_numpy(), rtol=1e-6)
     assert seq.top1.tolist() == rows.top5_ids.map(lambda ids: int(ids[0])).tolist()
     assert seq.ref_class == int(rows.ref_class.iloc[0])
 
@@ -107,7 +107,7 @@ def test_details_hold_the_exact_rows(run_dir):
 
 
 def test_recreated_views_are_what_the_model_saw(run_dir):
-    """Run the same model on the re-created views: P(c*) equals the recorded p_label."""
+    """Run the same model on the re-created views: P(c*) equals the recorded p_ref."""
     maker = ViewMaker(RunFolder(run_dir))
     assert maker.problem is None
     model = tiny_model().eval()
@@ -123,7 +123,7 @@ def test_recreated_views_are_what_the_model_saw(run_dir):
         ref = torch.tensor(rows.ref_class.to_numpy().copy())
         recomputed = probs[torch.arange(len(ref)), ref].numpy()
         # views pass through uint8 for display: allow that quantisation
-        np.testing.assert_allclose(recomputed, rows.p_label.to_numpy(), atol=2e-3)
+        np.testing.assert_allclose(recomputed, rows.p_ref.to_numpy(), atol=2e-3)
 
 
 def test_crop_view_matches_an_independent_crop(run_dir):

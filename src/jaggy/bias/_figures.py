@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_write
 from ..figures import PALETTE
+from ..results import atomic_write
 from ._outputs import HINT
 from ._statistics import BoxGeometry, center_histogram
 

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .._atomic import atomic_write, atomic_write_text
 from ..errors import ArgumentError
+from ..results import atomic_write, atomic_write_text
 
 SCHEMA_VERSION = 1
 WRITTEN_BY = "jaggy bias"

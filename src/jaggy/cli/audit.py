@@ -168,25 +168,29 @@ def run(args: argparse.Namespace) -> int:
     result = run_audit(config, resume=args.resume, progress=not args.no_progress)
     if result.summary is None:  # a non-zero rank of torchrun: rank 0 reports
         return 0
-    print(format_summary_table(result.summary))
-    sequence_note = format_sequence_note(result.summary)
+    summary = result.summary.to_dict()
+    print(format_summary_table(summary))
+    sequence_note = format_sequence_note(summary)
     if sequence_note:
         print(sequence_note)
     rates = format_flip_rates(result.out)
     if rates:
         print(rates)
-    print(f"\nresults in {result.out}/ (predictions.parquet, summary.json, manifest.json)")
-    skipped = result.manifest["images"]["skipped"]
+    print(
+        f"\nresults in {result.out}/ (predictions.parquet, metrics.parquet, summary.json, "
+        "manifest.json)"
+    )
+    skipped = result.manifest.skipped
     if skipped:
         print(f"skipped {len(skipped)} image(s); reasons in manifest.json", file=sys.stderr)
-    nonfinite = result.manifest.get("nonfinite_views", {}).get("count", 0)
+    nonfinite = result.manifest.nonfinite_views.get("count", 0)
     if nonfinite:
         print(
             f"{nonfinite} view(s) gave NaN or Inf outputs: the metrics of their protocols are "
             "undefined (examples under nonfinite_views in manifest.json)",
             file=sys.stderr,
         )
-    if not result.summary["protocols"]:
+    if not result.summary.protocols:
         print(
             f"jaggy audit: error: every image was skipped ({len(skipped)}); see the reasons "
             f"in {result.out}/manifest.json",

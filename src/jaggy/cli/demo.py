@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             f"'{config.out}' holds a demo made with other settings; delete it "
             "or choose another --out"
         ) from exc
-    print(format_summary_table(result.summary))
+    print(format_summary_table(result.summary.to_dict()))
     figures = write_shift_curve_pngs(
         result.predictions, Path(config.out) / "figures", imagenet_class_names()
     )

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from .._atomic import atomic_write_json
 from ..engine import AuditConfig, AuditSetup, execute, resolve_device
 from ..errors import ArgumentError, RunMismatchError
 from ..models import LoadedModel, load_model
 from ..remedies import validate_remedies
+from ..results import RUN_FILE, write_compare
 
 BASE = "base"
 
@@ -153,7 +153,7 @@ def compare_variants(
                 "remedies": list(loaded[variant.name].remedies),
                 "run": str(Path("variants") / variant.slug),
                 "params": sum(p.numel() for p in loaded[variant.name].module.parameters()),
-                "protocols": result.summary["protocols"],
+                "protocols": result.summary.to_dict()["protocols"],
                 **({"distill": distilled[variant.name]} if variant.name in distilled else {}),
             }
         )
@@ -163,8 +163,8 @@ def compare_variants(
         row["ms_per_image"] = ms[row["variant"]]
         row["ms_ratio_to_base"] = ms[row["variant"]] / ms[BASE]
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(
-        out / "compare.json",
+    write_compare(
+        out,
         {
             "model": config.model,
             "protocols": config.protocols,
@@ -214,7 +214,7 @@ def _distill_variants(
 
 
 def _has_run(out: str) -> bool:
-    return (Path(out) / "run.json").is_file()
+    return (Path(out) / RUN_FILE).is_file()
 
 
 def _timing_views(loaded: LoadedModel, n: int, device: torch.device) -> torch.Tensor:

@@ -2,14 +2,14 @@
 
 from ._config import DEFAULT_PROTOCOLS, DTYPES, MEMORY_FORMATS, AuditConfig
 from ._device import check_device_options, resolve_device
-from ._runner import AuditResult, AuditSetup, execute, resolve_settings, run_audit
-from ._store import PREDICTION_SCHEMA, RunStore
+from ._runner import AuditResult, execute, resolve_settings, run_audit
+from ._setup import AuditSetup
+from ._store import RunStore
 
 __all__ = [
     "DEFAULT_PROTOCOLS",
     "DTYPES",
     "MEMORY_FORMATS",
-    "PREDICTION_SCHEMA",
     "AuditConfig",
     "AuditResult",
     "AuditSetup",

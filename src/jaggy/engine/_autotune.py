@@ -27,7 +27,7 @@ import torch
 from ._forward import Forward, is_out_of_memory, set_memory_format
 
 if TYPE_CHECKING:
-    from ._runner import AuditSetup
+    from ._setup import AuditSetup
 
 CPU_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 GPU_BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)

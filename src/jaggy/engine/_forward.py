@@ -145,7 +145,7 @@ class Forward:
     """Runs the model on view batches and turns its outputs into rows.
 
     Keeps, for the sequence in progress at the end of a batch, its reference class c* (label,
-    else view 0's top-1) and the last view's top-1 (on the device), so rows carry `p_label` and
+    else view 0's top-1) and the last view's top-1 (on the device), so rows carry `p_ref` and
     `p_prev_top1` exactly, from the full probability vector. A batch that fails (e.g. out of
     memory) changes neither that state nor any rows, so it can be rerun in smaller pieces.
     """
@@ -290,7 +290,7 @@ class Forward:
                 "top1": ints[:, 0].copy(),
                 "top5_ids": ints[:, :5].copy(),
                 "top5_probs": floats[:, :5].copy(),
-                "p_label": floats[:, 5].copy(),
+                "p_ref": floats[:, 5].copy(),
                 "p_prev_top1": floats[:, 6].copy(),
                 "has_prev": pending.has_prev,
             }

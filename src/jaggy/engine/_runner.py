@@ -10,7 +10,6 @@ session: resumed and multi-rank runs reproduce a single uninterrupted run exactl
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,36 +19,32 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .._atomic import atomic_write_json
-from ..data import (
-    DecodedImage,
-    FrameSelection,
-    ImageItem,
-    SourceDataset,
-    VideoDataset,
-    discover_videos,
-    find_images,
+from ..data import DecodedImage
+from ..errors import JaggyError
+from ..metrics import list_metrics, metrics_blocks, summarize_metrics
+from ..models import LoadedModel
+from ..protocols import Protocol
+from ..results import (
+    MANIFEST_FILE,
+    PREDICTION_SCHEMA,
+    SUMMARY_FILE,
+    Manifest,
+    RunRecord,
+    Session,
+    Summary,
+    read_metrics,
+    write_metrics,
+    write_record,
 )
-from ..data.annotations import object_items
-from ..errors import DataError, JaggyError, ModelSpecError
-from ..metrics import summarize_predictions
-from ..models import LoadedModel, load_model
-from ..protocols import Protocol, build_protocols, options_from_config
-from ._bounds import check_work_fits
 from ._config import AuditConfig
-from ._device import check_device_options, resolve_device
-from ._distributed import init_ranks, split_chunks
-from ._fingerprint import fingerprint_images, fingerprints_digest
+from ._device import resolve_device
+from ._distributed import split_chunks
 from ._forward import Forward, RowColumns, Segment, ViewPlan, is_out_of_memory, take_segments
 from ._loading import default_workers, iterate_decoded
 from ._manifest import command_line, device_description, now_iso, package_versions
-from ._sequences import (
-    check_baseline,
-    check_sequence_protocols,
-    sequence_manifest,
-    write_imagenet_p,
-)
-from ._store import PREDICTION_SCHEMA, RunStore
+from ._sequences import sequence_manifest, write_imagenet_p
+from ._setup import AuditSetup
+from ._store import RunStore
 
 __all__ = [
     "AuditResult",
@@ -65,115 +60,29 @@ __all__ = [
 @dataclass
 class AuditResult:
     """What a run returns. `summary` and `manifest` are None on ranks other than 0.
-    `timings` (seconds): autotune, compute, merge, summary, total."""
+    `timings` (seconds): autotune, compute, merge, metrics, summary, total."""
 
     out: Path
-    summary: dict | None
-    manifest: dict | None
+    summary: Summary | None
+    manifest: Manifest | None
     rank: int = 0
     timings: dict = field(default_factory=dict)
 
     @property
     def predictions(self) -> Path:
-        return self.out / "predictions.parquet"
+        return RunStore(self.out).predictions
+
+    @property
+    def metrics_path(self) -> Path:
+        return RunStore(self.out).metrics
 
     @property
     def summary_path(self) -> Path:
-        return self.out / "summary.json"
+        return self.out / SUMMARY_FILE
 
     @property
     def manifest_path(self) -> Path:
-        return self.out / "manifest.json"
-
-
-class AuditSetup:
-    """Everything resolved before any work: model, protocols, images, device (validated)."""
-
-    def __init__(self, config: AuditConfig, loaded: LoadedModel | None = None):
-        config.validate()
-        self.config = config
-        self.ranks = init_ranks()
-        self.device = resolve_device(config.device, self.ranks)
-        check_device_options(config, self.device)
-        self.loaded = loaded or load_model(
-            config.model,
-            checkpoint=config.checkpoint,
-            random_weights=config.random_weights,
-            remedies=config.remedies,
-            device=self.device,
-        )
-        self.loaded.module.to(self.device).eval()
-        broken = self.loaded.nonfinite_tensors()
-        if broken:
-            raise ModelSpecError(
-                f"{self.loaded.spec} ({self.loaded.weights}): {len(broken)} weight tensor(s) "
-                f"hold NaN or Inf ({', '.join(broken[:3])}); every output would be undefined, "
-                "so check the checkpoint"
-            )
-        options = options_from_config(config.to_dict())
-        self.protocols: list[Protocol] = build_protocols(
-            config.protocols, self.loaded.preprocessing, options
-        )
-        check_work_fits(
-            self.protocols,
-            self.device,
-            batch_size=64 if config.batch_size == "auto" else int(config.batch_size),
-            images_held=config.chunk_images,
-        )
-        self.reads_sequences = check_sequence_protocols(self.protocols, config)
-        self.baseline = check_baseline(config, self.protocols)
-        if self.reads_sequences:
-            self.items: list[ImageItem] = discover_videos(
-                config.data, labels=config.labels, limit=config.images
-            )
-            self.label_report = None
-        elif config.annotations is not None:  # one item per annotated object
-            self.items = object_items(config.annotations, config.data, limit=config.images)
-            self.label_report = None
-        else:
-            found = find_images(
-                config.data, samples=config.samples, labels=config.labels, limit=config.images
-            )
-            self.items = found.items
-            self.label_report = found.labels  # label rows that named no image, for the manifest
-        self.n_chunks = math.ceil(len(self.items) / config.chunk_images)
-        _check_fit(self.loaded, self.items)
-
-    def identity(self) -> dict:
-        identity = self.config.identity()
-        identity["weights_sha256"] = self.loaded.weights_hash()
-        self.fingerprints = fingerprint_images(self.items, content=self.config.hash_images)
-        identity["images_digest"] = fingerprints_digest(self.fingerprints)
-        return identity
-
-    def views_per_image(self) -> int:
-        return sum(p.n_views for p in self.protocols)
-
-    def dataset(self, items: list[ImageItem]) -> SourceDataset | VideoDataset:
-        """What the data workers decode: images, or whole videos / frame folders."""
-        prep = self.loaded.preprocessing
-        requests = [p.source() for p in self.protocols]
-        if self.reads_sequences:
-            selection = FrameSelection(**self.config.frame_options())
-            return VideoDataset(items, requests, prep.interpolation, prep.crop_pct, selection)
-        return SourceDataset(items, requests, prep.interpolation, prep.crop_pct)
-
-
-def _check_fit(loaded: LoadedModel, items: list[ImageItem]) -> None:
-    """Labels must name one of the model's classes, and top-5 needs five classes."""
-    n = loaded.num_classes
-    if n < 5:
-        raise ModelSpecError(
-            f"{loaded.spec} has {n} classes; the metrics need at least 5 "
-            "(top-5 and the top-5 distance)"
-        )
-    outside = [item for item in items if item.label >= n]
-    if outside:
-        examples = ", ".join(f"{i.image_id} ({i.label})" for i in outside[:3])
-        raise DataError(
-            f"{len(outside)} image(s) have a label the model does not have (it has {n} "
-            f"classes, 0..{n - 1}): {examples}; check --labels or the class folders"
-        )
+        return self.out / MANIFEST_FILE
 
 
 def run_audit(
@@ -202,10 +111,9 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
         if config.threads is not None:
             torch.set_num_threads(config.threads)
         identity = setup.identity()
-        record = ranks.on_main(lambda: _open_run(setup, store, identity, resume))
+        record, done = ranks.on_main(lambda: _open_run(setup, store, identity, resume))
         _apply_recorded_threads(setup, record)
-        session = record["sessions"][-1]
-        remaining = [c for c in range(setup.n_chunks) if c not in set(record["done"])]
+        remaining = [c for c in range(setup.n_chunks) if c not in set(done)]
         mine = split_chunks(remaining, ranks)
         report = {
             "rank": ranks.rank,
@@ -223,7 +131,7 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
                     "--out must be a folder that every node shares"
                 )
             for key, what in (("images_digest", "images"), ("weights_sha256", "weights")):
-                if identity[key] != record["identity"][key]:
+                if identity[key] != record.identity[key]:
                     raise JaggyError(
                         f"rank {ranks.rank} sees other {what} than rank 0: every node needs "
                         "the same DATA, labels and model"
@@ -232,7 +140,7 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
                 setup.loaded.module,
                 setup.device,
                 config.dtype,
-                record["memory_format"],
+                record.memory_format,
                 compile=config.compile,
             )
             _compute_chunks(
@@ -240,11 +148,11 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
                 store,
                 forward,
                 mine,
-                int(record["batch_size"]),
-                session["session"],
+                record.batch_size,
+                record.current.session,
                 report,
                 progress and ranks.is_main,
-                record.get("run_id"),
+                record.run_id,
             )
         except JaggyError as exc:
             report["error"] = str(exc)
@@ -266,36 +174,36 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
         ranks.shutdown()
 
 
-def _open_run(setup: AuditSetup, store: RunStore, identity: dict, resume: bool) -> dict:
+def _open_run(
+    setup: AuditSetup, store: RunStore, identity: dict, resume: bool
+) -> tuple[RunRecord, list[int]]:
     """Rank 0: lock the run folder, create or reopen it, start a session, and list the chunks
-    that are done. Returns the run record (with 'done', which is not stored)."""
+    that are done. Returns the run record and the done chunks."""
     store.lock()
     record = store.open(
         identity, resume, overwrite=setup.config.overwrite, fingerprints=setup.fingerprints
     )
     if record is None:
         store.prepare()  # an unwritable --out fails now, not after the probe
-        record = {
-            "run_id": uuid.uuid4().hex,
-            "identity": identity,
+        record = RunRecord(
+            identity=identity,
             **resolve_settings(setup),
-            "sessions": [],
-            "n_chunks": setup.n_chunks,
-            "chunk_images": setup.config.chunk_images,
-        }
-    record["sessions"].append(
-        {
-            "session": len(record["sessions"]),
-            "started": now_iso(),
-            "world_size": setup.ranks.world_size,
-            "status": "running",
-            "command": command_line(),
-        }
+            n_chunks=setup.n_chunks,
+            chunk_images=setup.config.chunk_images,
+            run_id=uuid.uuid4().hex,
+        )
+    record.sessions.append(
+        Session(
+            len(record.sessions),
+            started=now_iso(),
+            world_size=setup.ranks.world_size,
+            command=command_line(),
+        )
     )
     store.write_run(record)  # a run.json always names the session that wrote it
-    if len(record["sessions"]) == 1:
+    if len(record.sessions) == 1:
         store.write_fingerprints(setup.fingerprints)  # after run.json: the folder is ours
-    return {**record, "done": sorted(store.completed_chunks())}
+    return record, sorted(store.completed_chunks())
 
 
 def resolve_settings(setup: AuditSetup) -> dict:
@@ -321,13 +229,13 @@ def resolve_settings(setup: AuditSetup) -> dict:
     }
 
 
-def _apply_recorded_threads(setup: AuditSetup, record: dict) -> None:
+def _apply_recorded_threads(setup: AuditSetup, record: RunRecord) -> None:
     """On the CPU, use the run's recorded thread count: float sums depend on how the work is
     split between threads, so this keeps resumed sessions and other ranks bit-identical."""
-    threads = int(record["threads"])
+    threads = record.threads
     if setup.device.type != "cpu" or threads == torch.get_num_threads():
         return
-    if setup.ranks.is_main and len(record["sessions"]) > 1:
+    if setup.ranks.is_main and len(record.sessions) > 1:
         print(
             f"jaggy: using {threads} CPU thread(s), as this run started with, so that its "
             f"numbers do not change (this process would use {torch.get_num_threads()})",
@@ -339,66 +247,66 @@ def _apply_recorded_threads(setup: AuditSetup, record: dict) -> None:
 def _finish(
     setup: AuditSetup,
     store: RunStore,
-    record: dict,
+    record: RunRecord,
     reports: list[dict],
     started: float,
     compute_seconds: float,
 ) -> AuditResult:
-    """Rank 0, once every rank is done: merge the chunks, summarise, write the manifest."""
+    """Rank 0, once every rank is done: merge the chunks, write the per-image metrics, the
+    summary (bootstrap over them) and the manifest."""
     config = setup.config
     merge_started = time.perf_counter()
     infos = store.merge(setup.n_chunks)
     merge_seconds = time.perf_counter() - merge_started
-    summary_started = time.perf_counter()
-    summary = {
-        "model": setup.loaded.spec,
-        "protocols": summarize_predictions(
-            store.predictions,
-            seed=config.seed,
-            consistency_k=config.consistency_k,
-            difficulty=config.difficulty,
-            pmk=config.pmk,
-        ),
-        "n_images": len(setup.items),
-        "n_skipped": sum(len(i.get("skipped", [])) for i in infos),
-    }
-    summary_seconds = time.perf_counter() - summary_started
-    atomic_write_json(store.out / "summary.json", summary)
-    write_imagenet_p(setup, store.out, summary, record["identity"])
-    record.pop("done", None)
-    session = record["sessions"][-1]
-    session.update(
-        {
-            "finished": now_iso(),
-            "seconds": round(time.perf_counter() - started, 3),
-            "status": "finished",
-            "chunks_by_rank": [r["chunks"] for r in reports],
-        }
+    metrics_started = time.perf_counter()
+    blocks = metrics_blocks(
+        store.predictions,
+        seed=config.seed,
+        consistency_k=config.consistency_k,
+        difficulty=config.difficulty,
+        pmk=config.pmk,
     )
-    per_session = [0] * len(record["sessions"])
+    write_metrics(store.metrics, blocks, list_metrics())
+    metrics_seconds = time.perf_counter() - metrics_started
+    summary_started = time.perf_counter()
+    summary = Summary(
+        model=setup.loaded.spec,
+        protocols=summarize_metrics(read_metrics(store.out), seed=config.seed),
+        n_images=len(setup.items),
+        n_skipped=sum(len(i.get("skipped", [])) for i in infos),
+    )
+    summary_seconds = time.perf_counter() - summary_started
+    write_record(store.out / SUMMARY_FILE, summary)
+    write_imagenet_p(setup, store.out, summary.to_dict(), record.identity)
+    session = record.current
+    session.finished = now_iso()
+    session.seconds = round(time.perf_counter() - started, 3)
+    session.status = "finished"
+    session.chunks_by_rank = [r["chunks"] for r in reports]
+    per_session = [0] * len(record.sessions)
     for info in infos:
         if 0 <= info.get("session", -1) < len(per_session):
             per_session[info["session"]] += 1
-    for entry, count in zip(record["sessions"], per_session, strict=True):
-        entry["chunks"] = count
-        if entry.get("status") == "running" and entry is not session:
-            entry["status"] = "interrupted"
+    for entry, count in zip(record.sessions, per_session, strict=True):
+        entry.chunks = count
+        if entry.status == "running" and entry is not session:
+            entry.status = "interrupted"
     store.write_run(record)
     manifest = build_manifest(setup, record, infos)
-    atomic_write_json(store.out / "manifest.json", manifest)
+    write_record(store.out / MANIFEST_FILE, manifest)
+    first_session = len(record.sessions) == 1
     timings = {
-        "autotune": (record.get("autotune") or {}).get("seconds", 0.0)
-        if len(record["sessions"]) == 1
-        else 0.0,
+        "autotune": (record.autotune or {}).get("seconds", 0.0) if first_session else 0.0,
         "compute": round(compute_seconds, 3),
         "merge": round(merge_seconds, 3),
+        "metrics": round(metrics_seconds, 3),
         "summary": round(summary_seconds, 3),
         "total": round(time.perf_counter() - started, 3),
     }
     return AuditResult(store.out, summary, manifest, 0, timings)
 
 
-def build_manifest(setup: AuditSetup, record: dict, infos: list[dict]) -> dict:
+def build_manifest(setup: AuditSetup, record: RunRecord, infos: list[dict]) -> Manifest:
     config = setup.config
     skipped = [s for info in infos for s in info.get("skipped", [])]
     converted = [c for info in infos for c in info.get("converted", [])]
@@ -406,40 +314,41 @@ def build_manifest(setup: AuditSetup, record: dict, infos: list[dict]) -> dict:
     nonfinite_examples = [
         e for info in infos for e in info.get("nonfinite", {}).get("examples", [])
     ]
-    return {
-        "jaggy_version": package_versions()["jaggy"],
-        "command": command_line(),
-        "model": setup.loaded.describe(),
-        "protocols": [p.params() for p in setup.protocols],
-        "config": config.to_dict(),
-        "seed": config.seed,
-        "batch_size": record["batch_size"],
-        "memory_format": record["memory_format"],
-        "threads": record["threads"],
-        "autotune": record.get("autotune"),
-        "oom_backoff": backoff,
-        "nonfinite_views": {
+    versions = package_versions()
+    return Manifest(
+        jaggy_version=versions["jaggy"],
+        command=command_line(),
+        model=setup.loaded.describe(),
+        protocols=[p.params() for p in setup.protocols],
+        config=config.to_dict(),
+        seed=config.seed,
+        batch_size=record.batch_size,
+        memory_format=record.memory_format,
+        threads=record.threads,
+        autotune=record.autotune,
+        oom_backoff=backoff,
+        nonfinite_views={
             "count": sum(info.get("nonfinite", {}).get("views", 0) for info in infos),
             "examples": nonfinite_examples[:NONFINITE_EXAMPLES],
         },
-        "dtype": config.dtype,
-        "compile": config.compile,
-        "device": device_description(setup.device),
-        "world_size": setup.ranks.world_size,
-        "versions": package_versions(),
-        **sequence_manifest(setup),
-        "images": {
+        dtype=config.dtype,
+        compile=config.compile,
+        device=device_description(setup.device),
+        world_size=setup.ranks.world_size,
+        versions=versions,
+        images={
             "total": len(setup.items),
             "used": len(setup.items) - len(skipped),
             "skipped": skipped,
             "converted": converted,
             "labels": setup.label_report,
         },
-        "chunks": {"count": setup.n_chunks, "images_per_chunk": config.chunk_images},
-        "started": record["sessions"][0]["started"] if record["sessions"] else None,
-        "finished": now_iso(),
-        "sessions": record["sessions"],
-    }
+        chunks={"count": setup.n_chunks, "images_per_chunk": config.chunk_images},
+        started=record.first_started,
+        finished=now_iso(),
+        sessions=[s.to_dict() for s in record.sessions],
+        video=sequence_manifest(setup).get("video"),
+    )
 
 
 MIN_VIEW_BLOCK = 32  # views made per protocol call (more when the batch is larger)

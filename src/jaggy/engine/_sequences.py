@@ -12,7 +12,7 @@ from ..errors import ArgumentError
 if TYPE_CHECKING:
     from ..protocols import Protocol
     from ._config import AuditConfig
-    from ._runner import AuditSetup
+    from ._setup import AuditSetup
 
 
 def check_sequence_protocols(protocols: list[Protocol], config: AuditConfig) -> bool:
@@ -129,8 +129,8 @@ def write_imagenet_p(setup: AuditSetup, out: Path, summary: dict, identity: dict
     baseline = setup.baseline
     if baseline is None:
         return None
-    from .._atomic import atomic_write_json
     from ..metrics import flip_rates
+    from ..results import atomic_write_json
 
     names = {p.key: p.name for p in setup.protocols}
     run = {

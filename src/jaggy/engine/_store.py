@@ -4,7 +4,8 @@ Layout of OUT:
     run.json                 what the run was asked (identity) and resolved settings
     parts/chunk-000012.parquet  rows of one chunk of images (written atomically, once complete)
     predictions.parquet      all chunks, in chunk order
-    summary.json, manifest.json
+    metrics.parquet, summary.json, manifest.json
+(their formats: jaggy.results)
 """
 
 from __future__ import annotations
@@ -18,8 +19,18 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .._atomic import atomic_write, atomic_write_json
 from ..errors import ArgumentError, JaggyError, RunMismatchError
+from ..results import (
+    METRICS_FILE,
+    PREDICTION_SCHEMA,
+    PREDICTIONS_FILE,
+    RUN_FILE,
+    RunRecord,
+    atomic_write,
+    check_record_version,
+    versioned_metadata,
+    write_record,
+)
 from ._fingerprint import ImageFingerprint, describe_changes
 from ._lock import RunLock
 from ._ownership import (
@@ -44,27 +55,6 @@ FINGERPRINT_SCHEMA = pa.schema(
     ]
 )
 
-PREDICTION_SCHEMA = pa.schema(
-    [
-        ("image_index", pa.int32()),
-        ("image_id", pa.string()),
-        ("protocol", pa.string()),
-        ("protocol_name", pa.string()),
-        ("view", pa.int32()),
-        ("dx", pa.float64()),
-        ("dy", pa.float64()),
-        ("size", pa.int32()),
-        ("label", pa.int32()),
-        ("ref_class", pa.int32()),
-        ("top1", pa.int32()),
-        ("top5_ids", pa.list_(pa.int32())),
-        ("top5_probs", pa.list_(pa.float32())),
-        ("p_label", pa.float32()),
-        ("p_prev_top1", pa.float32()),
-        ("finite", pa.bool_()),  # every logit of the view finite; else its metrics are undefined
-    ]
-)
-
 
 class RunStore:
     """Reads and writes one run folder. Safe against interruption at any moment: a chunk file
@@ -82,11 +72,15 @@ class RunStore:
 
     @property
     def run_file(self) -> Path:
-        return self.out / "run.json"
+        return self.out / RUN_FILE
 
     @property
     def predictions(self) -> Path:
-        return self.out / "predictions.parquet"
+        return self.out / PREDICTIONS_FILE
+
+    @property
+    def metrics(self) -> Path:
+        return self.out / METRICS_FILE
 
     def chunk_path(self, chunk: int) -> Path:
         return self.parts / f"chunk-{chunk:06d}.parquet"
@@ -115,7 +109,7 @@ class RunStore:
         *,
         overwrite: bool = False,
         fingerprints: list[ImageFingerprint] | None = None,
-    ) -> dict | None:
+    ) -> RunRecord | None:
         """Check the folder for a new run, or a resumed run's identity (call `lock` first).
 
         Returns the stored run record on resume (None for a new run). Refuses to mix runs: an
@@ -129,7 +123,7 @@ class RunStore:
                 remove_files([self._lock.path])
             raise
 
-    def _open(self, identity, resume, overwrite, fingerprints) -> dict | None:
+    def _open(self, identity, resume, overwrite, fingerprints) -> RunRecord | None:
         if resume and overwrite:
             raise ArgumentError("--resume continues a run and --overwrite starts afresh; pick one")
         existing = self.read_run()
@@ -149,11 +143,11 @@ class RunStore:
                 "to start afresh, or choose another --out"
             )
         lines = []
-        for key, stored, now in _differences(existing["identity"], identity):
+        for key, stored, now in _differences(existing.identity, identity):
             if key == "images_digest":
                 continue
             lines.append(f"  {key}: run has {stored!r}, now {now!r}")
-        if existing["identity"].get("images_digest") != identity.get("images_digest"):
+        if existing.identity.get("images_digest") != identity.get("images_digest"):
             lines.append(f"  images: {self._image_changes(fingerprints)}")
         if lines:
             raise RunMismatchError(
@@ -161,25 +155,22 @@ class RunStore:
                 f"'{self.out}':\n" + "\n".join(lines) + "\nrerun with the original "
                 "arguments and images, or start afresh with --overwrite"
             )
-        check_chunks_belong(self.out, existing.get("run_id"))
+        check_chunks_belong(self.out, existing.run_id)
         self.clean_temporary()
         return existing
 
     def unfinished_message(self) -> str:
         """How far an audit without a summary got, and the command that finishes it."""
         record = self.read_run()
-        run_id = record.get("run_id")
         done = 0
         for chunk in self.completed_chunks():
             info = chunk_info(self.chunk_path(chunk))
-            done += info is not None and info.get("run_id") == run_id
-        total = int(record.get("n_chunks") or 0)
-        per_chunk = int(record.get("chunk_images") or 0)
+            done += info is not None and info.get("run_id") == record.run_id
+        total, per_chunk = record.n_chunks, record.chunk_images
         progress = f"{done} of {total} chunk(s)"
         if per_chunk:
             progress += f" (up to {done * per_chunk} image(s), {per_chunk} per chunk)"
-        sessions = record.get("sessions") or [{}]
-        command = sessions[-1].get("command") if isinstance(sessions[-1], dict) else None
+        command = record.current.command if record.sessions else None
         holder = RunLock(self.out, "audit")
         try:
             if holder.path.is_file():  # never leave a lock file in a folder that had none
@@ -238,11 +229,9 @@ class RunStore:
                 "choose a writable --out"
             ) from exc
 
-    def create(self, record: dict) -> None:
-        self.prepare()
-        self.write_run(record)
-
-    def read_run(self) -> dict | None:
+    def read_run(self) -> RunRecord | None:
+        """The run record; None when no run started here. A damaged run.json is a one-line
+        error; one written by another jaggy version is refused naming both versions."""
         if not self.run_file.is_file():
             return None
         try:
@@ -256,11 +245,12 @@ class RunStore:
                 f"'{self.run_file}' is damaged ({problem}); pass --overwrite to start afresh "
                 "in that folder, or choose another --out"
             )
-        return record
+        check_record_version(self.run_file, record, "run")
+        return RunRecord.from_dict(record)
 
-    def write_run(self, record: dict) -> None:
+    def write_run(self, record: RunRecord) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.run_file, record)
+        write_record(self.run_file, record)
 
     def completed_chunks(self) -> set[int]:
         if not self.parts.is_dir():
@@ -274,7 +264,7 @@ class RunStore:
         return done
 
     def write_chunk(self, chunk: int, table: pa.Table, info: dict) -> None:
-        meta = {CHUNK_META_KEY: json.dumps(info).encode()}
+        meta = versioned_metadata({CHUNK_META_KEY: json.dumps(info).encode()})
         table = table.replace_schema_metadata(meta)
         atomic_write(self.chunk_path(chunk), lambda tmp: pq.write_table(table, tmp))
 

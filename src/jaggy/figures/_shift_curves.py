@@ -7,6 +7,7 @@ Each curve's legend therefore names its own c*.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,11 +16,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 
+from ..results import OUT_HINT, atomic_write_bytes, iter_prediction_batches  # noqa: E402
 from ._palette import mpl_style  # noqa: E402
 
-_COLUMNS = ["image_index", "image_id", "protocol", "view", "p_label", "ref_class", "label"]
+_COLUMNS = ["image_index", "image_id", "protocol", "view", "p_ref", "ref_class", "label"]
 _BATCH_ROWS = 65_536
 
 
@@ -41,7 +42,7 @@ def plot_shift_curves(
     the path; for `scale`, 1 px of size growth per step).
 
     Args:
-        rows: columns `protocol`, `view`, `p_label` and optionally `ref_class` (c* of each row)
+        rows: columns `protocol`, `view`, `p_ref` and optionally `ref_class` (c* of each row)
             and `label` (the true label, -1 when unknown).
         image_id: the image's id, used as the title.
         class_names: names of the model's classes, to name each curve's c*.
@@ -57,7 +58,7 @@ def plot_shift_curves(
     labels = rows.get("label")
     for i, key in enumerate(protocols):
         picked = [j for j, k in enumerate(rows["protocol"]) if k == key]
-        pairs = sorted((rows["view"][j], rows["p_label"][j]) for j in picked)
+        pairs = sorted((rows["view"][j], rows["p_ref"][j]) for j in picked)
         name = key
         if refs is not None:
             ref = int(refs[picked[0]])
@@ -103,11 +104,10 @@ def write_shift_curve_pngs(
     Returns:
         The written paths, in image index order.
     """
-    file = pq.ParquetFile(predictions)
     # Pass 1 (one int column): where each image's last row is.
     last: dict[int, int] = {}
     position = 0
-    for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=["image_index"]):
+    for batch in iter_prediction_batches(predictions, ["image_index"], _BATCH_ROWS):
         for offset, index in enumerate(batch.column(0).to_pylist()):
             last[index] = position + offset
         position += batch.num_rows
@@ -117,7 +117,7 @@ def write_shift_curve_pngs(
     pending: dict[int, dict[str, list]] = {}
     written: dict[int, Path] = {}
     position = 0
-    for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=_COLUMNS):
+    for batch in iter_prediction_batches(predictions, _COLUMNS, _BATCH_ROWS):
         data = batch.to_pydict()
         for offset, index in enumerate(data["image_index"]):
             if index in wanted:
@@ -135,6 +135,8 @@ def _draw(rows: dict[str, list], index: int, out_dir: Path, class_names) -> Path
     fig = plot_shift_curves(rows, image_id, class_names)
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id).strip("_") or f"image{index}"
     path = out_dir / f"{index:05d}-{safe[:80]}.png"
-    fig.savefig(path, bbox_inches="tight")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue(), hint=OUT_HINT)
     return path

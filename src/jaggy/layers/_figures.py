@@ -9,8 +9,8 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
+from ..results import OUT_HINT, atomic_write_bytes
 from ._analysis import LayersReport, default_show_layers
-from ._outputs import atomic_write
 
 
 def _figure(figsize: tuple[float, float]):
@@ -26,13 +26,7 @@ def _figure(figsize: tuple[float, float]):
 def _save(fig, path: Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    data = buffer.getvalue()
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-
-    atomic_write(path, write)
+    atomic_write_bytes(path, buffer.getvalue(), hint=OUT_HINT)
     return path
 
 

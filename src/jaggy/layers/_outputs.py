@@ -2,64 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from .._atomic import atomic_write as shared_atomic_write
-from .._atomic import atomic_write_text
+from ..results import (
+    LAYERS_JSON_FILE,
+    LAYERS_SCHEMA,
+    LAYERS_TABLE_FILE,
+    SCHEMA_VERSION,
+    write_layers_record,
+    write_layers_table,
+)
 from ._analysis import LayersReport
 
-_HINT = "choose a writable --out"
 
-
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
-    """The shared atomic write, with the hint that fits `jaggy layers` (no --resume)."""
-    shared_atomic_write(path, write, hint=_HINT)
-
-
-def atomic_write_json(path: str | Path, data) -> None:
-    """Strict JSON (NaN refused) written atomically."""
-    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n", hint=_HINT)
-
-
-LAYERS_SCHEMA = pa.schema(
-    [
-        ("image_id", pa.string()),
-        ("layer", pa.string()),
-        ("layer_index", pa.int32()),
-        ("kind", pa.string()),
-        ("subsampling", pa.bool_()),
-        ("cumulative_stride", pa.int32()),
-        ("shift", pa.int32()),
-        ("dx", pa.float64()),
-        ("dy", pa.float64()),
-        ("content_dx", pa.float64()),
-        ("content_dy", pa.float64()),
-        ("cell_shift_x", pa.float64()),
-        ("cell_shift_y", pa.float64()),
-        ("on_grid", pa.bool_()),
-        ("error", pa.float64()),
-        ("aliasing_energy", pa.float64()),
-    ]
-)
-
-
-def layers_table(report: LayersReport) -> pa.Table:
-    """One row per (image, layer, shift): the normalised equivariance error, plus rows with
-    layer 'pooled' and 'logits' (kind the same) holding their relative change.
-
-    Columns: `shift` is the view index; `dx`, `dy` the protocol's view parameters (px);
-    `content_dx`, `content_dy` the displacement of the image content (px; crop moves content
-    opposite to its window); `cell_shift_*` that displacement in cells of the layer's map;
-    `on_grid` whether it is a whole number of cells; `aliasing_energy` the layer's (per image,
-    subsampling layers only). `cumulative_stride` is the larger of its two axes.
-    """
+def layers_columns(report: LayersReport) -> dict[str, list]:
+    """The columns of layers.parquet (format: `jaggy.results._layers`): one row per (image,
+    layer, shift), plus the 'pooled' and 'logits' rows."""
     columns: dict[str, list] = {name: [] for name in LAYERS_SCHEMA.names}
     n_views = len(report.views)
     sub_index = {layer.index: j for j, layer in enumerate(report.stride_map.subsampling)}
@@ -108,7 +70,11 @@ def layers_table(report: LayersReport) -> pa.Table:
                     _opt(values[i, k]),
                     None,
                 )
-    return pa.table(columns, schema=LAYERS_SCHEMA)
+    return columns
+
+
+def layers_table(report: LayersReport) -> pa.Table:
+    return pa.table(layers_columns(report), schema=LAYERS_SCHEMA)
 
 
 def _append(
@@ -164,19 +130,16 @@ def write_layers_json(report: LayersReport, path: str | Path, extra: dict | None
     """layers.json: `total_stride`, `layers` (name, kind, stride, cumulative_stride, out_shape,
     equivariance_error per shift, aliasing_energy, ...), shifts, pooled and logits curves;
     `extra` entries (run details) are added at the top level."""
-    path = Path(path)
-    data = report.to_dict()
-    if extra:
-        data = {**data, **extra}
-    atomic_write_json(path, data)
-    return path
+    return write_layers_record(path, layers_record(report, extra))
+
+
+def layers_record(report: LayersReport, extra: dict | None = None) -> dict:
+    """The content of layers.json: its schema version, the report, then `extra`."""
+    return {"schema_version": SCHEMA_VERSION, **report.to_dict(), **(extra or {})}
 
 
 def write_layers_parquet(report: LayersReport, path: str | Path) -> Path:
-    path = Path(path)
-    table = layers_table(report)
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
-    return path
+    return write_layers_table(path, layers_columns(report))
 
 
 def write_layers_outputs(
@@ -187,8 +150,8 @@ def write_layers_outputs(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = [
-        write_layers_json(report, out / "layers.json", extra),
-        write_layers_parquet(report, out / "layers.parquet"),
+        write_layers_json(report, out / LAYERS_JSON_FILE, extra),
+        write_layers_parquet(report, out / LAYERS_TABLE_FILE),
     ]
     if figures and report.n_images:
         from ._figures import write_figures

@@ -22,7 +22,7 @@ from ..errors import ArgumentError, DataError
 from ..models import LoadedModel
 from ..models._load import as_loaded_model
 from ._analysis import LayerAnalysis, LayersReport, shift_protocol
-from ._outputs import summary_lines, write_layers_outputs
+from ._outputs import layers_record, summary_lines, write_layers_outputs
 from ._stride import StrideMap
 
 DEFAULT_SHIFTS = 32
@@ -243,7 +243,7 @@ def run_layers(
         },
     }
     written = write_layers_outputs(report, out, figures=figures, extra=extra)
-    return LayersResult(Path(out), tuple(written), report, {**report.to_dict(), **extra})
+    return LayersResult(Path(out), tuple(written), report, layers_record(report, extra))
 
 
 def _measure(prepared: _Prepared, items, progress: bool) -> LayersReport:

@@ -1,5 +1,10 @@
-"""Metrics: pure functions over prediction rows, per image; bootstrap CIs over images."""
+"""Metrics: pure functions over prediction sequences, per image; bootstrap CIs over images.
 
+Nothing outside this package computes a metric: a registered metric becomes a column of
+metrics.parquet and a key of summary.json.
+"""
+
+from ..results import PredictionSequences
 from ._bootstrap import bootstrap_mean_ci
 from ._functional import (
     MetricInfo,
@@ -21,8 +26,14 @@ from ._functional import (
     worst_case_accuracy,
 )
 from ._imagenet_p import SEQUENCE_PROTOCOLS, flip_rates
-from ._sequences import PredictionSequences
-from ._summary import read_sequences, summarize_predictions, summarize_sequences
+from ._summary import (
+    metrics_blocks,
+    metrics_table,
+    per_image_table,
+    summarize_metrics,
+    summarize_predictions,
+    summarize_sequences,
+)
 
 __all__ = [
     "SEQUENCE_PROTOCOLS",
@@ -38,13 +49,16 @@ __all__ = [
     "list_metrics",
     "mac",
     "metric_info",
+    "metrics_blocks",
+    "metrics_table",
     "p_top1_change",
     "pairs_apart",
     "path_consistency",
     "per_image_metrics",
+    "per_image_table",
     "pmk_accuracy",
-    "read_sequences",
     "register_metric",
+    "summarize_metrics",
     "summarize_predictions",
     "summarize_sequences",
     "top5_distance",

@@ -12,7 +12,7 @@ Example (one image, three views; classes 7 and 3 swap places at the last view):
 >>> import numpy as np
 >>> seq = PredictionSequences.from_columns({
 ...     "image_index": [0, 0, 0], "view": [0, 1, 2], "label": [-1] * 3,
-...     "ref_class": [7] * 3, "p_label": [0.6, 0.5, 0.4],
+...     "ref_class": [7] * 3, "p_ref": [0.6, 0.5, 0.4],
 ...     "top5_ids": [[7, 3, 1, 2, 4], [7, 3, 1, 2, 4], [3, 7, 1, 2, 4]],
 ...     "top5_probs": [[0.6, 0.2, 0.1, 0.05, 0.05]] * 2 + [[0.45, 0.4, 0.1, 0.03, 0.02]],
 ...     "p_prev_top1": [None, 0.5, 0.4]})
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._sequences import PredictionSequences
+from ..results import PredictionSequences
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
-from .._atomic import atomic_write
 from ..errors import ArgumentError, DataError, JaggyError
+from ..results import atomic_write_text
 from ._registry import list_sections
 from ._run import KNOWN_FILES, RunFolder, distinct_labels
 from ._stats import (
@@ -177,14 +176,7 @@ def write_report(
             f"cannot create the folder of '{out}': {exc.strerror or exc}; {REPORT_HINT}"
         ) from exc
 
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(html_text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a report is for sharing
-
-    atomic_write(out, write, hint=REPORT_HINT)
+    atomic_write_text(out, html_text, hint=REPORT_HINT)
     return out
 
 

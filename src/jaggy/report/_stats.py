@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from ..results import iter_prediction_batches
 
 BATCH_ROWS = 65_536
-_PASS1 = ["image_index", "protocol", "view", "ref_class", "top5_ids", "p_label", "dx", "dy", "size"]
+_PASS1 = ["image_index", "protocol", "view", "ref_class", "top5_ids", "p_ref", "dx", "dy", "size"]
 _PASS2 = ["image_index", "image_id", "protocol", "view", "label", "ref_class", "top5_ids"]
-_PASS2 += ["top5_probs", "p_label"]
+_PASS2 += ["top5_probs", "p_ref"]
 
 _COUNTERS = ("views", "correct", "pairs", "jagged", "changes")
 
@@ -81,7 +82,7 @@ class ProtocolStats:
             grown[:size] = getattr(self, name)
             setattr(self, name, grown)
 
-    def add(self, image, view, top1, in_top5, correct, p_label, dx, dy, size) -> None:
+    def add(self, image, view, top1, in_top5, correct, p_ref, dx, dy, size) -> None:
         """Add rows (numpy arrays, already in (image, view) order)."""
         self._grow_images(int(image.max()) + 1)
         self._grow_views(int(view.max()) + 1)
@@ -98,8 +99,8 @@ class ProtocolStats:
         np.add.at(c["jagged"], image[paired], (in_top5 != prev_in)[paired].astype(np.int64))
         np.add.at(c["changes"], image[paired], (top1 != prev_top1)[paired].astype(np.int64))
         self._tail = (int(image[-1]), int(top1[-1]), bool(in_top5[-1]))
-        finite = np.isfinite(p_label)
-        np.add.at(self.view_p_sum, view[finite], p_label[finite])
+        finite = np.isfinite(p_ref)
+        np.add.at(self.view_p_sum, view[finite], p_ref[finite])
         np.add.at(self.view_count, view, 1.0)
         np.add.at(self.view_correct, view, correct.astype(np.float64))
         for v in np.unique(view):
@@ -157,9 +158,7 @@ class ProtocolStats:
 def scan_predictions(path: str | Path) -> dict[str, ProtocolStats]:
     """Pass 1 over predictions.parquet: per-protocol counters (see module docstring)."""
     stats: dict[str, ProtocolStats] = {}
-    file = pq.ParquetFile(path)
-    columns = [c for c in _PASS1 if c in file.schema_arrow.names]
-    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+    for batch in iter_prediction_batches(path, _PASS1, BATCH_ROWS):
         if batch.num_rows == 0:
             continue
         image = batch.column("image_index").to_numpy(zero_copy_only=False).astype(np.int64)
@@ -168,7 +167,7 @@ def scan_predictions(path: str | Path) -> dict[str, ProtocolStats]:
         top1, topk = _top5_matrix(batch.column("top5_ids"))
         in_top5 = (topk == ref[:, None]).any(axis=1)
         correct = top1 == ref
-        p_label = batch.column("p_label").to_numpy(zero_copy_only=False).astype(np.float64)
+        p_ref = batch.column("p_ref").to_numpy(zero_copy_only=False).astype(np.float64)
         n = batch.num_rows
         zeros = np.zeros(n)
         dx = _column(batch, "dx", zeros)
@@ -187,7 +186,7 @@ def scan_predictions(path: str | Path) -> dict[str, ProtocolStats]:
                 top1[rows],
                 in_top5[rows],
                 correct[rows],
-                p_label[rows],
+                p_ref[rows],
                 dx[rows],
                 dy[rows],
                 size[rows],
@@ -212,7 +211,7 @@ class Sequence:
     top1: np.ndarray
     top1_prob: np.ndarray
     in_top5: np.ndarray
-    p_label: np.ndarray
+    p_ref: np.ndarray
     ref_class: int
     label: int
 
@@ -229,8 +228,7 @@ def read_details(path: str | Path, wanted: dict[str, set[int]]) -> dict[tuple[st
     if not images:
         return {}
     union = np.asarray(sorted(images), dtype=np.int64)
-    file = pq.ParquetFile(path)
-    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=_PASS2):
+    for batch in iter_prediction_batches(path, _PASS2, BATCH_ROWS):
         image = batch.column("image_index").to_numpy(zero_copy_only=False).astype(np.int64)
         keep = np.nonzero(np.isin(image, union))[0]
         if len(keep) == 0:
@@ -244,7 +242,7 @@ def read_details(path: str | Path, wanted: dict[str, set[int]]) -> dict[tuple[st
         label = batch.column("label").to_numpy(zero_copy_only=False).astype(np.int64)
         top1, topk = _top5_matrix(batch.column("top5_ids"))
         first_prob, _ = _top5_matrix(batch.column("top5_probs"), np.float64)
-        p_label = batch.column("p_label").to_numpy(zero_copy_only=False).astype(np.float64)
+        p_ref = batch.column("p_ref").to_numpy(zero_copy_only=False).astype(np.float64)
         in_top5 = (topk == ref[:, None]).any(axis=1)
         for i in range(batch.num_rows):
             if int(image[i]) not in wanted.get(protocol[i], ()):
@@ -256,7 +254,7 @@ def read_details(path: str | Path, wanted: dict[str, set[int]]) -> dict[tuple[st
                     "top1": int(top1[i]),
                     "top1_prob": float(first_prob[i]),
                     "in_top5": bool(in_top5[i]),
-                    "p_label": float(p_label[i]),
+                    "p_ref": float(p_ref[i]),
                     "ref": int(ref[i]),
                     "label": int(label[i]),
                 }
@@ -272,7 +270,7 @@ def read_details(path: str | Path, wanted: dict[str, set[int]]) -> dict[tuple[st
             top1=np.asarray([r["top1"] for r in rows]),
             top1_prob=np.asarray([r["top1_prob"] for r in rows]),
             in_top5=np.asarray([r["in_top5"] for r in rows]),
-            p_label=np.asarray([r["p_label"] for r in rows]),
+            p_ref=np.asarray([r["p_ref"] for r in rows]),
             ref_class=rows[0]["ref"],
             label=rows[0]["label"],
         )

@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._atomic import atomic_write_json
 from ..engine import AuditConfig, resolve_device, run_audit
 from ..errors import ArgumentError
 from ..metrics import list_metrics
 from ..models import LoadedModel, Preprocessing, load_model
 from ..protocols.canvas import CELL
 from ..remedies import validate_remedies
+from ..results import atomic_write_json
 from . import _analysis as analysis
 from ._canvas import (
     CanvasGeometry,
@@ -428,7 +428,7 @@ class _Experiment:
             "boxes": str((folder / "boxes.json").relative_to(self.out)),
             "history": history,
             "seconds": {"train": train_time, "audit": audit_time},
-            "summary_protocols": audit.summary["protocols"],
+            "summary_protocols": audit.summary.to_dict()["protocols"],
             **extra,
         }
 

@@ -25,13 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from .._atomic import atomic_write_json, atomic_write_text
 from .._checks import check_finite, check_out, check_seed
 from ..data import ImageItem, discover_images
 from ..engine import AuditConfig, resolve_device, run_audit
 from ..errors import ArgumentError, DataError
 from ..models import LoadedModel, load_model, replace_head
 from ..remedies import apply_remedy, validate_remedies
+from ..results import atomic_write_json, atomic_write_text
 from . import _analysis as analysis
 from ._data import (
     TrainImages,
@@ -408,7 +408,7 @@ def _audit_heldout(config, out, checkpoint, student, train, heldout, row, progre
         {
             "audit": "audit",
             "overall": analysis.group_entry(table, "overall", config.seed),
-            "by_protocol": audit.summary["protocols"],
+            "by_protocol": audit.summary.to_dict()["protocols"],
             "by_image_distance": {
                 space: analysis.by_image_distance(table, space, config.seed) for space in distances
             },

@@ -41,7 +41,7 @@ def point_titles(run, seq, x_of: dict[int, float], x_label: str) -> list[str]:
     return [
         f"{x_label.split(' (')[0]} {x_of.get(int(v), v):g}: top-1 = "
         f"{run.class_name(int(t))} (p = {float(tp):.3f}); P(c*) = {float(p):.3f}"
-        for v, t, tp, p in zip(seq.view, seq.top1, seq.top1_prob, seq.p_label, strict=True)
+        for v, t, tp, p in zip(seq.view, seq.top1, seq.top1_prob, seq.p_ref, strict=True)
     ]
 
 
@@ -67,7 +67,7 @@ def run_block(run, report, key: str) -> dict:
             Series(
                 f"{seq.image_id} · c* = {run.class_name(seq.ref_class)}",
                 [x_of.get(int(v), math.nan) for v in seq.view],
-                seq.p_label.tolist(),
+                seq.p_ref.tolist(),
                 colour=mpl_style(i)["color"],
                 point_colours=correctness_colours(seq.correct),
                 point_titles=point_titles(run, seq, x_of, x_label),
@@ -117,7 +117,7 @@ def run_block(run, report, key: str) -> dict:
         colour = mpl_style(i)["color"]
         figure = views_and_curve_svg(
             thumbs,
-            seq.p_label.tolist(),
+            seq.p_ref.tolist(),
             seq.correct.tolist(),
             [tick_of.get(int(v), str(int(v))) for v in seq.view],
             colour=colour,

@@ -9,7 +9,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import ArgumentError
+from ..errors import ArgumentError
 
 _KINDS = (
     (stat.S_ISDIR, "a folder"),

@@ -1,20 +1,26 @@
-"""Atomic file writes: a reader (or a resumed run) sees the old file or the new one, never half."""
+"""Atomic file writes: a reader (or a resumed run) sees the old file or the new one, never half.
+
+Every file jaggy writes goes through `atomic_write`. The temporary file is created with mode
+0666 and the user's umask applies, as for any ordinary file (0644 under umask 022), so a
+colleague in the same group can read a run on a shared disk.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import JaggyError
 from ._targets import output_target
-from .errors import JaggyError
 
 RESUME_HINT = (
     "free some space or make the folder writable, then rerun with --resume (the "
     "chunks committed so far are kept)"
 )
+OUT_HINT = "choose a writable --out"
 
 
 def atomic_write(
@@ -28,8 +34,7 @@ def atomic_write(
     path = output_target(path)  # a regular file: a link is written through, a device refused
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
+        tmp = _create_temporary(path)
         write(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -43,6 +48,20 @@ def atomic_write(
         if tmp is not None:
             _remove_quietly(tmp)
         raise
+
+
+def _create_temporary(path: Path) -> str:
+    """A new, empty file `.NAME.<random>.tmp` beside `path`, with ordinary permissions (unlike
+    `tempfile.mkstemp`, which makes it 0600)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return str(tmp)
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -59,16 +78,25 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_text(path: str | Path, text: str, *, hint: str = RESUME_HINT) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes, *, hint: str = RESUME_HINT) -> None:
     def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with open(tmp, "wb") as handle:
+            handle.write(data)
 
     atomic_write(path, write, hint=hint)
 
 
-def atomic_write_json(path: str | Path, data) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+def atomic_write_text(path: str | Path, text: str, *, hint: str = RESUME_HINT) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), hint=hint)
+
+
+def atomic_write_json(
+    path: str | Path, data, *, hint: str = RESUME_HINT, allow_nan: bool = True
+) -> None:
+    """JSON (indented, keys in insertion order) written atomically. `allow_nan=False` refuses
+    NaN and infinities, which strict JSON readers reject."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=allow_nan)
+    atomic_write_text(path, text + "\n", hint=hint)
 
 
 def _remove_quietly(path: str) -> None:

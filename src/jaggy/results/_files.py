@@ -1,0 +1,11 @@
+"""The names of the files jaggy writes into an output folder."""
+
+PREDICTIONS_FILE = "predictions.parquet"
+METRICS_FILE = "metrics.parquet"
+SUMMARY_FILE = "summary.json"
+MANIFEST_FILE = "manifest.json"
+RUN_FILE = "run.json"
+LAYERS_JSON_FILE = "layers.json"
+LAYERS_TABLE_FILE = "layers.parquet"
+COMPARE_FILE = "compare.json"
+REPORT_FILE = "report.html"
