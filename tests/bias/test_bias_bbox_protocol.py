@@ -162,3 +162,27 @@ def test_bbox_and_annotations_are_refused_apart(tmp_path, capsys):
         == 2
     )
     assert "needs DATA" in capsys.readouterr().err
+
+
+def test_bbox_audit_joined_back_with_its_annotations(tmp_path):
+    """audit --annotations, then bias --audit: every row is its own object (image#k)."""
+    sizes = {"a.png": (120, 90), "b.png": (100, 100)}
+    images = _photos(tmp_path / "images", sizes)
+    boxes = [
+        Box("a.png", CLASSES[1], 10, 10, 70, 60),
+        Box("a.png", CLASSES[2], 50, 30, 118, 88),
+        Box("b.png", CLASSES[0], 20, 20, 80, 90),
+    ]
+    path = write_coco(tmp_path / "instances.json", boxes, sizes=sizes)
+    run = tmp_path / "run"
+    args = ["audit", "py:tinynets:tiny1000", str(images), "--annotations", str(path), *BASE]
+    assert main([*args, "--out", str(run)]) == 0
+    out = tmp_path / "bias"
+    assert main(["bias", str(path), "--audit", str(run), "--out", str(out), "--no-figures"]) == 0
+    invariance = json.loads((out / "bias.json").read_text())["invariance"]
+    assert invariance["object"] == "the audited object (a bbox run)"
+    assert invariance["rows"]["bbox"] == {"rows": 3, "matched": 3}
+    joined = pq.read_table(out / "invariance.parquet").to_pylist()
+    size_of = {r["image_id"]: r["size"] for r in joined}
+    assert size_of["a.png#1"] == pytest.approx(np.sqrt(68 * 58 / (120 * 90)))
+    assert size_of["b.png#0"] == pytest.approx(np.sqrt(60 * 70 / (100 * 100)))

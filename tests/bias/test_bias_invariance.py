@@ -21,6 +21,7 @@ from jaggy.bias._invariance import (
 )
 from jaggy.cli import main
 from jaggy.data.annotations import read_annotations
+from jaggy.results import METRICS_FILE, write_metrics
 
 SIZES = {f"img{i}.png": (100, 100) for i in range(6)}
 # One main box per image (plus a smaller one that must not be chosen), with known geometry
@@ -52,8 +53,8 @@ def _boxes() -> list[Box]:
 
 
 def write_run(folder, rows: list[tuple[str, str, float, float]]):
-    """A run folder with metrics.parquet as the audit writes it (see the shared contract):
-    rows of (image_id, protocol key, p_top1_change, mac)."""
+    """A run folder whose metrics.parquet holds rows of (image_id, protocol key,
+    p_top1_change, mac), written by the format's owner as an audit writes it."""
     folder.mkdir(parents=True, exist_ok=True)
     n = len(rows)
     table = pa.table(
@@ -66,11 +67,12 @@ def write_run(folder, rows: list[tuple[str, str, float, float]]):
             "ref_class": pa.array([3] * n, pa.int64()),
             "n_views": pa.array([10] * n, pa.int64()),
             "n_pairs": pa.array([9] * n, pa.int64()),
+            "n_nonfinite_views": pa.array([0] * n, pa.int64()),
             "p_top1_change": pa.array([r[2] for r in rows], pa.float64()),
             "mac": pa.array([r[3] for r in rows], pa.float64()),
         }
     )
-    pq.write_table(table, folder / "metrics.parquet")
+    write_metrics(folder / METRICS_FILE, [table], ["p_top1_change", "mac"])
     return folder
 
 

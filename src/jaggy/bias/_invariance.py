@@ -30,39 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from ..data.annotations import Annotations, split_object_id
-from ..errors import ArgumentError, DataError
+from ..errors import DataError
+from ..results import metric_columns
 
 SIZE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 DISTANCE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 1.0)
 N_RESAMPLES = 1000
-# Columns of metrics.parquet that identify a row; every other float column is a metric.
-ID_COLUMNS = (
-    "image_index",
-    "image_id",
-    "protocol",
-    "protocol_name",
-    "label",
-    "ref_class",
-    "n_views",
-    "n_pairs",
-)
-
-
-def read_run_metrics(run_dir: str | Path):
-    """The per-image metrics table of an audit folder (`jaggy.results.read_metrics`)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "metrics.parquet").is_file():
-        raise ArgumentError(
-            f"--audit '{run_dir}' has no metrics.parquet; give the folder of a finished "
-            "jaggy audit run"
-        )
-    try:
-        from ..results import read_metrics
-    except ImportError:  # the results package not installed yet: the file as the contract says
-        import pyarrow.parquet as pq
-
-        return pq.read_table(run_dir / "metrics.parquet")
-    return read_metrics(run_dir)
 
 
 def object_geometry(annotations: Annotations) -> tuple[np.ndarray, np.ndarray]:
@@ -230,7 +203,7 @@ def invariance_by_object(
     for needed in ("image_id", "protocol"):
         if needed not in names:
             raise DataError(f"{run}: metrics.parquet has no '{needed}' column")
-    metrics = [c for c in names if c not in ID_COLUMNS and table.schema.field(c).type in _FLOATS]
+    metrics = [c for c in metric_columns(table) if table.schema.field(c).type in _FLOATS]
     image_ids = table.column("image_id").to_pylist()
     protocols = table.column("protocol").to_pylist()
     box = match_rows(image_ids, annotations)
@@ -278,7 +251,7 @@ def invariance_by_object(
     bbox_rows = sum(split_object_id(i) is not None for i in image_ids)
     summary = {
         "run": str(run),
-        "object": "the audited object (bbox run)"
+        "object": "the audited object (a bbox run)"
         if bbox_rows == len(image_ids)
         else "the largest box of its image",
         "rows": counts,

@@ -10,12 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ArgumentError
-from ..results import atomic_write, atomic_write_text
+from ..results import OUT_HINT, atomic_write, atomic_write_text
 
 SCHEMA_VERSION = 1
 WRITTEN_BY = "jaggy bias"
-HINT = "choose a writable --out"
-OWN_FILES = ("bias.json", "boxes.parquet")
+HINT = OUT_HINT
 
 
 def prepare_out(out: str | Path) -> Path:

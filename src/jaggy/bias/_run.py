@@ -11,9 +11,10 @@ import pyarrow as pa
 
 from ..data.annotations import SKIP_REASONS, Annotations, read_annotations
 from ..models import Preprocessing
+from ..results import read_metrics
 from ._figures import CHART_METRICS, bias_figure, binned_metric_figure, classes_figure
 from ._frames import InputFrame, to_input_frame
-from ._invariance import invariance_by_object, read_run_metrics
+from ._invariance import invariance_by_object
 from ._outputs import (
     SCHEMA_VERSION,
     WRITTEN_BY,
@@ -166,7 +167,7 @@ def run_bias(
     bias_classes.png (and bias_input.png with a model) into `out`; with `audit` also
     invariance.parquet, invariance_by_size.png and invariance_by_position.png.
     """
-    metrics = read_run_metrics(audit) if audit is not None else None  # before any work
+    metrics = read_metrics(audit) if audit is not None else None  # before any work
     out = prepare_out(out)
     if model is not None and preprocessing is None:
         from ..models import load_model
