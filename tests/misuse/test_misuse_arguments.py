@@ -187,3 +187,25 @@ def test_finetune_arguments_out_of_bounds(capsys, images, tmp_path, args, messag
     )
     refused(code, err, message)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_batch_too_big_for_memory_names_the_batch_size(capsys, images, tmp_path):
+    code, err = run_jaggy(
+        capsys,
+        "audit",
+        "py:tinynets:tiny",
+        images,
+        "--protocol",
+        "crop",
+        "--steps",
+        "2",
+        "--batch-size",
+        str(10**9),
+        "--out",
+        tmp_path / "out",
+        "--no-progress",
+    )
+    refused(code, err, "crop with --batch-size 1,000,000,000 needs about")
+    assert "(batches of 1,000,000,000 views), but this machine has" in err
+    assert err.strip().endswith("available; use a smaller --batch-size")
+    assert not (tmp_path / "out").exists()

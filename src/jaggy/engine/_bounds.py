@@ -78,16 +78,29 @@ def check_work_fits(
             if have is None or need <= SHARE * have:
                 continue
             place = "this machine" if where == "host" else str(device)
-            cause = (
-                f"a {side} px source image per image"
-                if side * side * DEVICE_BYTES_PER_SOURCE_PIXEL > rows
-                else f"{views:,} views per image, {images_held} image(s) per chunk"
+            source = side * side * DEVICE_BYTES_PER_SOURCE_PIXEL
+            parts = {
+                "source": (source, f"a {side} px source image per image", f"fewer {argument}"),
+                "rows": (
+                    rows if where == "host" or device.type == "cpu" else 0,
+                    f"{views:,} views per image, {images_held} image(s) per chunk",
+                    f"fewer {argument} or a smaller --chunk-images",
+                ),
+                "batch": (
+                    block if where == "device" or device.type == "cpu" else 0,
+                    f"batches of {batch_size:,} views",
+                    "a smaller --batch-size",
+                ),
+            }
+            _, cause, remedy = max(parts.values(), key=lambda part: part[0])
+            what = (
+                f"--batch-size {batch_size:,}"
+                if remedy == "a smaller --batch-size"
+                else f"{argument} {protocol.options.steps - _offset(argument)}"
             )
             raise ArgumentError(
-                f"{protocol.key} with {argument} {protocol.options.steps - _offset(argument)} "
-                f"needs about {_gigabytes(need)} of memory ({cause}), but {place} has "
-                f"{_gigabytes(have)} available; use fewer {argument}"
-                + (" or a smaller --chunk-images" if "views per image" in cause else "")
+                f"{protocol.key} with {what} needs about {_gigabytes(need)} of memory ({cause}), "
+                f"but {place} has {_gigabytes(have)} available; use {remedy}"
             )
 
 
