@@ -19,9 +19,9 @@ from report_fixtures import XSS_NAME, make_run, tiny_model, write_images
 from jaggy.cli import main
 from jaggy.errors import ArgumentError, DataError
 from jaggy.report import (
+    Report,
     ReportLimits,
     RunFolder,
-    _stats,
     has_file,
     list_sections,
     register_section,
@@ -29,7 +29,11 @@ from jaggy.report import (
     render_template,
     write_report,
 )
+from jaggy.report._data import RunMetrics, read_views, spread_pick
+from jaggy.report._templates import slug
 from jaggy.report._views import ViewMaker
+from jaggy.report.sections.curves import image_metrics
+from jaggy.results import read_metrics
 
 
 @pytest.fixture(scope="module")
@@ -44,56 +48,100 @@ def _sections(html: str) -> list[str]:
     return re.findall(r'<section class="report" id="([^"]+)"', html)
 
 
-# --- statistics --------------------------------------------------------------------------
+# --- statistics: every per-image number comes from metrics.parquet ----------------------
 
 
-@pytest.mark.parametrize("batch_rows", [7, 65_536])
-def test_per_image_rates_reproduce_the_summary(run_dir, monkeypatch, batch_rows):
-    # Small batches split sequences across batch boundaries: pairs must still be counted once.
-    monkeypatch.setattr(_stats, "BATCH_ROWS", batch_rows)
-    stats = _stats.scan_predictions(run_dir / "predictions.parquet")
-    summary = json.loads((run_dir / "summary.json").read_text())["protocols"]
-    assert set(stats) == set(summary)
-    for key, entry in summary.items():
-        s = stats[key]
-        images = s.image_indices()
-        assert len(images) == entry["n_images"]
-        assert int(s.counts["pairs"].sum()) == entry["n_pairs"]
-        for metric, counter in (("jaggedness", "jagged"), ("p_top1_change", "changes")):
-            assert np.mean(s.rate(counter)[images]) == pytest.approx(
-                entry[metric]["value"], abs=1e-12
+def test_per_image_statistics_equal_metrics_parquet(run_dir):
+    table = read_metrics(run_dir).to_pandas()
+    html = render_report([run_dir])
+    for key, group in table.groupby("protocol", sort=False):
+        # the wall: sorted by metrics.parquet's jaggedness, each row titled with its values
+        expected = group.sort_values(
+            ["jaggedness", "p_top1_change", "image_index"], ascending=[False, False, True]
+        )
+        wall = html.split(f'id="wall-{slug(key)}"')[1].split("</section>")[0]
+        titles = re.findall(r"<title>([^<]*): c\* = [^<]*</title>", wall)
+        assert titles == expected.image_id.tolist()
+        for row in expected.itertuples():
+            assert (
+                f"jaggedness {row.jaggedness:.3f}; P(top-1 change) {row.p_top1_change:.3f}" in wall
             )
+    # the cards: the metrics of each drawn image under each key, as the table holds them
+    report = Report([RunFolder(run_dir)], ReportLimits())
+    run = report.runs[0]
+    for index in report.curve_images(run):
+        for key in report.protocol_keys(run):
+            row = table[(table.protocol == key) & (table.image_index == index)].iloc[0]
+            shown = dict(image_metrics(report, run, key, index))
+            assert shown["P(top-1 change)"] == f"{row.p_top1_change:.3f}"
+            assert shown["jaggedness"] == f"{row.jaggedness:.3f}"
+            assert shown["MAC"] == f"{row.mac:.3f}"
+
+
+def test_curve_images_are_the_most_unstable_by_the_metrics(run_dir):
+    table = read_metrics(run_dir).to_pandas()
+    score = (
+        (table.p_top1_change.fillna(0) + table.jaggedness.fillna(0))
+        .groupby(table.image_index)
+        .mean()
+    )
+    expected = sorted(score.index, key=lambda i: (-score[i], i))[:3]
+    report = Report([RunFolder(run_dir)], ReportLimits(curve_images=3))
+    assert report.curve_images(report.runs[0]) == expected
+
+
+def test_report_and_figures_compute_no_metric_and_read_files_through_results():
+    import ast
+
+    import jaggy
+
+    root = Path(jaggy.__file__).parent
+    allowed_from_metrics = {"metric_info", "list_metrics", "MetricInfo"}
+    for folder in ("report", "figures"):
+        for path in (root / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                    assert not any(n.startswith("pyarrow.parquet") for n in names), path
+                elif isinstance(node, ast.ImportFrom):
+                    module = node.module or ""
+                    assert not module.startswith("pyarrow.parquet"), path
+                    if module.endswith("metrics"):
+                        imported = {a.name for a in node.names}
+                        assert imported <= allowed_from_metrics, (path, imported)
 
 
 def test_per_view_means_match_the_rows(run_dir):
-    stats = _stats.scan_predictions(run_dir / "predictions.parquet")
+    views, _ = read_views(run_dir, {})
     table = pq.read_table(run_dir / "predictions.parquet").to_pandas()
     crop = table[table.protocol == "crop"]
     expected = crop.groupby("view").p_ref.mean().to_numpy()
-    np.testing.assert_allclose(stats["crop"].mean_p_by_view(), expected, rtol=1e-6)
+    np.testing.assert_allclose(views["crop"].mean_p_by_view(), expected, rtol=1e-6)
     correct = (crop.top5_ids.map(lambda ids: ids[0]) == crop.ref_class).groupby(crop.view).mean()
-    np.testing.assert_allclose(stats["crop"].correct_by_view(), correct.to_numpy())
-    xs, label = stats["scale"].x_values()
+    np.testing.assert_allclose(views["crop"].correct_by_view(), correct.to_numpy())
+    xs, label = views["scale"].x_values()
     assert label.startswith("embedded size")
     assert xs.tolist() == [20, 21, 22, 23, 24]
 
 
 def test_wall_order_is_by_jaggedness(run_dir):
-    stats = _stats.scan_predictions(run_dir / "predictions.parquet")
-    for s in stats.values():
-        order = s.wall_order()
-        jag = s.rate("jagged")[order]
+    metrics = RunMetrics(read_metrics(run_dir))
+    for key in metrics.keys():
+        order = metrics.wall_order(key)
+        assert sorted(order.tolist()) == metrics.images(key).tolist()
+        jag = metrics.column(key, "jaggedness", order)
         assert np.all(np.diff(jag) <= 1e-12)  # most jagged first
 
 
 def test_spread_pick_spans_the_ranking():
-    picked = _stats.spread_pick(np.arange(100), 5)
+    picked = spread_pick(np.arange(100), 5)
     assert picked.tolist() == [0, 25, 50, 74, 99]
-    assert _stats.spread_pick(np.arange(3), 5).tolist() == [0, 1, 2]
+    assert spread_pick(np.arange(3), 5).tolist() == [0, 1, 2]
 
 
 def test_details_hold_the_exact_rows(run_dir):
-    details = _stats.read_details(run_dir / "predictions.parquet", {"crop": {1}, "scale": {0, 2}})
+    _, details = read_views(run_dir, {"crop": {1}, "scale": {0, 2}})
     assert set(details) == {("crop", 1), ("scale", 0), ("scale", 2)}
     table = pq.read_table(run_dir / "predictions.parquet").to_pandas()
     rows = table[(table.protocol == "scale") & (table.image_index == 2)].sort_values("view")
@@ -101,6 +149,7 @@ def test_details_hold_the_exact_rows(run_dir):
     np.testing.assert_allclose(seq.p_ref, rows.p_ref.to_numpy(), rtol=1e-6)
     assert seq.top1.tolist() == rows.top5_ids.map(lambda ids: int(ids[0])).tolist()
     assert seq.ref_class == int(rows.ref_class.iloc[0])
+    assert seq.image_id == rows.image_id.iloc[0]
 
 
 # --- re-created views ---------------------------------------------------------------------
@@ -415,16 +464,15 @@ def test_summary_only_folder_shows_headline_without_dangling_links(tmp_path):
 
 
 def test_curve_axes_follow_the_path(run_dir, tmp_path):
-    stats = _stats.scan_predictions(run_dir / "predictions.parquet")
-    xs, label = stats["crop"].x_values()
+    xs, label = read_views(run_dir, {})[0]["crop"].x_values()
     assert label == "shift (px along the path)" and xs.tolist() == [0, 1, 2, 3, 4]
     data = tmp_path / "images"
     write_images(data, 2, seed=1)
     grid = make_run(tmp_path / "grid", data, ["crop"], steps=3, path="grid")
-    xs, label = _stats.scan_predictions(grid / "predictions.parquet")["crop"].x_values()
+    xs, label = read_views(grid, {})[0]["crop"].x_values()
     assert label.startswith("view k") and xs.tolist() == list(range(9))  # serpentine order
     vertical = make_run(tmp_path / "vertical", data, ["black"], steps=3, path="vertical")
-    xs, label = _stats.scan_predictions(vertical / "predictions.parquet")["black@24"].x_values()
+    xs, label = read_views(vertical, {})[0]["black@24"].x_values()
     assert label.startswith("shift") and xs.tolist() == [0, 1, 2]
     html = render_report([grid])
     assert 'data-columns="9"' in html

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from ..engine import AuditConfig, RunStore, run_audit
 from ..errors import ArgumentError, RunMismatchError
-from ..figures import write_shift_curve_pngs
 from ..models import embedded_names, imagenet_class_names
-from ..report import write_report
+from ..report import write_report, write_shift_curve_pngs
 from ._common import format_summary_table
 
 DEMO_PROTOCOLS = ["study_crop", "study_black", "crop", "black", "inpaint", "scale"]
@@ -61,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         ) from exc
     print(format_summary_table(result.summary.to_dict()))
     figures = write_shift_curve_pngs(
-        result.predictions, Path(config.out) / "figures", imagenet_class_names()
+        result.out, Path(config.out) / "figures", imagenet_class_names()
     )
     print(f"\n{len(figures)} figures of P(reference class) versus shift in {config.out}/figures/")
     path = write_report([result.out], result.out / "report.html")

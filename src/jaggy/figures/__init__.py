@@ -7,7 +7,7 @@ Figures take arrays and strings; reading result files is the caller's job (`jagg
 from ._charts import Series, line_chart
 from ._palette import CORRECT, PALETTE, WALL_COLOURS, WRONG, mpl_style
 from ._sequence import correctness_colours, image_data_uri, views_and_curve_svg
-from ._shift_curves import class_label, plot_shift_curves, write_shift_curve_pngs
+from ._shift_curves import ShiftCurve, class_label, plot_shift_curves, shift_curves_png
 from ._svg_export import figure_svg, new_figure, svg_style
 from ._wall import wall_colours, wall_svg
 
@@ -17,6 +17,7 @@ __all__ = [
     "WALL_COLOURS",
     "WRONG",
     "Series",
+    "ShiftCurve",
     "class_label",
     "correctness_colours",
     "figure_svg",
@@ -25,9 +26,9 @@ __all__ = [
     "mpl_style",
     "new_figure",
     "plot_shift_curves",
+    "shift_curves_png",
     "svg_style",
     "views_and_curve_svg",
     "wall_colours",
     "wall_svg",
-    "write_shift_curve_pngs",
 ]

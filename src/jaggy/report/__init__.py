@@ -8,6 +8,7 @@ Sections register themselves (`register_section`), so adding one is one function
 module plus its template.
 """
 
+from ._curve_pngs import write_shift_curve_pngs
 from ._registry import Section, has_file, list_sections, register_section
 from ._report import Report, ReportLimits, render_report, write_report
 from ._run import RunFolder
@@ -25,4 +26,5 @@ __all__ = [
     "render_template",
     "svg_markup",
     "write_report",
+    "write_shift_curve_pngs",
 ]

@@ -10,16 +10,9 @@ import numpy as np
 from .. import __version__
 from ..errors import ArgumentError, DataError, JaggyError
 from ..results import atomic_write_text
+from ._data import ProtocolViews, RunMetrics, Sequence, read_run_metrics, read_views, spread_pick
 from ._registry import list_sections
 from ._run import KNOWN_FILES, RunFolder, distinct_labels
-from ._stats import (
-    ProtocolStats,
-    Sequence,
-    most_unstable,
-    read_details,
-    scan_predictions,
-    spread_pick,
-)
 from ._templates import render_template
 from ._views import ViewMaker
 
@@ -54,58 +47,63 @@ class Report:
     def __init__(self, runs: list[RunFolder], limits: ReportLimits):
         self.runs = runs
         self.limits = limits
-        self._stats: dict[int, dict[str, ProtocolStats]] = {}
-        self._details: dict[int, dict[tuple[str, int], Sequence]] = {}
-        self._views: dict[int, ViewMaker] = {}
-        self._thumbs: dict[tuple, list[str] | str] = {}
+        self._metrics: dict[int, RunMetrics] = {}
+        self._views: dict[int, tuple[dict[str, ProtocolViews], dict]] = {}
+        self._makers: dict[int, ViewMaker] = {}
+        self._thumbs: dict[tuple, list | str] = {}
 
-    def stats(self, run: RunFolder) -> dict[str, ProtocolStats]:
-        """Pass-1 statistics of a run's predictions (empty without predictions.parquet)."""
-        if run.index not in self._stats:
-            try:
-                self._stats[run.index] = scan_predictions(run.predictions)
-            except FileNotFoundError:
-                self._stats[run.index] = {}
-            except (OSError, KeyError, ValueError) as exc:
-                raise JaggyError(f"cannot read '{run.predictions}': {exc}") from exc
-        return self._stats[run.index]
+    def metrics(self, run: RunFolder) -> RunMetrics:
+        """The run's metrics.parquet: every per-image number the report shows."""
+        if run.index not in self._metrics:
+            self._metrics[run.index] = read_run_metrics(run.path)
+        return self._metrics[run.index]
 
     def protocol_keys(self, run: RunFolder) -> list[str]:
-        """The run's protocols in summary order, then any only found in the predictions."""
-        keys = list(run.protocol_keys)
-        keys += [k for k in self.stats(run) if k not in keys]
-        return [k for k in keys if k in self.stats(run)]
+        """The run's protocol keys with per-image metrics, in summary order (then any others
+        in metrics.parquet's order)."""
+        measured = self.metrics(run).keys()
+        keys = [k for k in run.protocol_keys if k in measured]
+        return keys + [k for k in measured if k not in keys]
 
     def curve_images(self, run: RunFolder) -> list[int]:
-        return most_unstable(self.stats(run), self.limits.curve_images)
+        return self.metrics(run).most_unstable(self.limits.curve_images)
 
     def wall_images(self, run: RunFolder, key: str) -> np.ndarray:
-        return spread_pick(self.stats(run)[key].wall_order(), self.limits.wall_images)
+        return spread_pick(self.metrics(run).wall_order(key), self.limits.wall_images)
+
+    def protocol_views(self, run: RunFolder) -> dict[str, ProtocolViews]:
+        """Every protocol key's views: geometry and per-view means over all images."""
+        return self._read_views(run)[0]
 
     def details(self, run: RunFolder) -> dict[tuple[str, int], Sequence]:
-        """Pass-2 sequences of every image a figure of this run shows."""
-        if run.index not in self._details:
+        """The recorded sequences of every image a figure of this run shows."""
+        return self._read_views(run)[1]
+
+    def _read_views(self, run: RunFolder):
+        if run.index not in self._views:
             chosen = set(self.curve_images(run))
             wanted = {
                 key: chosen | {int(i) for i in self.wall_images(run, key)}
-                for key in self.stats(run)
+                for key in self.protocol_keys(run)
             }
-            self._details[run.index] = (
-                read_details(run.predictions, wanted) if run.has_predictions else {}
-            )
-        return self._details[run.index]
+            try:
+                self._views[run.index] = read_views(run.path, wanted)
+            except (OSError, KeyError, ValueError) as exc:
+                raise JaggyError(f"cannot read '{run.predictions}': {exc}") from exc
+        return self._views[run.index]
 
     def thumbnails(self, run: RunFolder, image_id: str, key: str, views: list[int]):
-        """Thumbnails of views (data URIs) or the reason there are none; computed once."""
+        """Thumbnails of views (uint8 arrays) or the reason there are none; made once."""
         memo = (run.index, image_id, key, tuple(views))
         if memo not in self._thumbs:
-            self._thumbs[memo] = self.views(run).thumbnails(image_id, key, views) if views else []
+            maker = self.view_maker(run)
+            self._thumbs[memo] = maker.thumbnails(image_id, key, views) if views else []
         return self._thumbs[memo]
 
-    def views(self, run: RunFolder) -> ViewMaker:
-        if run.index not in self._views:
-            self._views[run.index] = ViewMaker(run)
-        return self._views[run.index]
+    def view_maker(self, run: RunFolder) -> ViewMaker:
+        if run.index not in self._makers:
+            self._makers[run.index] = ViewMaker(run)
+        return self._makers[run.index]
 
 
 def render_report(run_dirs: list[str | Path], limits: ReportLimits | None = None) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 from ...figures import Series, correctness_colours, line_chart, mpl_style, views_and_curve_svg
 from .._registry import has_file, register_section
 from .._templates import render_template, svg_markup
-from ._common import protocol_description
+from ._common import metric_label, protocol_description
 
 
 def protocol_order(runs, report) -> list[str]:
@@ -20,10 +20,10 @@ def protocol_order(runs, report) -> list[str]:
     return keys
 
 
-def x_axis(stats) -> tuple[dict[int, float], str, dict[int, str]]:
+def x_axis(protocol_views) -> tuple[dict[int, float], str, dict[int, str]]:
     """{view: x value}, axis label and {view: tick label} of a protocol's curves."""
-    xs, label = stats.x_values()
-    views = sorted(stats.view_params)
+    xs, label = protocol_views.x_values()
+    views = protocol_views.views
     return (
         {v: float(x) for v, x in zip(views, xs, strict=True)},
         label,
@@ -45,6 +45,20 @@ def point_titles(run, seq, x_of: dict[int, float], x_label: str) -> list[str]:
     ]
 
 
+CARD_METRICS = ("p_top1_change", "jaggedness", "mac")  # shown per image, from metrics.parquet
+
+
+def image_metrics(report, run, key: str, index: int) -> list[tuple[str, str]]:
+    """(label, value) of the image's metrics under `key`, as metrics.parquet holds them."""
+    table = report.metrics(run)
+    shown = []
+    for name in CARD_METRICS:
+        value = table.value(key, index, name)
+        if math.isfinite(value):
+            shown.append((metric_label(name), f"{value:.3f}"))
+    return shown
+
+
 def _thumb_positions(n: int, limit: int) -> list[int]:
     if limit <= 0:
         return []
@@ -55,11 +69,11 @@ def _thumb_positions(n: int, limit: int) -> list[int]:
 
 def run_block(run, report, key: str) -> dict:
     """One run's part of a protocol: the chart of its chosen images and a card per image."""
-    stats = report.stats(run)[key]
+    protocol_views = report.protocol_views(run)[key]
     details = report.details(run)
-    x_of, x_label, tick_of = x_axis(stats)
+    x_of, x_label, tick_of = x_axis(protocol_views)
     chosen = [i for i in report.curve_images(run) if (key, i) in details]
-    n_images = len(stats.image_indices())
+    n_images = len(report.metrics(run).images(key))
     series = []
     for i, index in enumerate(chosen):
         seq = details[(key, index)]
@@ -73,13 +87,13 @@ def run_block(run, report, key: str) -> dict:
                 point_titles=point_titles(run, seq, x_of, x_label),
             )
         )
-    views = sorted(stats.view_params)
-    mean = stats.mean_p_by_view()
+    views = protocol_views.views
+    mean = protocol_views.mean_p_by_view()
     series.append(
         Series(
             f"mean over all {n_images} images",
             [x_of[v] for v in views],
-            [float(mean[v]) for v in views],
+            mean.tolist(),
             colour="#444444",
             dash=(5, 3),
             width=2.4,
@@ -101,7 +115,7 @@ def run_block(run, report, key: str) -> dict:
         title=f"{key}: P(c*) versus shift, {which}",
         description=f"P(c*) against {x_label} for protocol {key}",
     )
-    run_problem = report.views(run).problem  # said once, at the top of the section
+    run_problem = report.view_maker(run).problem  # said once, at the top of the section
     cards = []
     for i, index in enumerate(chosen):
         seq = details[(key, index)]
@@ -129,10 +143,8 @@ def run_block(run, report, key: str) -> dict:
                 "colour": colour,
                 "image_id": seq.image_id,
                 "reference": reference_note(run, seq),
-                "changes": int(np.count_nonzero(seq.top1[1:] != seq.top1[:-1])),
-                "jagged": int(np.count_nonzero(seq.in_top5[1:] != seq.in_top5[:-1])),
-                "correct": int(seq.correct.sum()),
-                "n_views": len(seq.view),
+                "metrics": image_metrics(report, run, key, index),
+                "n_pairs": int(report.metrics(run).value(key, index, "n_pairs")),
                 "reason": reason if reason and reason != run_problem else None,
                 "svg": svg_markup(figure),
             }
@@ -153,7 +165,7 @@ def curves(runs, report):
         return None
     problems = []
     for run in runs:
-        problem = report.views(run).problem
+        problem = report.view_maker(run).problem
         if problem and report.curve_images(run):
             problems.append((run.label, problem))
     for run in runs:
@@ -167,7 +179,7 @@ def curves(runs, report):
                     report.thumbnails(run, seq.image_id, key, [int(seq.view[p]) for p in positions])
     protocols = []
     for key in keys:
-        having = [run for run in runs if key in report.stats(run)]
+        having = [run for run in runs if key in report.protocol_keys(run)]
         protocols.append(
             {
                 "key": key,

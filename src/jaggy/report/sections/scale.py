@@ -64,18 +64,15 @@ def size_chart(runs, metric: str) -> str | None:
 def scale_protocol_chart(runs, report) -> str | None:
     series = []
     for run in runs:
-        stats = report.stats(run).get("scale")
-        if stats is None:
+        protocol_views = report.protocol_views(run).get("scale") if run.has_predictions else None
+        if protocol_views is None:
             continue
-        xs, _ = stats.x_values()
-        views = sorted(stats.view_params)
-        mean_p = stats.mean_p_by_view()
-        top1 = stats.correct_by_view()
+        xs, _ = protocol_views.x_values()
+        mean_p = protocol_views.mean_p_by_view()
+        top1 = protocol_views.correct_by_view()
         prefix = "" if len(runs) == 1 else f"{run.label} · "
-        series.append(Series(f"{prefix}mean P(c*)", xs.tolist(), [mean_p[v] for v in views]))
-        series.append(
-            Series(f"{prefix}fraction with top-1 = c*", xs.tolist(), [top1[v] for v in views])
-        )
+        series.append(Series(f"{prefix}mean P(c*)", xs.tolist(), mean_p.tolist()))
+        series.append(Series(f"{prefix}fraction with top-1 = c*", xs.tolist(), top1.tolist()))
     if not series:
         return None
     return line_chart(

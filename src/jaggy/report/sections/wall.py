@@ -6,32 +6,33 @@ import numpy as np
 
 from ...figures import WALL_COLOURS, wall_svg
 from .._registry import has_file, register_section
-from .._templates import render_template, svg_markup
+from .._templates import number, render_template, svg_markup
 from .curves import protocol_order, x_axis
 
 
 def wall_block(run, report, key: str) -> dict:
-    stats = report.stats(run)[key]
+    protocol_views = report.protocol_views(run)[key]
+    metrics = report.metrics(run)
     details = report.details(run)
     images = [int(i) for i in report.wall_images(run, key) if (key, int(i)) in details]
-    views = sorted(stats.view_params)
+    views = protocol_views.views
     column = {v: c for c, v in enumerate(views)}
     states = np.full((len(images), len(views)), -1, dtype=np.int64)
     labels, notes, titles = [], [], []
-    jag = stats.rate("jagged")
     for r, index in enumerate(images):
         seq = details[(key, index)]
         for v, top1_ok, inside in zip(seq.view, seq.correct, seq.in_top5, strict=True):
             states[r, column[int(v)]] = 2 if top1_ok else (1 if inside else 0)
+        jaggedness = metrics.value(key, index, "jaggedness")
+        changes = metrics.value(key, index, "p_top1_change")
         labels.append(seq.image_id)
-        notes.append(f"{jag[index]:.2f}")
+        notes.append(number(jaggedness, 2))
         titles.append(
             f"{seq.image_id}: c* = {run.class_name(seq.ref_class, short=False)}; "
-            f"jaggedness {jag[index]:.3f}; top-1 = c* in {int(seq.correct.sum())} of "
-            f"{len(seq.view)} views"
+            f"jaggedness {number(jaggedness)}; P(top-1 change) {number(changes)}"
         )
-    _, x_label, tick_of = x_axis(stats)
-    n_total = len(stats.image_indices())
+    _, x_label, tick_of = x_axis(protocol_views)
+    n_total = len(metrics.images(key))
     svg = wall_svg(
         states,
         labels,
@@ -63,14 +64,14 @@ def wall(runs, report) -> str | None:
         return None
     cap = report.limits.wall_images
     capped = any(
-        len(report.stats(run)[k].image_indices()) > cap
-        for run in runs
-        for k in report.protocol_keys(run)
+        len(report.metrics(run).images(k)) > cap for run in runs for k in report.protocol_keys(run)
     )
     walls = [
         {
             "key": key,
-            "figures": [wall_block(run, report, key) for run in runs if key in report.stats(run)],
+            "figures": [
+                wall_block(run, report, key) for run in runs if key in report.protocol_keys(run)
+            ],
         }
         for key in keys
     ]

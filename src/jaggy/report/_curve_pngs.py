@@ -1,0 +1,74 @@
+"""One PNG of P(c*) versus shift per image of an audit (what `jaggy demo` leaves in figures/).
+
+The predictions are streamed through `jaggy.results.iter_sequences`; an image is drawn as soon
+as the reader has moved past it, so memory holds the sequences of a few images, whatever the
+size of the run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..figures import ShiftCurve, class_label, shift_curves_png
+from ..results import OUT_HINT, PREDICTIONS_FILE, atomic_write_bytes, iter_sequences
+
+
+def write_shift_curve_pngs(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    class_names: Sequence[str] | None = None,
+    max_images: int | None = None,
+) -> list[Path]:
+    """Write a PNG of P(c*) versus shift for each image of an audit folder.
+
+    Files are named `{image_index:05d}-{image_id made file-safe}.png`; each curve's label
+    names its protocol key and its c* ('(label)' when c* is the true label).
+
+    Args:
+        run_dir: the audit's --out folder (its predictions.parquet is read).
+        out_dir: folder for the PNGs (created).
+        class_names: names of the model's classes, for the legend.
+        max_images: draw only the first this many images (by image index).
+
+    Returns:
+        The written paths, in image index order.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pending: dict[int, tuple[str, list[ShiftCurve]]] = {}
+    written: dict[int, Path] = {}
+    accepted: set[int] = set()  # image indices drawn (the first max_images of the file)
+
+    def draw(index: int) -> None:
+        image_id, curves = pending.pop(index)
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id).strip("_") or f"image{index}"
+        path = out_dir / f"{index:05d}-{safe[:80]}.png"
+        atomic_write_bytes(path, shift_curves_png(curves, image_id), hint=OUT_HINT)
+        written[index] = path
+
+    for seq in iter_sequences(Path(run_dir) / PREDICTIONS_FILE, optional=["image_id"]):
+        first = int(seq.image_index[0]) if len(seq.image_index) else 0
+        # Sequences of a key come in file order and keys in order of first appearance, so no
+        # later sequence holds an image below this one's first: those images are complete.
+        for index in sorted(i for i in pending if i < first):
+            draw(index)
+        for start, end in zip(seq.starts, seq.ends, strict=True):
+            index = int(seq.image_index[start])
+            if index not in accepted:
+                if max_images is not None and len(accepted) >= max_images:
+                    continue
+                accepted.add(index)
+            ref = int(seq.ref_class[start])
+            known = int(seq.label[start]) >= 0
+            name = f"{seq.protocol} · c* = {class_label(ref, class_names, short=True)}"
+            curve = ShiftCurve(
+                name + (" (label)" if known else ""),
+                seq.view[start:end].tolist(),
+                seq.p_ref[start:end].tolist(),
+            )
+            pending.setdefault(index, (str(seq.image_id[start]), []))[1].append(curve)
+    for index in sorted(pending):
+        draw(index)
+    return [written[i] for i in sorted(written)]
