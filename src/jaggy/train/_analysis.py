@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..metrics import bootstrap_mean_ci, list_metrics
 from ..protocols.canvas import CELL, cell_positions, parse_canvas_key
+from ..results import read_metrics
 from ._typicality import density_at, tertile_bins
 
 # Position density relative to a uniform spread over the canvas (density x R^2).
@@ -206,23 +207,4 @@ def by_position(summary_protocols: dict, cells: dict[str, Cell], densities: dict
 
 def read_per_image(run_dir) -> pd.DataFrame:
     """An audit folder's per-image table (`metrics.parquet`) as a DataFrame."""
-    try:
-        from ..results import read_metrics
-    except ImportError:  # until the results package is in place: the same table
-        return _per_image_from_predictions(run_dir)
     return read_metrics(run_dir).to_pandas()
-
-
-def _per_image_from_predictions(run_dir) -> pd.DataFrame:
-    from pathlib import Path
-
-    from ..metrics._summary import per_image_values
-
-    frames = []
-    for key, values in per_image_values(Path(run_dir) / "predictions.parquet").items():
-        n = values.n_images
-        frame = pd.DataFrame({"image_index": np.arange(n, dtype=np.int64), "protocol": key})
-        for metric in list_metrics():
-            frame[metric] = values.per_image(metric)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
