@@ -41,8 +41,11 @@ from _bench import (  # noqa: E402
     spread,
 )
 
-from jaggy.engine import AuditConfig, AuditSetup, execute, resolve_device  # noqa: E402
+from jaggy.engine import AuditConfig
 from jaggy.engine._autotune import CPU_BATCH_SIZES, GPU_BATCH_SIZES  # noqa: E402
+from jaggy.engine._device import resolve_device
+from jaggy.engine._runner import execute
+from jaggy.engine._setup import AuditSetup
 from jaggy.models import load_model  # noqa: E402
 
 PROTOCOLS = ["crop", "black"]

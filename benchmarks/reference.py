@@ -32,9 +32,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _bench import interleaved, machine, median, photo_folder, ratio_median, spread  # noqa: E402
 
 from jaggy.data import discover_images  # noqa: E402
-from jaggy.engine import AuditConfig, AuditSetup, execute, resolve_device  # noqa: E402
+from jaggy.engine import AuditConfig
+from jaggy.engine._device import resolve_device
+from jaggy.engine._runner import execute
+from jaggy.engine._setup import AuditSetup
 from jaggy.models import load_model  # noqa: E402
-from jaggy.protocols import ProtocolOptions, build_protocols, path_offsets  # noqa: E402
+from jaggy.protocols import ProtocolOptions, build_protocols
+from jaggy.protocols._paths import path_offsets
 
 STEPS, SIZE = 10, 140
 _FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}

@@ -32,9 +32,12 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 from _bench import machine, median, ratio_median, spread  # noqa: E402
 
-from jaggy.data import DecodedImage, VideoDataset  # noqa: E402
+from jaggy.data._dataset import DecodedImage
 from jaggy.data._decode import prepare_source  # noqa: E402
-from jaggy.engine import AuditConfig, AuditSetup, execute  # noqa: E402
+from jaggy.data._video import VideoDataset
+from jaggy.engine import AuditConfig
+from jaggy.engine._runner import execute
+from jaggy.engine._setup import AuditSetup
 from jaggy.protocols import SourceRequest  # noqa: E402
 
 WIDTH, HEIGHT = 640, 480

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from jaggy.engine import AuditConfig, run_audit
-from jaggy.metrics import bootstrap_mean_ci, consistency_pairs
+from jaggy.metrics import bootstrap_mean_ci
+from jaggy.metrics._functional import consistency_pairs
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,9 @@ from bias_files import CLASSES, Box, write_coco
 from PIL import Image
 
 from jaggy.cli import main
-from jaggy.data import prepare_source
 from jaggy.data._box_source import object_square
-from jaggy.data._decode import ImageDecodeError
-from jaggy.data.annotations import ObjectBox
+from jaggy.data._decode import ImageDecodeError, prepare_source
+from jaggy.data.annotations._objects import ObjectBox
 from jaggy.protocols import SourceRequest
 
 BASE = ["--steps", "3", "--no-progress", "--batch-size", "8", "--workers", "0"]
@@ -90,7 +89,7 @@ def test_audit_with_annotations_makes_one_sequence_per_object(tmp_path):
     assert len(predictions) == 3 * 3  # three objects, three views each
     # ImageNet synsets become labels
     label_of = {row["image_id"]: row["label"] for row in predictions}
-    from jaggy.models import imagenet_class_index
+    from jaggy.models._classes import imagenet_class_index
 
     assert label_of["b.png#0"] == imagenet_class_index(CLASSES[0])
     manifest = json.loads((out / "manifest.json").read_text())

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaggy.bias import to_input_frame
-from jaggy.data import prepare_source
+from jaggy.bias._frames import to_input_frame
+from jaggy.data._decode import prepare_source
 from jaggy.models import Preprocessing
 from jaggy.protocols import SourceRequest
 

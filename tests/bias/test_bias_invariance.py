@@ -21,7 +21,8 @@ from jaggy.bias._invariance import (
 )
 from jaggy.cli import main
 from jaggy.data.annotations import read_annotations
-from jaggy.results import METRICS_FILE, write_metrics
+from jaggy.results._files import METRICS_FILE
+from jaggy.results._metrics_table import write_metrics
 
 SIZES = {f"img{i}.png": (100, 100) for i in range(6)}
 # One main box per image (plus a smaller one that must not be chosen), with known geometry

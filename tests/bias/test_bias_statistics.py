@@ -125,7 +125,7 @@ def test_same_boxes_per_image_in_every_format(tmp_path):
 def test_kl_is_zero_for_uniform_centres_and_log_cells_for_one_cell():
     import numpy as np
 
-    from jaggy.bias import center_histogram, kl_from_uniform
+    from jaggy.bias._statistics import center_histogram, kl_from_uniform
 
     grid = (np.arange(10) + 0.5) / 10
     cx, cy = np.meshgrid(grid, grid)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from jaggy.cli import main
-from jaggy.compare import parse_variant
+from jaggy.compare._compare import parse_variant
 from jaggy.errors import ArgumentError
 from jaggy.metrics import summarize_predictions
 

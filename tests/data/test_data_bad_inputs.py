@@ -10,12 +10,8 @@ from PIL import Image
 
 from conftest import write_synthetic_images
 from jaggy.cli import main
-from jaggy.data import (
-    ImageDecodeError,
-    decode_image,
-    discover_images,
-    prepare_source,
-)
+from jaggy.data import discover_images
+from jaggy.data._decode import ImageDecodeError, decode_image, prepare_source
 from jaggy.errors import DataError
 from jaggy.protocols import SourceRequest
 

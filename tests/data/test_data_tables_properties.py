@@ -11,8 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jaggy.data import find_images
-from jaggy.data._items import _list_entries, _read_label_rows
+from jaggy.data._items import _list_entries, _read_label_rows, find_images
 from jaggy.errors import DataError
 from jaggy.models._classes import imagenet_synsets
 

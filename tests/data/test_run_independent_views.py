@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from jaggy.data import decode_sources
+from jaggy.data._decode import decode_sources
 from jaggy.engine import AuditConfig, run_audit
 from jaggy.protocols import SourceRequest
 from jaggy.report._run import RunFolder

@@ -13,13 +13,15 @@ import torch
 
 from conftest import write_synthetic_images
 from jaggy.cli import main as jaggy_main
-from jaggy.engine import AuditConfig, AuditSetup, execute, run_audit
+from jaggy.engine import AuditConfig, run_audit
 from jaggy.engine._autotune import (
     CPU_BATCH_SIZES,
     GPU_BATCH_SIZES,
     candidate_batch_sizes,
     choose_configuration,
 )
+from jaggy.engine._runner import execute
+from jaggy.engine._setup import AuditSetup
 from jaggy.errors import ArgumentError, JaggyError
 from tinynets import TinyCNN
 

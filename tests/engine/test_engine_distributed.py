@@ -14,8 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import write_synthetic_images
-from jaggy.engine import AuditConfig, RunStore, run_audit
+from jaggy.engine import AuditConfig, run_audit
 from jaggy.engine._distributed import Ranks, split_chunks
+from jaggy.engine._store import RunStore
 
 TESTS = Path(__file__).parent.parent
 REPO = TESTS.parent

@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import write_synthetic_images
-from jaggy.engine import AuditConfig, RunStore, run_audit
+from jaggy.engine import AuditConfig, run_audit
+from jaggy.engine._store import RunStore
 from jaggy.errors import JaggyError
 
 N_IMAGES, CHUNK = 8, 2  # 4 chunks

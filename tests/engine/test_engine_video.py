@@ -23,7 +23,9 @@ import torch
 from PIL import Image
 
 import videos
-from jaggy.data import FrameSelection, discover_videos, prepare_source, read_sequence
+from jaggy.data import discover_videos
+from jaggy.data._decode import prepare_source
+from jaggy.data._video import FrameSelection, read_sequence
 from jaggy.engine import AuditConfig, run_audit
 from jaggy.errors import ArgumentError
 from jaggy.models import load_model

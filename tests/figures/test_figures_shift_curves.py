@@ -7,7 +7,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from jaggy.figures import ShiftCurve, class_label, plot_shift_curves, shift_curves_png
+from jaggy.figures import ShiftCurve, plot_shift_curves
+from jaggy.figures._shift_curves import class_label, shift_curves_png
 
 
 def test_one_line_per_sequence_with_its_own_label():

@@ -10,19 +10,11 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from jaggy.figures import (
-    PALETTE,
-    WALL_COLOURS,
-    Series,
-    figure_svg,
-    line_chart,
-    mpl_style,
-    new_figure,
-    svg_style,
-    views_and_curve_svg,
-    wall_colours,
-    wall_svg,
-)
+from jaggy.figures._charts import Series, line_chart
+from jaggy.figures._palette import PALETTE, WALL_COLOURS, mpl_style
+from jaggy.figures._sequence import views_and_curve_svg
+from jaggy.figures._svg_export import figure_svg, new_figure, svg_style
+from jaggy.figures._wall import wall_colours, wall_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jaggy.layers import aliasing_energy, analyze_layers, dense_output, shift_protocol
+from jaggy.layers import aliasing_energy, analyze_layers, shift_protocol
+from jaggy.layers._aliasing import dense_output
 
 BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 

@@ -10,14 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from jaggy.layers import (
-    LAYERS_SCHEMA,
-    analyze_layers,
-    layers_table,
-    shift_protocol,
-    summary_lines,
-    write_layers_outputs,
-)
+from jaggy.layers import analyze_layers, shift_protocol, write_layers_outputs
+from jaggy.layers._outputs import LAYERS_SCHEMA, layers_table, summary_lines
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ from timm.layers import BatchNormAct2d, create_conv2d
 from torch import nn
 
 import jaggy
-from jaggy.layers import module_kind, stride_map
+from jaggy.layers import stride_map
+from jaggy.layers._stride import module_kind
 
 
 class SmallNet(nn.Module):

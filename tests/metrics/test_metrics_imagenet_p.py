@@ -23,15 +23,10 @@ import math
 import numpy as np
 import pytest
 
-from jaggy.metrics import (
-    PredictionSequences,
-    flip_probability,
-    p_top1_change,
-    per_image_metrics,
-    pmk_accuracy,
-    top5_distance,
-)
+from jaggy.metrics import per_image_metrics
+from jaggy.metrics._functional import flip_probability, p_top1_change, pmk_accuracy, top5_distance
 from jaggy.metrics._summary import summarize_sequences
+from jaggy.results import PredictionSequences
 
 N_CLASSES = 30
 

@@ -8,22 +8,19 @@ import math
 import numpy as np
 import pytest
 
-from jaggy.metrics import (
-    PredictionSequences,
+from jaggy.metrics import bootstrap_mean_ci, list_metrics, metric_info, per_image_metrics
+from jaggy.metrics._functional import (
     accuracy,
-    bootstrap_mean_ci,
     consistency,
     consistency_pairs,
     jaggedness,
-    list_metrics,
     mac,
-    metric_info,
     p_top1_change,
     path_consistency,
-    per_image_metrics,
     top5_distance,
     worst_case_accuracy,
 )
+from jaggy.results import PredictionSequences
 
 N_CLASSES = 12
 

@@ -10,8 +10,8 @@ import pytest
 from misuse_conftest import TINY_AUDIT, run_jaggy, snapshot
 
 from conftest import write_synthetic_images
-from jaggy.data import ImageDecodeError, decode_image, find_images
-from jaggy.data._decode import MAX_PIXELS
+from jaggy.data._decode import MAX_PIXELS, ImageDecodeError, decode_image
+from jaggy.data._items import find_images
 
 
 def test_symlinked_sub_folders_are_searched_once(capsys, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from misuse_conftest import TINY_AUDIT, run_jaggy, snapshot
 
 from conftest import write_synthetic_images
-from jaggy.data import find_images
+from jaggy.data._items import find_images
 
 
 @pytest.fixture

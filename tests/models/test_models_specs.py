@@ -7,8 +7,9 @@ import torch
 
 import jaggy
 from jaggy.errors import ModelSpecError
-from jaggy.models import load_model, parse_model_spec
+from jaggy.models import load_model
 from jaggy.models._embedded import pair_state_dicts
+from jaggy.models._load import parse_model_spec
 
 
 def test_parse_every_spec_kind():

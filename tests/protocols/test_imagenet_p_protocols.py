@@ -29,7 +29,7 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from jaggy.data import prepare_source
+from jaggy.data._decode import prepare_source
 from jaggy.models import Preprocessing
 from jaggy.protocols import ProtocolOptions, SourceRequest, build_protocols
 from jaggy.protocols.imagenet_p import center_crop_offsets, imagenet_p_short_side

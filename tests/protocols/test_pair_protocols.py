@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from jaggy.data import decode_sources
+from jaggy.data._decode import decode_sources
 from jaggy.engine import AuditConfig, run_audit
 from jaggy.errors import ArgumentError
 from jaggy.models import Preprocessing

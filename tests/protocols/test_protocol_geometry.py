@@ -8,12 +8,8 @@ import torch.nn.functional as F
 
 from jaggy.errors import ArgumentError
 from jaggy.models import Preprocessing
-from jaggy.protocols import (
-    ProtocolOptions,
-    build_protocols,
-    list_protocols,
-    path_offsets,
-)
+from jaggy.protocols import ProtocolOptions, build_protocols, list_protocols
+from jaggy.protocols._paths import path_offsets
 
 PREP = Preprocessing(input_size=32, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
 

@@ -17,7 +17,7 @@ from PIL import Image
 from scipy.signal import convolve2d
 from torchvision import transforms
 
-from jaggy.data import decode_sources
+from jaggy.data._decode import decode_sources
 from jaggy.engine import AuditConfig, run_audit
 from jaggy.models import Preprocessing
 from jaggy.protocols import ProtocolOptions, build_protocols

@@ -13,14 +13,8 @@ import torch
 import torchvision
 from torch import nn
 
-from jaggy.remedies import (
-    BlurPool2d,
-    GridConv2d,
-    PolyphaseDownsample2d,
-    aps,
-    blurpool,
-    circular_padding,
-)
+from jaggy.remedies import BlurPool2d, PolyphaseDownsample2d, aps, blurpool, circular_padding
+from jaggy.remedies._grid import GridConv2d
 
 
 def sequential_cnn(seed: int = 0) -> nn.Module:

@@ -12,14 +12,10 @@ import torchvision
 from torch import nn
 
 from jaggy.errors import ArgumentError
-from jaggy.remedies import (
-    PAD_MODES,
-    BlurPool2d,
-    GridConv2d,
-    binomial_filter,
-    blurpool,
-    circular_padding,
-)
+from jaggy.remedies import BlurPool2d, blurpool, circular_padding
+from jaggy.remedies._blur import binomial_filter
+from jaggy.remedies._grid import GridConv2d
+from jaggy.remedies._padding import PAD_MODES
 
 NUMPY_MODES = {"reflect": "reflect", "replicate": "edge", "zero": "constant", "circular": "wrap"}
 TIMM_MODES = {

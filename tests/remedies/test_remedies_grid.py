@@ -12,7 +12,7 @@ from timm.layers.pool2d_same import AvgPool2dSame, MaxPool2dSame
 from torch import nn
 
 from jaggy.errors import ArgumentError
-from jaggy.remedies import GridAvgPool2d, GridConv2d, GridMaxPool2d
+from jaggy.remedies._grid import GridAvgPool2d, GridConv2d, GridMaxPool2d
 from jaggy.remedies._padding import normalize_pad_mode, pad2d, same_pads
 
 SIZES = [(7, 8), (8, 9), (11, 8)]

@@ -16,9 +16,9 @@ from jaggy.remedies import (
     list_remedies,
     parse_remedy,
     register_remedy,
-    remedy_help,
     remedy_info,
 )
+from jaggy.remedies._spec import remedy_help
 
 
 @pytest.mark.parametrize("name", list_remedies())

@@ -14,8 +14,8 @@ from jaggy.remedies import (
     apply_remedy,
     list_remedies,
     parse_remedy,
-    remedy_help,
 )
+from jaggy.remedies._spec import remedy_help
 
 
 @pytest.mark.parametrize(

@@ -18,19 +18,12 @@ from report_fixtures import XSS_NAME, make_run, tiny_model, write_images
 
 from jaggy.cli import main
 from jaggy.errors import ArgumentError, DataError
-from jaggy.report import (
-    Report,
-    ReportLimits,
-    RunFolder,
-    has_file,
-    list_sections,
-    register_section,
-    render_report,
-    render_template,
-    write_report,
-)
+from jaggy.report import ReportLimits, render_report, write_report
 from jaggy.report._data import RunMetrics, read_views, spread_pick
-from jaggy.report._templates import slug
+from jaggy.report._registry import has_file, list_sections, register_section
+from jaggy.report._report import Report
+from jaggy.report._run import RunFolder
+from jaggy.report._templates import render_template, slug
 from jaggy.report._views import ViewMaker
 from jaggy.report.sections.curves import image_metrics
 from jaggy.results import read_metrics

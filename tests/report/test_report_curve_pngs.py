@@ -10,7 +10,7 @@ from PIL import Image
 from report_fixtures import make_run, write_images
 
 from jaggy.report import _curve_pngs as curve_pngs
-from jaggy.report import write_shift_curve_pngs
+from jaggy.report._curve_pngs import write_shift_curve_pngs
 from jaggy.results import iter_sequences
 
 

@@ -16,18 +16,19 @@ import pytest
 
 from jaggy.engine import AuditConfig, run_audit
 from jaggy.errors import DataError
-from jaggy.metrics import list_metrics, metrics_table
+from jaggy.metrics import list_metrics
+from jaggy.metrics._summary import metrics_table
 from jaggy.results import (
-    PREDICTION_SCHEMA,
     SCHEMA_VERSION,
     Summary,
-    atomic_write_text,
     iter_sequences,
     read_manifest,
     read_metrics,
     read_run_record,
     read_summary,
 )
+from jaggy.results._atomic import atomic_write_text
+from jaggy.results._predictions import PREDICTION_SCHEMA
 
 KEY_COLUMNS = [
     ("image_index", pa.int64()),
@@ -187,7 +188,7 @@ def test_resuming_a_previous_version_run_is_refused(run, tmp_path):
         batch_size=8,
         workers=0,
     )
-    from jaggy.engine import RunStore
+    from jaggy.engine._store import RunStore
 
     with pytest.raises(DataError, match="run schema 1.*reads schema 2"):
         RunStore(config.out).open({}, resume=True)

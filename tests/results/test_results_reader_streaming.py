@@ -8,13 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jaggy.metrics import summarize_predictions, summarize_sequences
-from jaggy.results import (
-    PREDICTION_SCHEMA,
-    PredictionSequences,
-    iter_sequences,
-    read_sequences,
-)
+from jaggy.metrics import summarize_predictions
+from jaggy.metrics._summary import summarize_sequences
+from jaggy.results import PredictionSequences, iter_sequences, read_sequences
+from jaggy.results._predictions import PREDICTION_SCHEMA
 
 PROTOCOLS = ("crop", "black@16")
 

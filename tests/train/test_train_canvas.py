@@ -12,7 +12,8 @@ import torch
 from jaggy.cli import main
 from jaggy.metrics import list_metrics
 from jaggy.models import load_model
-from jaggy.train import VARIANTS, run_canvas_experiment, tiny_config
+from jaggy.train import run_canvas_experiment
+from jaggy.train._experiment import VARIANTS, tiny_config
 from jaggy.train.canvasnet import CANVAS_SPEC
 
 VARIANT_FIELDS = {

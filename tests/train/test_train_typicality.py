@@ -11,18 +11,18 @@ import pytest
 import torch
 
 from jaggy.remedies import blurpool
-from jaggy.train import (
+from jaggy.train import distill
+from jaggy.train._analysis import density_bin
+from jaggy.train._distill import mean_kl
+from jaggy.train._loop import Schedule
+from jaggy.train._typicality import (
     density_at,
-    distill,
     knn_distance,
-    mean_kl,
     penultimate_features,
     position_density,
     position_histogram,
+    tertile_bins,
 )
-from jaggy.train._analysis import density_bin
-from jaggy.train._loop import Schedule
-from jaggy.train._typicality import tertile_bins
 from jaggy.train.canvasnet import CanvasNet
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..figures import PALETTE
-from ..results import atomic_write
+from ..figures._palette import PALETTE
+from ..results._atomic import atomic_write
 from ._outputs import HINT
 from ._statistics import BoxGeometry, center_histogram
 
@@ -158,7 +158,7 @@ def binned_metric_figure(
 def heatmap_svg(counts, title: str, *, width: int = 260, height: int = 240) -> str:
     """The centre heat map as inline SVG: share of boxes per cell, x right, y down, the
     middle third outlined."""
-    from ..figures import figure_svg, new_figure, svg_style
+    from ..figures._svg_export import figure_svg, new_figure, svg_style
 
     counts = np.asarray(counts, dtype=np.float64)
     share = counts / max(counts.sum(), 1.0)
@@ -193,7 +193,8 @@ def histogram_svg(
     height: int = 240,
 ) -> str:
     """A histogram ({"edges", "counts"} from bias.json) as inline SVG."""
-    from ..figures import PALETTE, figure_svg, new_figure, svg_style
+    from ..figures._palette import PALETTE
+    from ..figures._svg_export import figure_svg, new_figure, svg_style
 
     edges, counts = np.asarray(histogram["edges"]), np.asarray(histogram["counts"])
     with svg_style():

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.annotations import Annotations, split_object_id
+from ..data.annotations import Annotations
+from ..data.annotations._objects import split_object_id
 from ..errors import DataError
-from ..results import metric_columns
+from ..results._metrics_table import metric_columns
 
 SIZE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 DISTANCE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 1.0)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ArgumentError
-from ..results import OUT_HINT, atomic_write, atomic_write_text
+from ..results._atomic import OUT_HINT, atomic_write, atomic_write_text
 
 SCHEMA_VERSION = 1
 WRITTEN_BY = "jaggy bias"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ..data.annotations import SKIP_REASONS, Annotations, read_annotations
+from ..data.annotations import Annotations, read_annotations
+from ..data.annotations._table import SKIP_REASONS
 from ..models import Preprocessing
 from ..results import read_metrics
 from ._figures import CHART_METRICS, bias_figure, binned_metric_figure, classes_figure

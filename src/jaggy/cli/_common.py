@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..engine import DTYPES, MEMORY_FORMATS
+from ..engine._config import DTYPES, MEMORY_FORMATS
 from ..errors import ArgumentError
 from ..protocols import PATHS, list_protocols
 from ..remedies import list_remedies, remedy_info

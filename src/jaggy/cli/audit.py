@@ -7,9 +7,10 @@ import os
 import sys
 
 from .._gate import check, parse_rules
-from ..engine import DEFAULT_PROTOCOLS, AuditConfig, run_audit
+from ..engine import AuditConfig, run_audit
+from ..engine._config import DEFAULT_PROTOCOLS
 from ..errors import JaggyError
-from ..remedies import validate_remedies
+from ..remedies._spec import validate_remedies
 from ..report import write_report
 from ._common import (
     add_data_args,

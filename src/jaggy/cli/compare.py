@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..compare import compare_variants, parse_variant
-from ..engine import DEFAULT_PROTOCOLS
+from ..compare._compare import compare_variants, parse_variant
+from ..engine._config import DEFAULT_PROTOCOLS
 from ..errors import ArgumentError
 from ._common import add_data_args, add_protocol_args, add_runtime_args
 from .audit import config_from_args

@@ -6,10 +6,12 @@ import argparse
 import time
 from pathlib import Path
 
-from ..engine import AuditConfig, RunStore, run_audit
+from ..engine import AuditConfig, run_audit
+from ..engine._store import RunStore
 from ..errors import ArgumentError, RunMismatchError
 from ..models import embedded_names, imagenet_class_names
-from ..report import write_report, write_shift_curve_pngs
+from ..report import write_report
+from ..report._curve_pngs import write_shift_curve_pngs
 from ._common import format_summary_table
 
 DEMO_PROTOCOLS = ["study_crop", "study_black", "crop", "black", "inpaint", "scale"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..train import FinetuneConfig, audit_command, finetune
-from ..train._finetune import FINETUNE_AUGMENT
+from ..train import FinetuneConfig, finetune
+from ..train._finetune import FINETUNE_AUGMENT, audit_command
 
 
 def register(subparsers) -> None:

@@ -6,15 +6,9 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ArgumentError
-from ..train import (
-    VARIANTS,
-    CanvasConfig,
-    TrainConfig,
-    run_canvas_experiment,
-    tiny_config,
-    train_on_data,
-)
+from ..train import CanvasConfig, TrainConfig, run_canvas_experiment, train_on_data
 from ..train._canvas import CanvasGeometry
+from ..train._experiment import VARIANTS, tiny_config
 
 EXPERIMENTS = ("canvas",)
 TABLE_METRICS = ("accuracy", "p_top1_change", "jaggedness")

@@ -16,11 +16,15 @@ from pathlib import Path
 
 import torch
 
-from ..engine import AuditConfig, AuditSetup, execute, resolve_device
+from ..engine import AuditConfig
+from ..engine._device import resolve_device
+from ..engine._runner import execute
+from ..engine._setup import AuditSetup
 from ..errors import ArgumentError, RunMismatchError
 from ..models import LoadedModel, load_model
-from ..remedies import validate_remedies
-from ..results import RUN_FILE, write_compare
+from ..remedies._spec import validate_remedies
+from ..results._compare import write_compare
+from ..results._files import RUN_FILE
 
 BASE = "base"
 
@@ -188,7 +192,7 @@ def _distill_variants(
     if not epochs:
         return {}
     from ..data import discover_images
-    from ..train import distill_on_items
+    from ..train._distill import distill_on_items
 
     items = discover_images(
         config.data, samples=config.samples, labels=config.labels, limit=config.images

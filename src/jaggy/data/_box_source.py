@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 if TYPE_CHECKING:
-    from .annotations import ObjectBox
+    from .annotations._objects import ObjectBox
 
 # A crop smaller than this (px of the original image) would be upscaled more than 7x for a
 # 224 px model: such objects are skipped, with the reason, rather than measured as blur.

@@ -14,7 +14,7 @@ from ..protocols import SourceRequest
 from ._box_source import object_square_image
 
 if TYPE_CHECKING:
-    from .annotations import ObjectBox
+    from .annotations._objects import ObjectBox
 
 MIN_SIDE = 16  # px; smaller images carry no usable signal at 224 px
 MAX_PIXELS = 200_000_000  # refuse decompression bombs instead of exhausting memory

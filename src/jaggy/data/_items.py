@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import DataError
-from ..models import imagenet_class_index
+from ..models._classes import imagenet_class_index
 from ._tables import TableRow, TextTable, read_text_table
 
 if TYPE_CHECKING:
-    from .annotations import ObjectBox
+    from .annotations._objects import ObjectBox
 
 IMAGE_EXTENSIONS = (
     ".jpg",

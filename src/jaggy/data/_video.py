@@ -31,7 +31,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import DataError
-from ..models import imagenet_class_index
+from ..models._classes import imagenet_class_index
 from ..protocols import SourceRequest
 from ._dataset import DecodedImage
 from ._decode import ImageDecodeError, decode_image, prepare_source

@@ -1,22 +1,6 @@
 """The batched, streaming, resumable, shardable audit engine."""
 
-from ._config import DEFAULT_PROTOCOLS, DTYPES, MEMORY_FORMATS, AuditConfig
-from ._device import check_device_options, resolve_device
-from ._runner import AuditResult, execute, resolve_settings, run_audit
-from ._setup import AuditSetup
-from ._store import RunStore
+from ._config import AuditConfig
+from ._runner import AuditResult, run_audit
 
-__all__ = [
-    "DEFAULT_PROTOCOLS",
-    "DTYPES",
-    "MEMORY_FORMATS",
-    "AuditConfig",
-    "AuditResult",
-    "AuditSetup",
-    "RunStore",
-    "check_device_options",
-    "execute",
-    "resolve_device",
-    "resolve_settings",
-    "run_audit",
-]
+__all__ = ["AuditConfig", "AuditResult", "run_audit"]

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..data import DecodedImage, SourceDataset
+from ..data._dataset import DecodedImage, SourceDataset
 
 
 def default_workers(device: torch.device) -> int:

@@ -19,23 +19,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data import DecodedImage
+from ..data._dataset import DecodedImage
 from ..errors import JaggyError
-from ..metrics import list_metrics, metrics_blocks, summarize_metrics
+from ..metrics import list_metrics, summarize_metrics
+from ..metrics._summary import metrics_blocks
 from ..models import LoadedModel
 from ..protocols import Protocol
-from ..results import (
-    MANIFEST_FILE,
-    PREDICTION_SCHEMA,
-    SUMMARY_FILE,
-    Manifest,
-    RunRecord,
-    Session,
-    Summary,
-    read_metrics,
-    write_metrics,
-    write_record,
-)
+from ..results import Manifest, RunRecord, Summary, read_metrics
+from ..results._files import MANIFEST_FILE, SUMMARY_FILE
+from ..results._metrics_table import write_metrics
+from ..results._predictions import PREDICTION_SCHEMA
+from ..results._records import Session, write_record
 from ._config import AuditConfig
 from ._device import resolve_device
 from ._distributed import split_chunks

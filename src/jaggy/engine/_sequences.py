@@ -50,7 +50,7 @@ def sequence_manifest(setup: AuditSetup) -> dict:
     for a run over sequences; nothing otherwise."""
     if not setup.reads_sequences:
         return {}
-    from ..data import decoder_description
+    from ..data._video import decoder_description
 
     return {"video": {**decoder_description(), "frames": setup.config.frame_options()}}
 
@@ -79,7 +79,7 @@ def check_baseline(config: AuditConfig, protocols: list[Protocol]) -> dict | Non
     --difficulty, and one that shares no sequence protocol with this run."""
     if config.baseline is None:
         return None
-    from ..metrics import SEQUENCE_PROTOCOLS
+    from ..metrics._imagenet_p import SEQUENCE_PROTOCOLS
 
     root = Path(config.baseline)
     if not root.is_dir():
@@ -129,8 +129,8 @@ def write_imagenet_p(setup: AuditSetup, out: Path, summary: dict, identity: dict
     baseline = setup.baseline
     if baseline is None:
         return None
-    from ..metrics import flip_rates
-    from ..results import atomic_write_json
+    from ..metrics._imagenet_p import flip_rates
+    from ..results._atomic import atomic_write_json
 
     names = {p.key: p.name for p in setup.protocols}
     run = {

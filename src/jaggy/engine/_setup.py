@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import math
 
-from ..data import (
-    FrameSelection,
-    ImageItem,
-    SourceDataset,
-    VideoDataset,
-    discover_videos,
-    find_images,
-)
-from ..data.annotations import object_items
+from ..data import ImageItem, discover_videos
+from ..data._dataset import SourceDataset
+from ..data._items import find_images
+from ..data._video import FrameSelection, VideoDataset
+from ..data.annotations._objects import object_items
 from ..errors import DataError, ModelSpecError
 from ..models import LoadedModel, load_model
-from ..protocols import Protocol, build_protocols, options_from_config
+from ..protocols import Protocol, build_protocols
+from ..protocols._base import options_from_config
 from ._bounds import check_work_fits
 from ._config import AuditConfig
 from ._device import check_device_options, resolve_device

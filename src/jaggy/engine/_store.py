@@ -20,17 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ArgumentError, JaggyError, RunMismatchError
-from ..results import (
-    METRICS_FILE,
-    PREDICTION_SCHEMA,
-    PREDICTIONS_FILE,
-    RUN_FILE,
-    RunRecord,
-    atomic_write,
-    check_record_version,
-    versioned_metadata,
-    write_record,
-)
+from ..results import RunRecord
+from ..results._atomic import atomic_write
+from ..results._files import METRICS_FILE, PREDICTIONS_FILE, RUN_FILE
+from ..results._predictions import PREDICTION_SCHEMA, versioned_metadata
+from ..results._records import check_record_version, write_record
 from ._fingerprint import ImageFingerprint, describe_changes
 from ._lock import RunLock
 from ._ownership import (

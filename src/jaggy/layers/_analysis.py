@@ -19,7 +19,8 @@ from torch import nn
 
 from ..errors import ArgumentError
 from ..models import Preprocessing
-from ..protocols import MAX_VIEWS, Protocol, ProtocolOptions, build_protocols, path_length
+from ..protocols import Protocol, ProtocolOptions, build_protocols
+from ..protocols._paths import MAX_VIEWS, path_length
 from ..protocols.fourier import fourier_shift_phases
 from ._aliasing import aliasing_energy, dense_output
 from ._calls import CallTaps

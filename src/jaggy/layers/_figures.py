@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from ..results import OUT_HINT, atomic_write_bytes
+from ..results._atomic import OUT_HINT, atomic_write_bytes
 from ._analysis import LayersReport, default_show_layers
 
 

@@ -8,14 +8,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..results import (
-    LAYERS_JSON_FILE,
-    LAYERS_SCHEMA,
-    LAYERS_TABLE_FILE,
-    SCHEMA_VERSION,
-    write_layers_record,
-    write_layers_table,
-)
+from ..results import SCHEMA_VERSION
+from ..results._files import LAYERS_JSON_FILE, LAYERS_TABLE_FILE
+from ..results._layers import LAYERS_SCHEMA, write_layers_record, write_layers_table
 from ._analysis import LayersReport
 
 

@@ -14,9 +14,11 @@ import torch
 from torch import nn
 
 from .._checks import check_out
-from ..data import ImageDecodeError, discover_images, load_source
-from ..engine import resolve_device
+from ..data import discover_images
+from ..data._dataset import load_source
+from ..data._decode import ImageDecodeError
 from ..engine._bounds import check_work_fits
+from ..engine._device import resolve_device
 from ..engine._manifest import now_iso, package_versions
 from ..errors import ArgumentError, DataError
 from ..models import LoadedModel
@@ -89,7 +91,7 @@ def _prepare(
     remedies: Sequence[str],
 ) -> _Prepared:
     """Everything checked and built before any image is read."""
-    from ..remedies import validate_remedies
+    from ..remedies._spec import validate_remedies
 
     if isinstance(shifts, bool) or not isinstance(shifts, int) or shifts < 1:
         raise ArgumentError(f"--shifts must be at least 1 (got {shifts})")

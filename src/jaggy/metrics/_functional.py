@@ -295,7 +295,7 @@ def protocol_pairing(key: str) -> str:
     """How the views of protocol `key` (`black@117`, `zhang`) pair up: 'consecutive' or
     'disjoint'; 'consecutive' for a protocol this install does not know."""
     from ..errors import ArgumentError
-    from ..protocols import protocol_class
+    from ..protocols._registry import protocol_class
 
     try:
         return protocol_class(key.split("@", 1)[0]).pairing if key else "consecutive"

@@ -14,13 +14,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ..results import (
-    PredictionSequences,
-    ProtocolSummary,
-    iter_sequences,
-    metrics_block,
-    metrics_schema,
-)
+from ..results import PredictionSequences, ProtocolSummary, iter_sequences
+from ..results._metrics_table import metrics_block, metrics_schema
 from ..results._records import Estimate
 from ._bootstrap import bootstrap_mean_ci
 from ._functional import list_metrics, paired_as, per_image_metrics

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from ..errors import ArgumentError, ModelSpecError
-from ..remedies import apply_remedy, validate_remedies
+from ..remedies import apply_remedy
+from ..remedies._spec import validate_remedies
 from ._classes import imagenet_class_names
 from ._embedded import EMBEDDED_MODELS, embedded_names, embedded_preprocessing, load_embedded
 from ._head import classifier_layer, replace_head

@@ -13,43 +13,29 @@ Conversions keep pretrained weights and state-dict keys, so converted models can
 fine-tuned and their checkpoints loaded by `jaggy.load_model(..., checkpoint=...)`.
 """
 
-from ._aps import PhaseContext, PolyphaseDownsample2d
-from ._blur import BlurPool2d, binomial_filter
-from ._grid import GridAvgPool2d, GridConv2d, GridMaxPool2d
-from ._padding import PAD_MODES
+from ._aps import PolyphaseDownsample2d
+from ._blur import BlurPool2d
 from ._spec import (
-    RemedyInfo,
     RemedySpec,
     apply_remedy,
     list_remedies,
     parse_remedy,
     register_remedy,
-    remedy_help,
     remedy_info,
-    validate_remedies,
 )
 from ._surgery import RemedyWarning, aps, blurpool, circular_padding
 
 __all__ = [
-    "PAD_MODES",
     "BlurPool2d",
-    "GridAvgPool2d",
-    "GridConv2d",
-    "GridMaxPool2d",
-    "PhaseContext",
     "PolyphaseDownsample2d",
-    "RemedyInfo",
     "RemedySpec",
     "RemedyWarning",
     "apply_remedy",
     "aps",
-    "binomial_filter",
     "blurpool",
     "circular_padding",
     "list_remedies",
     "parse_remedy",
     "register_remedy",
-    "remedy_help",
     "remedy_info",
-    "validate_remedies",
 ]

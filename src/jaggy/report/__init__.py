@@ -8,23 +8,6 @@ Sections register themselves (`register_section`), so adding one is one function
 module plus its template.
 """
 
-from ._curve_pngs import write_shift_curve_pngs
-from ._registry import Section, has_file, list_sections, register_section
-from ._report import Report, ReportLimits, render_report, write_report
-from ._run import RunFolder
-from ._templates import render_template, svg_markup
+from ._report import ReportLimits, render_report, write_report
 
-__all__ = [
-    "Report",
-    "ReportLimits",
-    "RunFolder",
-    "Section",
-    "has_file",
-    "list_sections",
-    "register_section",
-    "render_report",
-    "render_template",
-    "svg_markup",
-    "write_report",
-    "write_shift_curve_pngs",
-]
+__all__ = ["ReportLimits", "render_report", "write_report"]

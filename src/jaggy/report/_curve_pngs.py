@@ -11,8 +11,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..figures import ShiftCurve, class_label, shift_curves_png
-from ..results import OUT_HINT, PREDICTIONS_FILE, atomic_write_bytes, iter_sequences
+from ..figures import ShiftCurve
+from ..figures._shift_curves import class_label, shift_curves_png
+from ..results import iter_sequences
+from ..results._atomic import OUT_HINT, atomic_write_bytes
+from ..results._files import PREDICTIONS_FILE
 
 
 def write_shift_curve_pngs(

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..results import PREDICTIONS_FILE, iter_sequences, read_metrics
+from ..results import iter_sequences, read_metrics
+from ..results._files import PREDICTIONS_FILE
 
 KEY_COLUMNS = (
     "image_index",

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ArgumentError, DataError, JaggyError
-from ..results import atomic_write_text
+from ..results._atomic import atomic_write_text
 from ._data import ProtocolViews, RunMetrics, Sequence, read_run_metrics, read_views, spread_pick
 from ._registry import list_sections
 from ._run import KNOWN_FILES, RunFolder, distinct_labels

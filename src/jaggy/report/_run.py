@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ..errors import DataError
-from ..figures import class_label
+from ..figures._shift_curves import class_label
 
 # Result files of jaggy's commands (for messages; each section tests for its own files).
 KNOWN_FILES = (

@@ -65,7 +65,8 @@ class ViewMaker:
             return
         try:
             from ..models import Preprocessing
-            from ..protocols import build_protocols, options_from_config
+            from ..protocols import build_protocols
+            from ..protocols._base import options_from_config
 
             fields = {
                 k: (tuple(v) if isinstance(v, list) else v)
@@ -84,7 +85,7 @@ class ViewMaker:
         (read once); None when they or the object cannot be found."""
         if self._objects is None:
             try:
-                from ..data.annotations import object_items
+                from ..data.annotations._objects import object_items
 
                 items = object_items(self.config["annotations"], self.config.get("data"))
                 self._objects = {item.image_id: item for item in items}
@@ -131,7 +132,7 @@ class ViewMaker:
             self._cache = (image_id, {})
         sources = self._cache[1]
         if request.key not in sources:
-            from ..data import decode_sources
+            from ..data._decode import decode_sources
 
             prep = self.preprocessing
             item = self._object(image_id) if self.config.get("annotations") else None
@@ -146,7 +147,7 @@ class ViewMaker:
         key = f"sequence:{image_id}"
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        from ..data import FrameSelection, read_sequence
+        from ..data._video import FrameSelection, read_sequence
 
         prep = self.preprocessing
         selection = FrameSelection(**_frame_options(self.config))

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data import prepare_source
+from ..data._decode import prepare_source
 from ..models import Preprocessing
 from ..protocols import SourceRequest
-from ..results import atomic_write, atomic_write_json, atomic_write_text
+from ..results._atomic import atomic_write, atomic_write_json, atomic_write_text
 
 MASTER_SIDE = 32  # px: the digit image files (the engine refuses images under 16 px)
 AUGMENTATIONS = ("none", "translate", "left_half")

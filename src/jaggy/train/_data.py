@@ -19,7 +19,8 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import transforms
 
-from ..data import ImageDecodeError, ImageItem, decode_image, discover_images
+from ..data import ImageItem, discover_images
+from ..data._decode import ImageDecodeError, decode_image
 from ..errors import ArgumentError, DataError
 from ..models import Preprocessing
 

@@ -28,13 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..engine import AuditConfig, resolve_device, run_audit
+from ..engine import AuditConfig, run_audit
+from ..engine._device import resolve_device
 from ..errors import ArgumentError
 from ..metrics import list_metrics
 from ..models import LoadedModel, Preprocessing, load_model
 from ..protocols.canvas import CELL
-from ..remedies import validate_remedies
-from ..results import atomic_write_json
+from ..remedies._spec import validate_remedies
+from ..results._atomic import atomic_write_json
 from . import _analysis as analysis
 from ._canvas import (
     CanvasGeometry,

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..figures import figure_svg, svg_style
-from ..results import atomic_write
+from ..figures._svg_export import figure_svg, svg_style
+from ..results._atomic import atomic_write
 
 MAP_METRICS = ("accuracy", "p_top1_change")
 CURVE_METRICS = ("accuracy", "p_top1_change", "jaggedness")

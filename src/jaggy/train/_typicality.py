@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models import classifier_layer
+from ..models._head import classifier_layer
 
 
 def knn_distance(

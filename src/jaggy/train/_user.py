@@ -27,11 +27,14 @@ from torch.utils.data import DataLoader
 
 from .._checks import check_finite, check_out, check_seed
 from ..data import ImageItem, discover_images
-from ..engine import AuditConfig, resolve_device, run_audit
+from ..engine import AuditConfig, run_audit
+from ..engine._device import resolve_device
 from ..errors import ArgumentError, DataError
-from ..models import LoadedModel, load_model, replace_head
-from ..remedies import apply_remedy, validate_remedies
-from ..results import atomic_write_json, atomic_write_text
+from ..models import LoadedModel, load_model
+from ..models._head import replace_head
+from ..remedies import apply_remedy
+from ..remedies._spec import validate_remedies
+from ..results._atomic import atomic_write_json, atomic_write_text
 from . import _analysis as analysis
 from ._data import (
     TrainImages,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ...models import imagenet_class_index
+from ...models._classes import imagenet_class_index
 
 _SYNSET = re.compile(r"n\d{8}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ...figures import Series, line_chart
+from ...figures._charts import Series, line_chart
 from .._run import RunFolder
 
 LABELS = {
@@ -124,7 +124,7 @@ def protocol_description(run: RunFolder, key: str) -> str:
     """One line on what the protocol's views are, from the protocol registry."""
     name = protocol_info(run, key).get("name") or key.split("@")[0]
     try:
-        from ...protocols import protocol_class
+        from ...protocols._registry import protocol_class
 
         text = protocol_class(name).description
     except Exception:

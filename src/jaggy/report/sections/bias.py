@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ...bias._figures import heatmap_svg, histogram_svg
 from ...bias._outputs import WRITTEN_BY
-from ...figures import Series, line_chart
+from ...figures._charts import Series, line_chart
 from .._registry import register_section
 from .._run import read_json
 from .._templates import render_template, svg_markup

@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 
-from ...figures import Series, correctness_colours, line_chart, mpl_style, views_and_curve_svg
+from ...figures._charts import Series, line_chart
+from ...figures._palette import mpl_style
+from ...figures._sequence import correctness_colours, views_and_curve_svg
 from .._registry import has_file, register_section
 from .._templates import render_template, svg_markup
 from ._common import metric_label, protocol_description

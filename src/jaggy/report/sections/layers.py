@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import math
 
-from ...figures import Series, line_chart
+from ...figures._charts import Series, line_chart
 from .._registry import has_file, register_section
 from .._run import read_json
 from .._templates import number, render_template, svg_markup

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ...figures import Series, line_chart
+from ...figures._charts import Series, line_chart
 from .._registry import register_section
 from .._run import read_json
 from .._templates import render_template, svg_markup

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...figures import WALL_COLOURS, wall_svg
+from ...figures._palette import WALL_COLOURS
+from ...figures._wall import wall_svg
 from .._registry import has_file, register_section
 from .._templates import number, render_template, svg_markup
 from .curves import protocol_order, x_axis
