@@ -3,7 +3,6 @@ manifest records about decoding, and flip rates against a baseline run (imagenet
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,19 +57,16 @@ def sequence_manifest(setup: AuditSetup) -> dict:
 IMAGENET_P_FILE = "imagenet_p.json"
 
 
-def _read_json(path: Path, what: str) -> dict:
+def _read_baseline(root: Path):
+    """The baseline folder's summary, manifest and run record, through jaggy.results; its
+    one-line errors (missing, damaged, another schema) become argument errors."""
+    from ..errors import DataError
+    from ..results import read_manifest, read_run_record, read_summary
+
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ArgumentError(
-            f"--baseline: '{path.parent}' has no {path.name}; give the --out folder of a "
-            f"finished audit ({what})"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArgumentError(f"--baseline: cannot read '{path}': {exc}") from exc
-    if not isinstance(data, dict):
-        raise ArgumentError(f"--baseline: '{path}' is not a jaggy record")
-    return data
+        return read_summary(root), read_manifest(root), read_run_record(root)
+    except DataError as exc:
+        raise ArgumentError(f"--baseline: {exc}") from exc
 
 
 def check_baseline(config: AuditConfig, protocols: list[Protocol]) -> dict | None:
@@ -90,31 +86,27 @@ def check_baseline(config: AuditConfig, protocols: list[Protocol]) -> dict | Non
             "--baseline normalises perturbation sequences: add --protocol translate, rotate, "
             "tilt, rescale, brightness or video"
         )
-    summary = _read_json(root / "summary.json", "its summary")
-    manifest = _read_json(root / "manifest.json", "its manifest")
-    difficulty = int((manifest.get("config") or {}).get("difficulty", 1))
+    summary, manifest, run_record = _read_baseline(root)
+    difficulty = int(manifest.config.get("difficulty", 1))
     if difficulty != config.difficulty:
         raise ArgumentError(
             f"--baseline '{root}' was measured at --difficulty {difficulty}, this run at "
             f"{config.difficulty}: flip rates compare runs at the same difficulty"
         )
-    measured = summary.get("protocols") or {}
+    measured = summary.protocols
     shared = [k for k in keys if k in measured]
     if not shared:
         raise ArgumentError(
             f"--baseline '{root}' measured none of this run's sequences ({', '.join(keys)}); "
             f"it has {', '.join(measured) or 'no protocol'}"
         )
-    run_record = root / "run.json"
-    identity = (json.loads(run_record.read_text()) if run_record.is_file() else {}).get(
-        "identity", {}
-    )
+    identity = run_record.identity if run_record is not None else {}
     return {
         "path": str(root.resolve()),
-        "model": (manifest.get("model") or {}).get("spec") or summary.get("model"),
+        "model": manifest.model_spec or summary.model,
         "difficulty": difficulty,
         "images_digest": identity.get("images_digest"),
-        "values": {key: _sequence_values(measured[key]) for key in shared},
+        "values": {key: _sequence_values(measured[key].to_dict()) for key in shared},
     }
 
 
