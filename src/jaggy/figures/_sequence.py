@@ -108,7 +108,7 @@ def views_and_curve_svg(
                 )
                 drawn.set_clip_on(False)
                 drawn.set_gid(f"pixels{j}")
-                images[f"pixels{j}"] = image_data_uri(pixels, "JPEG", quality=82)
+                images[f"pixels{j}"] = image_data_uri(pixels, "JPEG", quality=72)
                 titles[f"pixels{j}"] = tip
             guide_x = x_px(position)
             figure.add_artist(
