@@ -6,6 +6,7 @@ import argparse
 
 from ..engine._config import DTYPES, MEMORY_FORMATS
 from ..errors import ArgumentError
+from ..metrics import metric_info
 from ..protocols import PATHS, list_protocols
 from ..remedies import list_remedies, remedy_info
 
@@ -164,17 +165,6 @@ TABLE_METRICS = (
     "worst_case_accuracy",
     "pmk_accuracy",
 )
-SHORT = {
-    "p_top1_change": "P(change)",
-    "mac": "MAC",
-    "jaggedness": "jagged",
-    "consistency": "consist.",
-    "path_consistency": "path cons.",
-    "top5_distance": "top5 dist",
-    "accuracy": "acc",
-    "worst_case_accuracy": "worst acc",
-    "pmk_accuracy": "pm-k acc",
-}
 
 
 def format_summary_table(summary: dict) -> str:
@@ -183,13 +173,13 @@ def format_summary_table(summary: dict) -> str:
     metrics = [
         m for m in TABLE_METRICS if any(p[m]["value"] is not None for p in protocols.values())
     ]
-    header = ["protocol", "images"] + [SHORT[m] for m in metrics]
+    header = ["protocol", "images"] + [metric_info(m).short for m in metrics]
     rows = []
     for key, entry in protocols.items():
         cells = [key, str(entry["n_images"])]
         for m in metrics:
             v, (lo, hi) = entry[m]["value"], entry[m]["ci95"]
-            digits = 2 if m == "top5_distance" else 3
+            digits = metric_info(m).digits
             cells.append("-" if v is None else f"{v:.{digits}f} [{lo:.{digits}f},{hi:.{digits}f}]")
         rows.append(cells)
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]

@@ -27,14 +27,13 @@ from ._calls import CallTaps
 from ._equivariance import compare_batch, is_integer_shift, relative_change
 from ._stride import LayerInfo, StrideMap, collapse, stride_map
 
-# Protocols whose views are pure shifts of one image, with the sign that turns a view's
-# (dx, dy) into the displacement of its content, and whether the shift is circular. Every
-# protocol records dx, dy as the content's displacement (crop: window right = content left,
-# dx < 0), so the sign is +1 throughout.
-SHIFT_PROTOCOLS: dict[str, tuple[int, bool]] = {
-    "circular": (1, True),
-    "fourier": (1, True),
-    "crop": (1, False),
+# Protocols whose views are pure shifts of one image, and whether the shift is circular. Every
+# protocol records a view's (dx, dy) as the displacement of its content in px (crop: window
+# right = content left, dx < 0), so (dx, dy) is the content's displacement as it is.
+SHIFT_PROTOCOLS: dict[str, bool] = {
+    "circular": True,
+    "fourier": True,
+    "crop": False,
 }
 FIGURE_SHIFTS = 8  # consecutive views shown in the feature-map figure
 # A sub-cell fraction shared by at least this many views is interpolated once per image.
@@ -137,15 +136,15 @@ class LayersReport:
 
     def mean_errors(self) -> np.ndarray:
         """[layers, views] equivariance error averaged over images (NaN-aware)."""
-        return _nanmean(self.errors, axis=0, shape=self.errors.shape[1:])
+        return nan_mean(self.errors, 0, self.errors.shape[1:])
 
     def to_dict(self) -> dict:
         """The content of layers.json (NaN written as null)."""
         mean = self.mean_errors()
         sub_index = {layer.index: j for j, layer in enumerate(self.stride_map.subsampling)}
-        alias_in = _nanmean(self.aliasing_input, 0, (len(sub_index),))
-        alias_dense = _nanmean(self.aliasing_dense, 0, (len(sub_index),))
-        alias_pre = _nanmean(self.aliasing_before_nonlinearity, 0, (len(sub_index),))
+        alias_in = nan_mean(self.aliasing_input, 0, (len(sub_index),))
+        alias_dense = nan_mean(self.aliasing_dense, 0, (len(sub_index),))
+        alias_pre = nan_mean(self.aliasing_before_nonlinearity, 0, (len(sub_index),))
         layers = []
         for li, layer in enumerate(self.layers):
             on = [k for k in range(1, len(self.views)) if self.on_grid(li, k)]
@@ -183,10 +182,10 @@ class LayersReport:
             "skipped": list(self.skipped),
             "layers": layers,
             "pooled": {
-                "relative_change": [_num(v) for v in _nanmean(self.pooled, 0, (len(self.views),))]
+                "relative_change": [_num(v) for v in nan_mean(self.pooled, 0, (len(self.views),))]
             },
             "logits": {
-                "relative_change": [_num(v) for v in _nanmean(self.logits, 0, (len(self.views),))]
+                "relative_change": [_num(v) for v in nan_mean(self.logits, 0, (len(self.views),))]
             },
             "definitions": DEFINITIONS,
         }
@@ -256,9 +255,9 @@ class LayerAnalysis:
                 f"{self.model_name} has no spatial feature maps that jaggy can see (no module "
                 "returns [N, C, H, W] maps or patch tokens)"
             )
-        sign, self.periodic = SHIFT_PROTOCOLS[protocol.name]
+        self.periodic = SHIFT_PROTOCOLS[protocol.name]
         self.views = [(float(p.dx), float(p.dy)) for p in protocol.view_params()]
-        self.displacements = [(sign * dy, sign * dx) for dx, dy in self.views]  # (uy, ux) px
+        self.displacements = [(dy, dx) for dx, dy in self.views]  # (uy, ux) px, array order
         self.cell_shifts = [
             [
                 (uy / layer.cumulative_stride[0], ux / layer.cumulative_stride[1])
@@ -581,9 +580,12 @@ def _as_map(out: torch.Tensor, layer: LayerInfo) -> torch.Tensor | None:
     return tokens.transpose(1, 2).reshape(out.shape[0], out.shape[2], gh, gw)
 
 
-def _nanmean(values: np.ndarray, axis: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Mean over `axis` ignoring NaN; NaN where nothing is left (no warning)."""
-    if values.shape[axis] == 0:
+def nan_mean(values: np.ndarray, axis: int = 0, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Mean over `axis` of the finite values; NaN where none is left (no warning). `shape`:
+    the result's shape when `values` is empty (no image yet). The one NaN-mean of the layer
+    analysis and its figures."""
+    values = np.asarray(values, dtype=np.float64)
+    if shape is not None and values.size == 0:
         return np.full(shape, np.nan)
     finite = np.isfinite(values)
     counts = finite.sum(axis=axis)
@@ -595,7 +597,7 @@ def _nanmean(values: np.ndarray, axis: int, shape: tuple[int, ...]) -> np.ndarra
 def _mean_of(values: np.ndarray, indices: list[int]) -> float:
     if not indices:
         return math.nan
-    return float(_nanmean(values[indices], 0, ()))
+    return float(nan_mean(values[indices], 0))
 
 
 def _num(value) -> float | None:

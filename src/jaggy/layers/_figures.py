@@ -10,7 +10,7 @@ import matplotlib
 import numpy as np
 
 from ..results._atomic import OUT_HINT, atomic_write_bytes
-from ._analysis import LayersReport, default_show_layers
+from ._analysis import LayersReport, default_show_layers, nan_mean
 
 
 def _figure(figsize: tuple[float, float]):
@@ -132,7 +132,7 @@ def _error_vs_shift(report: LayersReport, path: Path, show_layers: list[str] | N
         ("logits", report.logits, "k:"),
     ):
         if values.size and np.isfinite(values).any():
-            ax.plot(x, _nanmean0(values), style, lw=1.4, label=f"{name} (relative change)")
+            ax.plot(x, nan_mean(values), style, lw=1.4, label=f"{name} (relative change)")
     total = max(report.stride_map.total_stride)
     if report.protocol.get("path") != "grid" and x.size and x.max() >= total:
         for multiple in np.arange(total, x.max() + 1e-9, total):
@@ -174,10 +174,3 @@ def _feature_maps(report: LayersReport, path: Path) -> Path:
     fig.suptitle(f"{maps.image_id}: one channel per layer at consecutive shifts", fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
-
-
-def _nanmean0(values: np.ndarray) -> np.ndarray:
-    finite = np.isfinite(values)
-    counts = finite.sum(axis=0)
-    sums = np.where(finite, values, 0.0).sum(axis=0)
-    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)

@@ -39,24 +39,47 @@ from ..results import PredictionSequences
 @dataclass(frozen=True)
 class MetricInfo:
     """A registered metric: its per-image function, the direction in which it is better (used
-    by `--fail-under`), whether it needs labels, and its one-line definition."""
+    by `--fail-under`), whether it needs labels, its one-line definition, and how it is shown:
+    `label` (report and figures), `short` (console table columns), `digits` after the point."""
 
     name: str
     fn: Callable[..., np.ndarray]
     higher_is_better: bool
     needs_labels: bool
     description: str
+    label: str = ""
+    short: str = ""
+    digits: int = 3
 
 
 _METRICS: dict[str, MetricInfo] = {}
 
 
-def register_metric(name: str, *, higher_is_better: bool, needs_labels: bool = False):
-    """Decorator: register `fn(seq, **context) -> [G] array` as metric `name`."""
+def register_metric(
+    name: str,
+    *,
+    higher_is_better: bool,
+    needs_labels: bool = False,
+    label: str | None = None,
+    short: str | None = None,
+    digits: int = 3,
+):
+    """Decorator: register `fn(seq, **context) -> [G] array` as metric `name`. `label` and
+    `short` (default: the name with spaces) are its display names, `digits` its precision."""
 
     def wrap(fn):
         doc = (fn.__doc__ or "").strip().splitlines()
-        _METRICS[name] = MetricInfo(name, fn, higher_is_better, needs_labels, doc[0] if doc else "")
+        shown = label or name.replace("_", " ")
+        _METRICS[name] = MetricInfo(
+            name,
+            fn,
+            higher_is_better,
+            needs_labels,
+            doc[0] if doc else "",
+            shown,
+            short or shown,
+            digits,
+        )
         return fn
 
     return wrap
@@ -79,7 +102,9 @@ def _per_image_mean(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-@register_metric("p_top1_change", higher_is_better=False)
+@register_metric(
+    "p_top1_change", higher_is_better=False, label="P(top-1 change)", short="P(change)"
+)
 def p_top1_change(seq: PredictionSequences, **context) -> np.ndarray:
     """Fraction of consecutive view pairs whose top-1 classes differ.
 
@@ -91,7 +116,7 @@ def p_top1_change(seq: PredictionSequences, **context) -> np.ndarray:
     return _per_image_mean(changed, groups, seq.n_images)
 
 
-@register_metric("mac", higher_is_better=False)
+@register_metric("mac", higher_is_better=False, label="MAC", short="MAC")
 def mac(seq: PredictionSequences, **context) -> np.ndarray:
     """Mean absolute change |p_k(t_k) - p_{k+1}(t_k)|, t_k the top-1 class of view k.
 
@@ -107,7 +132,7 @@ def _ref_in_top5(seq: PredictionSequences) -> np.ndarray:
     return (seq.top5_ids == seq.ref_class[:, None]).any(axis=1)
 
 
-@register_metric("jaggedness", higher_is_better=False)
+@register_metric("jaggedness", higher_is_better=False, short="jagged")
 def jaggedness(seq: PredictionSequences, **context) -> np.ndarray:
     """Fraction of consecutive pairs where 'c* is in the top-5' changes (in->out or out->in).
 
@@ -118,7 +143,7 @@ def jaggedness(seq: PredictionSequences, **context) -> np.ndarray:
     return _per_image_mean(inside[rows] != inside[rows - 1], groups, seq.n_images)
 
 
-@register_metric("accuracy", higher_is_better=True, needs_labels=True)
+@register_metric("accuracy", higher_is_better=True, needs_labels=True, short="acc")
 def accuracy(seq: PredictionSequences, **context) -> np.ndarray:
     """Fraction of views whose top-1 is the label (NaN without a label)."""
     groups = np.repeat(np.arange(seq.n_images), seq.n_views)
@@ -127,7 +152,13 @@ def accuracy(seq: PredictionSequences, **context) -> np.ndarray:
     return np.where(labelled, values, np.nan)
 
 
-@register_metric("worst_case_accuracy", higher_is_better=True, needs_labels=True)
+@register_metric(
+    "worst_case_accuracy",
+    higher_is_better=True,
+    needs_labels=True,
+    label="worst-case accuracy",
+    short="worst acc",
+)
 def worst_case_accuracy(seq: PredictionSequences, **context) -> np.ndarray:
     """1 when the top-1 is the label at every view of the image, else 0 (NaN without label)."""
     values = accuracy(seq)
@@ -145,7 +176,7 @@ def consistency_pairs(
     return np.stack([first, (first + offset) % n_views], axis=1)
 
 
-@register_metric("consistency", higher_is_better=True)
+@register_metric("consistency", higher_is_better=True, short="consist.")
 def consistency(seq: PredictionSequences, **context) -> np.ndarray:
     """Fraction of a paired protocol's view pairs with equal top-1 (Zhang, ICML 2019; APS).
 
@@ -160,7 +191,7 @@ def consistency(seq: PredictionSequences, **context) -> np.ndarray:
     return _per_image_mean(agree, groups, seq.n_images)
 
 
-@register_metric("path_consistency", higher_is_better=True)
+@register_metric("path_consistency", higher_is_better=True, short="path cons.")
 def path_consistency(
     seq: PredictionSequences, *, seed: int = 0, k: int = 10, protocol: str = "", **context
 ) -> np.ndarray:
@@ -206,7 +237,7 @@ def pairs_apart(seq: PredictionSequences, difficulty: int = 1) -> tuple[np.ndarr
     return rows, groups[rows]
 
 
-@register_metric("flip_probability", higher_is_better=False)
+@register_metric("flip_probability", higher_is_better=False, short="flip prob.")
 def flip_probability(seq: PredictionSequences, *, difficulty: int = 1, **context) -> np.ndarray:
     """ImageNet-P's flip probability: fraction of view pairs d = --difficulty apart whose
     top-1 classes differ.
@@ -219,7 +250,9 @@ def flip_probability(seq: PredictionSequences, *, difficulty: int = 1, **context
     return _per_image_mean(changed, groups, seq.n_images)
 
 
-@register_metric("top5_distance", higher_is_better=False)
+@register_metric(
+    "top5_distance", higher_is_better=False, label="top-5 distance", short="top5 dist", digits=2
+)
 def top5_distance(seq: PredictionSequences, *, difficulty: int = 1, **context) -> np.ndarray:
     """ImageNet-P's top-5 distance between views d = --difficulty apart, averaged over pairs.
 
@@ -237,7 +270,7 @@ def top5_distance(seq: PredictionSequences, *, difficulty: int = 1, **context) -
     return _per_image_mean(distance, groups, seq.n_images)
 
 
-@register_metric("pmk_accuracy", higher_is_better=True, needs_labels=True)
+@register_metric("pmk_accuracy", higher_is_better=True, needs_labels=True, short="pm-k acc")
 def pmk_accuracy(seq: PredictionSequences, *, pmk: int = 10, **context) -> np.ndarray:
     """pm-k accuracy: fraction of views right together with every view within k = --pmk of
     them (Shankar et al., ICCV 2021); NaN without a label.

@@ -10,8 +10,6 @@ from ..models import Preprocessing
 from ._base import Protocol, ProtocolOptions
 
 _PROTOCOLS: dict[str, type[Protocol]] = {}
-# Protocols whose instances are one per embedded size (`black@117`).
-SIZED: set[str] = set()
 
 
 def register_protocol(cls: type[Protocol]) -> type[Protocol]:
@@ -19,8 +17,6 @@ def register_protocol(cls: type[Protocol]) -> type[Protocol]:
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
     _PROTOCOLS[cls.name] = cls
-    if getattr(cls, "sized", False):
-        SIZED.add(cls.name)
     return cls
 
 

@@ -17,17 +17,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..figures._svg_export import figure_svg, svg_style
+from ..metrics import metric_info
 from ..results._atomic import atomic_write
 
 MAP_METRICS = ("accuracy", "p_top1_change")
 CURVE_METRICS = ("accuracy", "p_top1_change", "jaggedness")
-LABELS = {
-    "accuracy": "accuracy",
-    "p_top1_change": "P(top-1 change)",
-    "jaggedness": "jaggedness",
-    "mac": "MAC",
-    "consistency": "consistency",
-}
 
 
 def _value(entry) -> float:
@@ -93,8 +87,8 @@ def failure_maps(record: dict, metric: str) -> Figure:
             if col == 0:
                 ax.set_ylabel(variant["name"], fontsize=7)
     if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.6, label=LABELS.get(metric, metric))
-    fig.suptitle(f"{LABELS.get(metric, metric)} over the canvas (object centre, px)", fontsize=9)
+        fig.colorbar(image, ax=axes, shrink=0.6, label=metric_info(metric).label)
+    fig.suptitle(f"{metric_info(metric).label} over the canvas (object centre, px)", fontsize=9)
     return fig
 
 
@@ -115,7 +109,7 @@ def _curves(ax, variants, groups_of, metric: str, labels: list[str]) -> None:
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels([label.split(" (")[0] for label in labels], rotation=25, fontsize=6)
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_ylabel(LABELS.get(metric, metric), fontsize=8)
+    ax.set_ylabel(metric_info(metric).label, fontsize=8)
 
 
 def typicality_figure(record: dict) -> Figure:
@@ -168,7 +162,7 @@ def size_figure(record: dict) -> Figure:
                 label=variant["name"],
             )
         ax.set_xlabel("object size (px)", fontsize=8)
-        ax.set_ylabel(LABELS.get(metric, metric), fontsize=8)
+        ax.set_ylabel(metric_info(metric).label, fontsize=8)
         ax.tick_params(labelsize=7)
     handles, names = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside right center", fontsize=7)

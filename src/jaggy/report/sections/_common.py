@@ -8,28 +8,33 @@ from collections.abc import Sequence
 from ...figures._charts import Series, line_chart
 from .._run import RunFolder
 
-LABELS = {
-    "p_top1_change": "P(top-1 change)",
-    "mac": "MAC",
-    "jaggedness": "jaggedness",
-    "accuracy": "accuracy",
-    "worst_case_accuracy": "worst-case accuracy",
-    "consistency": "consistency",
-    "path_consistency": "path consistency",
-    "top5_distance": "top-5 distance",
+# Columns of compare.json that are not metrics (metrics name themselves in their registry).
+COST_LABELS = {
     "ms_per_image": "ms / image",
     "ms_ratio_to_base": "time × base",
     "params": "parameters",
 }
 
 
+def _registered(name: str):
+    from ...metrics import list_metrics, metric_info
+
+    return metric_info(name) if name in list_metrics() else None
+
+
 def metric_digits(metric: str) -> int:
     """Digits shown after the point."""
-    return 2 if metric in ("top5_distance", "ms_per_image") else 3
+    info = _registered(metric)
+    if info is not None:
+        return info.digits
+    return 2 if metric == "ms_per_image" else 3
 
 
 def metric_label(name: str) -> str:
-    return LABELS.get(name, name.replace("_", " "))
+    info = _registered(name)
+    if info is not None:
+        return info.label
+    return COST_LABELS.get(name, name.replace("_", " "))
 
 
 def higher_is_better(name: str) -> bool | None:
