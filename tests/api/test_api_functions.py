@@ -25,11 +25,12 @@ def test_audit_returns_the_summary_it_wrote(image_folder, tmp_path):
     )
     assert isinstance(result, jaggy.AuditResult)
     assert result.out == tmp_path / "r"
-    assert result.summary == json.loads(result.summary_path.read_text())
-    assert json.loads(json.dumps(result.manifest)) == json.loads(result.manifest_path.read_text())
+    assert result.summary.to_dict() == json.loads(result.summary_path.read_text())
+    written = json.loads(result.manifest_path.read_text())
+    assert json.loads(json.dumps(result.manifest.to_dict(), default=str)) == written
     assert pq.read_table(result.predictions).num_rows == 6 * 4
-    assert list(result.summary["protocols"]) == ["crop"]
-    assert result.manifest["config"]["data"] == str(image_folder)
+    assert list(result.summary.protocols) == ["crop"]
+    assert result.manifest.config["data"] == str(image_folder)
 
 
 def test_audit_and_the_cli_write_the_same_numbers(image_folder, tmp_path):
@@ -50,7 +51,7 @@ def test_a_module_or_a_loaded_model_is_audited_as_it_is(image_folder, tmp_path):
     )
     module = TinyCNN()
     by_module = jaggy.audit(module, image_folder, protocols="crop", out=tmp_path / "m", **FAST)
-    assert by_module.manifest["model"]["spec"] == "module:tinynets.TinyCNN"
+    assert by_module.manifest.model_spec == "module:tinynets.TinyCNN"
     loaded = jaggy.load_model("py:tinynets:tiny")
     by_loaded = jaggy.audit(loaded, image_folder, protocols="crop", out=tmp_path / "l", **FAST)
     for other in (by_module, by_loaded):
@@ -133,7 +134,7 @@ def test_check_on_an_audit_result(image_folder, tmp_path):
     result = jaggy.audit(
         "py:tinynets:tiny", image_folder, protocols="crop", out=tmp_path / "r", **FAST
     )
-    change = result.summary["protocols"]["crop"]["p_top1_change"]["value"]
+    change = result.summary.protocols["crop"].value("p_top1_change")
     assert jaggy.check(result, f"crop:p_top1_change<={change}").passed
     assert not jaggy.check(result.out, f"crop:p_top1_change<{change}").passed
 
