@@ -103,7 +103,7 @@ def compare_variants(
     timing_repeats: int = 5,
     distill_epochs: int = 0,
     temperature: float = 4.0,
-    distill_lr: float = 0.01,
+    distill_lr: float = 0.001,
 ) -> CompareResult:
     """Audit the base model and each variant with the same settings; write compare.json.
 

@@ -140,7 +140,7 @@ class CanvasConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     distill_epochs: int = 5
-    distill_lr: float = 0.01
+    distill_lr: float = 0.001
     temperature: float = 4.0
     k: int = 5
     bin_px: int = CELL
@@ -341,7 +341,9 @@ class _Experiment:
                 yield images.contiguous(memory_format=CHANNELS_LAST)
 
         seed_everything(self.config.seed)
-        schedule = Schedule(self.config.distill_epochs, self.config.distill_lr, 0.9, 0.0)
+        schedule = Schedule(
+            self.config.distill_epochs, self.config.distill_lr, 0.9, 0.0, max_grad_norm=1.0
+        )
         history = distill(
             student.module,
             teacher.module,

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..errors import JaggyError
 from ..results._atomic import atomic_write
 
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
@@ -32,6 +33,7 @@ class Schedule:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 1e-4
+    max_grad_norm: float | None = None  # clip the gradient's norm (distillation: frozen norms)
 
     def to_dict(self) -> dict:
         return {
@@ -39,6 +41,7 @@ class Schedule:
             "lr": self.lr,
             "momentum": self.momentum,
             "weight_decay": self.weight_decay,
+            "max_grad_norm": self.max_grad_norm,
             "optimizer": "SGD with momentum, cosine schedule",
         }
 
@@ -105,8 +108,14 @@ def fit(
             inputs, targets = inputs.to(device), targets.to(device)
             logits = module(inputs)
             loss = loss_fn(logits, targets)
+            if not torch.isfinite(loss):
+                raise JaggyError(
+                    f"{desc}: the loss became {float(loss)} in epoch {epoch + 1}; lower --lr"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if schedule.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(module.parameters(), schedule.max_grad_norm)
             optimizer.step()
             scheduler.step()
             losses.append(float(loss.detach()))

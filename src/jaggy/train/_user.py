@@ -232,7 +232,13 @@ def train_on_data(config: TrainConfig, *, progress: bool = True) -> DataTrainRes
             _write_split(out / "split" / "heldout.txt", heldout, labelled)
         prep = base.preprocessing
         student, teacher = _models(config, base, classes, device)
-        schedule = Schedule(config.epochs, config.lr, config.momentum, config.weight_decay)
+        schedule = Schedule(
+            config.epochs,
+            config.lr,
+            config.momentum,
+            config.weight_decay,
+            max_grad_norm=1.0 if config.distill else None,
+        )
         loader = DataLoader(
             TrainImages(train, train_transform(prep, augment)),
             batch_size=config.batch_size,
