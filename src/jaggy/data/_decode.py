@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from ..models._interpolation import pil_filter
 from ..protocols import SourceRequest
 from ._box_source import object_square_image
 
@@ -18,15 +19,6 @@ if TYPE_CHECKING:
 
 MIN_SIDE = 16  # px; smaller images carry no usable signal at 224 px
 MAX_PIXELS = 200_000_000  # refuse decompression bombs instead of exhausting memory
-
-_FILTERS = {
-    "bicubic": Image.Resampling.BICUBIC,
-    "bilinear": Image.Resampling.BILINEAR,
-    "nearest": Image.Resampling.NEAREST,
-    "lanczos": Image.Resampling.LANCZOS,
-    "box": Image.Resampling.BOX,
-    "hamming": Image.Resampling.HAMMING,
-}
 
 
 class ImageDecodeError(Exception):
@@ -182,7 +174,7 @@ def prepare_source(
 ) -> torch.Tensor:
     """One protocol source as a uint8 tensor [3, side, side] (see SourceRequest); `box` is
     the item's annotated object, which the 'box' kind crops."""
-    resample = _FILTERS.get(interpolation, Image.Resampling.BILINEAR)
+    resample = pil_filter(interpolation)
     side = request.side
     if request.kind == "box":
         square = object_square_image(image, box, side, request.margin, resample)

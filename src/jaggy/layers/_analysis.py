@@ -550,11 +550,9 @@ class _ImageState:
         if self.feature_maps is None:
             return
         prep = self.a.protocol.preprocessing
-        mean = torch.tensor(prep.mean, device=views.device).view(3, 1, 1)
-        std = torch.tensor(prep.std, device=views.device).view(3, 1, 1)
         for b, k in enumerate(indices):
             if k in self.feature_maps.view_indices and views.shape[1] == 3:
-                rgb = (views[b] * std + mean).clamp(0, 1).permute(1, 2, 0)
+                rgb = prep.to_pixels(views[b]).clamp(0, 1).permute(1, 2, 0)
                 self.feature_maps.inputs.append(rgb.cpu().numpy())
 
     def reference_output(self, out) -> None:

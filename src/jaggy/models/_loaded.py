@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 from torch import nn
 
-INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos", "box", "hamming")
+from ._interpolation import INTERPOLATIONS
 
 
 def _is_number(value) -> bool:
@@ -88,9 +88,20 @@ class Preprocessing:
         x = images.float()
         if images.dtype == torch.uint8:
             x = x / 255.0
-        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(3, 1, 1)
-        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(3, 1, 1)
+        mean, std = self.stats_like(x)
         return (x - mean) / std
+
+    def stats_like(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`mean` and `std` as [3, 1, 1] tensors on `like`'s device and dtype."""
+        mean = torch.tensor(self.mean, device=like.device, dtype=like.dtype).view(3, 1, 1)
+        std = torch.tensor(self.std, device=like.device, dtype=like.dtype).view(3, 1, 1)
+        return mean, std
+
+    def to_pixels(self, normalised: torch.Tensor) -> torch.Tensor:
+        """Normalised inputs [..., 3, H, W] back to pixel values on the 0..1 scale (not
+        clamped)."""
+        mean, std = self.stats_like(normalised)
+        return normalised * std + mean
 
     def black_value(self) -> tuple[float, float, float]:
         """The normalised value of a black pixel, per channel."""

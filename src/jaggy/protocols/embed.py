@@ -132,9 +132,7 @@ class InpaintProtocol(EmbedProtocol):
 
     def make_views(self, source: torch.Tensor, indices: range) -> torch.Tensor:
         prep = self.preprocessing
-        mean = torch.tensor(prep.mean, device=source.device, dtype=source.dtype).view(3, 1, 1)
-        std = torch.tensor(prep.std, device=source.device, dtype=source.dtype).view(3, 1, 1)
-        pixels = ((source * std + mean) * 255).round().clamp(0, 255)
+        pixels = (prep.to_pixels(source) * 255).round().clamp(0, 255)
         canvas, mask = self.paste(pixels, indices)
         work = torch.float32 if source.device.type == "mps" else torch.float64
         filled = inpaint(canvas.to(work), mask.to(work))

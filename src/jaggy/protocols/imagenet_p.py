@@ -81,15 +81,9 @@ class _ImageNetPProtocol(Protocol):
 
     def _quantise(self, frames: torch.Tensor, rounding=torch.round) -> torch.Tensor:
         """Normalised frames -> the nearest 8-bit colours (as the saved PNG frames)."""
-        mean, std = self._stats(frames)
-        pixels = rounding(((frames * std + mean) * 255.0).clamp(0, 255))
+        pixels = rounding((self.preprocessing.to_pixels(frames) * 255.0).clamp(0, 255))
+        mean, std = self.preprocessing.stats_like(frames)
         return (pixels / 255.0 - mean) / std
-
-    def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        prep = self.preprocessing
-        mean = torch.tensor(prep.mean, device=like.device, dtype=like.dtype).view(3, 1, 1)
-        std = torch.tensor(prep.std, device=like.device, dtype=like.dtype).view(3, 1, 1)
-        return mean, std
 
 
 class _WarpProtocol(_ImageNetPProtocol):
@@ -276,8 +270,7 @@ class BrightnessProtocol(_ImageNetPProtocol):
         _, height, width = source.shape
         r = self.input_size
         left, top = center_crop_offsets(width, height, r)
-        mean, std = self._stats(source)
-        rgb = (source[:, top : top + r, left : left + r] * std + mean).clamp(0, 1)
+        rgb = self.preprocessing.to_pixels(source[:, top : top + r, left : left + r]).clamp(0, 1)
         rgb = torch.round(rgb * 255.0) / 255.0  # the 8-bit crop the perturbation starts from
         value = rgb.amax(dim=0, keepdim=True)
         shifts = torch.tensor(
@@ -288,4 +281,5 @@ class BrightnessProtocol(_ImageNetPProtocol):
         frames = torch.where(value[None] > 0, rgb[None] * ratio, new_value.expand(-1, 3, -1, -1))
         # a hair above the exact product keeps float error from truncating 254.99.. to 254
         pixels = torch.floor(frames * 255.0 + 1e-4).clamp(0, 255)
+        mean, std = self.preprocessing.stats_like(source)
         return (pixels / 255.0 - mean) / std

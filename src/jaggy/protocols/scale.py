@@ -6,10 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ArgumentError
+from ..models._interpolation import torch_mode
 from ._base import Protocol, SourceRequest, ViewParams
 from ._registry import register_protocol
-
-_TORCH_MODES = {"bicubic": "bicubic", "bilinear": "bilinear", "nearest": "nearest"}
 
 
 @register_protocol
@@ -50,7 +49,7 @@ class ScaleProtocol(Protocol):
 
     def make_views(self, source: torch.Tensor, indices: range) -> torch.Tensor:
         r = self.input_size
-        mode = _TORCH_MODES.get(self.preprocessing.interpolation, "bilinear")
+        mode = torch_mode(self.preprocessing.interpolation)
         black = torch.tensor(self.preprocessing.black_value(), device=source.device)
         views = black.to(source.dtype).view(1, 3, 1, 1).expand(len(indices), 3, r, r).clone()
         params = self.view_params()

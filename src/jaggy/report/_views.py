@@ -187,11 +187,9 @@ class ViewMaker:
         if isinstance(made, str):
             return made
         prep = self.preprocessing
-        mean = torch.tensor(prep.mean, dtype=torch.float32).view(3, 1, 1)
-        std = torch.tensor(prep.std, dtype=torch.float32).view(3, 1, 1)
         arrays = []
         for view in made:
-            pixels = (view.float() * std + mean).clamp(0, 1).mul(255).round()
+            pixels = prep.to_pixels(view.float()).clamp(0, 1).mul(255).round()
             arrays.append(pixels.to(torch.uint8).permute(1, 2, 0).contiguous().numpy())
         return arrays
 

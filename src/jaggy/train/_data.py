@@ -23,12 +23,7 @@ from ..data import ImageItem, discover_images
 from ..data._decode import ImageDecodeError, decode_image
 from ..errors import ArgumentError, DataError
 from ..models import Preprocessing
-
-_INTERPOLATION = {
-    "bicubic": transforms.InterpolationMode.BICUBIC,
-    "bilinear": transforms.InterpolationMode.BILINEAR,
-    "nearest": transforms.InterpolationMode.NEAREST,
-}
+from ..models._interpolation import torchvision_mode
 
 
 @dataclass(frozen=True)
@@ -90,7 +85,7 @@ def parse_augment(spec: str | None) -> Augment:
 
 def eval_transform(prep: Preprocessing) -> transforms.Compose:
     """The model's standard input: shorter side to floor(R / crop_pct), centre crop R."""
-    interpolation = _INTERPOLATION.get(prep.interpolation, transforms.InterpolationMode.BILINEAR)
+    interpolation = torchvision_mode(prep.interpolation)
     return transforms.Compose(
         [
             transforms.Resize(int(prep.input_size / prep.crop_pct), interpolation=interpolation),
@@ -102,7 +97,7 @@ def eval_transform(prep: Preprocessing) -> transforms.Compose:
 
 
 def train_transform(prep: Preprocessing, augment: Augment) -> transforms.Compose:
-    interpolation = _INTERPOLATION.get(prep.interpolation, transforms.InterpolationMode.BILINEAR)
+    interpolation = torchvision_mode(prep.interpolation)
     r = prep.input_size
     steps: list = []
     if augment.crop is not None:
