@@ -50,14 +50,22 @@ class SourceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    # What a failure of `decode` is called, and the errors that must end the run instead.
+    failure = "failed to prepare"
+    fatal: tuple[type[Exception], ...] = ()
+
+    def decode(self, item: ImageItem) -> tuple[dict[str, torch.Tensor], str | None]:
+        """Every requested source of one item, and a note on any conversion."""
+        return decode_sources(item.path, self.requests, self.interpolation, self.crop_pct, item.box)
+
     def __getitem__(self, i: int) -> DecodedImage:
         item = self.items[i]
         try:
-            sources, note = decode_sources(
-                item.path, self.requests, self.interpolation, self.crop_pct, item.box
-            )
+            sources, note = self.decode(item)
         except ImageDecodeError as exc:
             return DecodedImage(item, error=str(exc))
+        except self.fatal:
+            raise
         except Exception as exc:  # one bad file never ends a run
-            return DecodedImage(item, error=f"failed to prepare ({type(exc).__name__}: {exc})")
+            return DecodedImage(item, error=f"{self.failure} ({type(exc).__name__}: {exc})")
         return DecodedImage(item, sources, note=note)

@@ -28,12 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
 from ..errors import DataError
 from ..models._classes import imagenet_class_index
 from ..protocols import SourceRequest
-from ._dataset import DecodedImage
+from ._dataset import SourceDataset
 from ._decode import ImageDecodeError, decode_image, prepare_source
 from ._items import IMAGE_EXTENSIONS, ImageItem
 
@@ -429,9 +428,12 @@ def read_sequence(
     return reader(path, request, selection, interpolation, crop_pct)
 
 
-class VideoDataset(Dataset):
+class VideoDataset(SourceDataset):
     """Sequences -> DecodedImage whose one source (the protocol's 'frames' request) holds
     every selected frame. Used by the data workers exactly like SourceDataset."""
+
+    failure = "failed to read"
+    fatal = (DataError,)
 
     def __init__(
         self,
@@ -441,29 +443,15 @@ class VideoDataset(Dataset):
         crop_pct: float,
         selection: FrameSelection,
     ):
-        self.items = items
-        self.requests = list({r.key: r for r in requests}.values())
-        self.interpolation = interpolation
-        self.crop_pct = crop_pct
+        super().__init__(items, requests, interpolation, crop_pct)
         self.selection = selection
 
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> DecodedImage:
-        item = self.items[i]
-        try:
-            sources, notes = {}, []
-            for request in self.requests:
-                frames, note = read_sequence(
-                    item.path, request, self.selection, self.interpolation, self.crop_pct
-                )
-                sources[request.key] = frames
-                notes.append(note)
-        except ImageDecodeError as exc:
-            return DecodedImage(item, error=str(exc))
-        except DataError:
-            raise
-        except Exception as exc:  # one bad file never ends a run
-            return DecodedImage(item, error=f"failed to read ({type(exc).__name__}: {exc})")
-        return DecodedImage(item, sources, note="; ".join(notes))
+    def decode(self, item: ImageItem) -> tuple[dict[str, torch.Tensor], str]:
+        sources, notes = {}, []
+        for request in self.requests:
+            frames, note = read_sequence(
+                item.path, request, self.selection, self.interpolation, self.crop_pct
+            )
+            sources[request.key] = frames
+            notes.append(note)
+        return sources, "; ".join(notes)
