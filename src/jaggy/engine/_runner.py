@@ -107,7 +107,8 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
         identity = setup.identity()
         record, done = ranks.on_main(lambda: _open_run(setup, store, identity, resume))
         _apply_recorded_threads(setup, record)
-        remaining = [c for c in range(setup.n_chunks) if c not in set(done)]
+        done_chunks = set(done)
+        remaining = [c for c in range(setup.n_chunks) if c not in done_chunks]
         mine = split_chunks(remaining, ranks)
         report = {
             "rank": ranks.rank,
