@@ -539,45 +539,36 @@ class _Experiment:
             entry["overall"] = analysis.paired_difference(
                 table, base, f"{name}/overall", self.config.seed, metrics
             )
+
             density_bins = base["density_baseline"].map(analysis.density_bin)
-            rows = []
-            for i, (label, _, _) in enumerate(analysis.DENSITY_BINS):
-                mask = density_bins == i
-                if not mask.any():
-                    continue
-                keys = set(base.loc[mask, "protocol"])
-                rows.append(
-                    {
-                        "bin": label,
-                        **analysis.paired_difference(
-                            table[table["protocol"].isin(keys)],
-                            base[base["protocol"].isin(keys)],
-                            f"{name}/density/{i}",
-                            self.config.seed,
-                            metrics,
-                        ),
-                    }
-                )
-            entry["by_baseline_position_density"] = rows
+            entry["by_baseline_position_density"] = _paired_by(
+                table,
+                base,
+                "protocol",
+                [
+                    (i, label, set(base.loc[density_bins == i, "protocol"]))
+                    for i, (label, _, _) in enumerate(analysis.DENSITY_BINS)
+                    if (density_bins == i).any()
+                ],
+                f"{name}/density",
+                self.config.seed,
+                metrics,
+            )
             per_image = base.groupby("image_index")["distance_pixels"].first()
             bins, _ = analysis.tertile_bins(per_image.to_numpy())
             bin_of = dict(zip(per_image.index, bins, strict=True))
-            rows = []
-            for i, label in enumerate(analysis.IMAGE_BINS):
-                images = {k for k, b in bin_of.items() if b == i}
-                rows.append(
-                    {
-                        "bin": label,
-                        **analysis.paired_difference(
-                            table[table["image_index"].isin(images)],
-                            base[base["image_index"].isin(images)],
-                            f"{name}/pixels/{i}",
-                            self.config.seed,
-                            metrics,
-                        ),
-                    }
-                )
-            entry["by_image_distance_pixels"] = rows
+            entry["by_image_distance_pixels"] = _paired_by(
+                table,
+                base,
+                "image_index",
+                [
+                    (i, label, {k for k, b in bin_of.items() if b == i})
+                    for i, label in enumerate(analysis.IMAGE_BINS)
+                ],
+                f"{name}/pixels",
+                self.config.seed,
+                metrics,
+            )
             out.append(entry)
         return out
 
@@ -707,3 +698,21 @@ def tiny_config(out: str, **overrides) -> CanvasConfig:
     )
     settings.update(overrides)
     return replace(CanvasConfig(), **settings)
+
+
+def _paired_by(table, base, column: str, groups, tag: str, seed: int, metrics) -> list[dict]:
+    """Variant minus baseline over the rows whose `column` is in each group (i, label, keys);
+    each group's bootstrap is seeded by `tag`/i."""
+    return [
+        {
+            "bin": label,
+            **analysis.paired_difference(
+                table[table[column].isin(keys)],
+                base[base[column].isin(keys)],
+                f"{tag}/{i}",
+                seed,
+                metrics,
+            ),
+        }
+        for i, label, keys in groups
+    ]
