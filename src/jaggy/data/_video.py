@@ -33,7 +33,7 @@ from ..errors import DataError
 from ..models._classes import imagenet_class_index
 from ..protocols import SourceRequest
 from ._dataset import SourceDataset
-from ._decode import ImageDecodeError, decode_image, prepare_source
+from ._decode import ImageDecodeError, decode_image, prepare_source, to_chw
 from ._items import IMAGE_EXTENSIONS, ImageItem
 
 VIDEO_EXTENSIONS = (
@@ -406,8 +406,7 @@ def frame_source(
     the model input as it is (ImageNet-P's evaluation feeds its 224 x 224 frames unresized);
     any other frame is prepared as a still image would be (for other requests: always)."""
     if request.kind == "frames" and image.size == (request.side, request.side):
-        array = np.asarray(image, dtype=np.uint8)
-        return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+        return to_chw(image)
     if request.kind == "frames":
         request = SourceRequest("standard", request.side)
     return prepare_source(image, request, interpolation, crop_pct)
