@@ -131,6 +131,10 @@ def _audit_config(
     settings = dict(options)
     if protocols is not None:
         settings["protocols"] = list(protocols)
+    if isinstance(settings.get("worst_case"), str):
+        settings["worst_case"] = [settings["worst_case"]]
+    if protocols is None and settings.get("worst_case"):
+        settings["protocols"] = []  # the worst-case sets alone, unless protocols are named
     for key in ("sizes", "remedies"):
         if isinstance(settings.get(key), (int, str)):
             settings[key] = [settings[key]]

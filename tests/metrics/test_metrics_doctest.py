@@ -2,9 +2,12 @@
 
 import doctest
 
-from jaggy.metrics import _functional
+import pytest
+
+from jaggy.metrics import _functional, _worst_case
 
 
-def test_metric_docstring_examples():
-    result = doctest.testmod(_functional, verbose=False)
+@pytest.mark.parametrize("module", [_functional, _worst_case])
+def test_metric_docstring_examples(module):
+    result = doctest.testmod(module, verbose=False)
     assert result.attempted > 0 and result.failed == 0

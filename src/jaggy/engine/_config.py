@@ -8,6 +8,7 @@ from .._checks import check_out, check_seed
 from ..errors import ArgumentError
 from ..protocols import PATHS
 from ..protocols._paths import check_path_length
+from ..protocols.worst import check_worst_kinds
 
 DTYPES = ("float32", "float16", "bfloat16")
 MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
@@ -44,6 +45,10 @@ class AuditConfig:
     annotations: an annotation file or folder (`jaggy.data.annotations`); each kept box
         becomes one item (`image#k`) of the `bbox` protocol, its image found in `data`.
     bbox_margin: the margin of the `bbox` crop, as a fraction of the object's larger side.
+    worst_case: worst-case sets (`circular`, `crop`, `fourier`, `grid`, `randomK`; see
+        `jaggy.protocols.worst`), each run as protocol key `worst@KIND` after `protocols`.
+    exhaustive: compute every view of the worst-case sets instead of stopping an image at
+        its first failing batch (same robust answers; every view's row is kept).
     """
 
     model: str
@@ -81,6 +86,8 @@ class AuditConfig:
     baseline: str | None = None
     annotations: str | None = None
     bbox_margin: float = 0.1
+    worst_case: list[str] = field(default_factory=list)
+    exhaustive: bool = False
 
     def validate(self) -> None:
         """Check arguments on their own (before the model or any image is touched)."""
@@ -88,8 +95,11 @@ class AuditConfig:
             raise ArgumentError(f"unknown --path '{self.path}'; choose one of: {', '.join(PATHS)}")
         if self.steps < 2:
             raise ArgumentError(f"--steps must be at least 2 (got {self.steps})")
-        if not self.protocols:
-            raise ArgumentError("no --protocol given")
+        check_worst_kinds(self.worst_case)
+        if not self.protocols and not self.worst_case:
+            raise ArgumentError("no --protocol or --worst-case given")
+        if self.exhaustive and not self.worst_case and "worst" not in self.protocols:
+            raise ArgumentError("--exhaustive applies to the worst-case sets: add --worst-case")
         if self.sizes is not None and (not self.sizes or any(s < 1 for s in self.sizes)):
             raise ArgumentError(f"--size must be positive (got {self.sizes})")
         if self.batch_size != "auto" and (

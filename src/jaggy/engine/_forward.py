@@ -25,7 +25,8 @@ TORCH_MEMORY_FORMATS = {
 
 
 class ViewPlan:
-    """The view parameters of one protocol instance as arrays (dx, dy in px; size in px)."""
+    """The view parameters of one protocol instance as arrays (dx, dy in px; size in px;
+    angle in degrees)."""
 
     def __init__(self, protocol, params=None):
         params = protocol.view_params() if params is None else params
@@ -34,6 +35,7 @@ class ViewPlan:
         self.dx = np.array([float(p.dx) for p in params], dtype=np.float64)
         self.dy = np.array([float(p.dy) for p in params], dtype=np.float64)
         self.size = np.array([int(p.size) for p in params], dtype=np.int32)
+        self.angle = np.array([float(p.angle) for p in params], dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.dx)
@@ -283,6 +285,9 @@ class Forward:
                 ),
                 "size": np.concatenate(
                     [s.plan.size[k] for s, k in zip(segments, plan_slices, strict=True)]
+                ),
+                "angle": np.concatenate(
+                    [s.plan.angle[k] for s, k in zip(segments, plan_slices, strict=True)]
                 ),
                 "label": per_view([s.label for s in segments], np.int32),
                 "ref_class": ints[:, 5].copy(),

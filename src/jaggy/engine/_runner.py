@@ -23,6 +23,7 @@ from ..data._dataset import DecodedImage
 from ..errors import JaggyError
 from ..metrics import list_metrics, summarize_metrics
 from ..metrics._summary import metrics_blocks
+from ..metrics._worst_case import view_holds
 from ..models import LoadedModel
 from ..protocols import Protocol
 from ..results import Manifest, RunRecord, Summary, read_metrics
@@ -448,6 +449,9 @@ def _enqueue_image(
             normalized[key] = prep.normalize(source)
         if protocol.reads_sequences:  # as many views as the sequence has frames
             plan = ViewPlan(protocol, protocol.view_params_for(normalized[key]))
+        if protocol.worst_case and not protocol.exhaustive:
+            _search_until_failure(protocol, plan, normalized[key], item, batcher)
+            continue
         for first in range(0, len(plan), block):
             last = min(first + block, len(plan))
             views = protocol.make_views(normalized[key], range(first, last))
@@ -457,6 +461,34 @@ def _enqueue_image(
                 segment = Segment(item.index, item.image_id, item.label, plan, start, take)
                 batcher.add(views[start - first : start - first + take], segment)
                 start += take
+
+
+def _search_until_failure(
+    protocol: Protocol, plan: ViewPlan, source: torch.Tensor, item, batcher: _Batcher
+) -> None:
+    """Early exit of a worst-case set: the image's views go in batches of their own, in
+    order, and the search stops after the first batch with a view that does not hold (top-1
+    not c*, or an output not finite). The rows up to the end of that batch are kept; the
+    first failing view is among them, as in an exhaustive run."""
+    batcher.flush()  # the views before this search run now, so its batches are its own
+    batcher.forward.drain()
+    first = 0
+    while first < len(plan):
+        last = min(first + batcher.batch_size, len(plan))
+        seen = len(batcher.rows.blocks)
+        views = protocol.make_views(source, range(first, last))
+        batcher.add(
+            views, Segment(item.index, item.image_id, item.label, plan, first, last - first)
+        )
+        batcher.flush()
+        batcher.forward.drain()
+        first = last
+        if any(
+            not view_holds(b["top1"], b["ref_class"], b["finite"]).all()
+            for b in batcher.rows.blocks[seen:]
+        ):
+            batcher.bar.update(len(plan) - first)  # the views the search skips
+            return
 
 
 def _commit(

@@ -12,7 +12,7 @@ from ..data.annotations._objects import object_items
 from ..errors import DataError, ModelSpecError
 from ..models import LoadedModel, load_model
 from ..protocols import Protocol, build_protocols
-from ..protocols._base import options_from_config
+from ..protocols._base import options_from_config, protocol_names
 from ._bounds import check_work_fits
 from ._config import AuditConfig
 from ._device import check_device_options, resolve_device
@@ -45,9 +45,9 @@ class AuditSetup:
                 f"hold NaN or Inf ({', '.join(broken[:3])}); every output would be undefined, "
                 "so check the checkpoint"
             )
-        options = options_from_config(config.to_dict())
+        settings = config.to_dict()
         self.protocols: list[Protocol] = build_protocols(
-            config.protocols, self.loaded.preprocessing, options
+            protocol_names(settings), self.loaded.preprocessing, options_from_config(settings)
         )
         check_work_fits(
             self.protocols,

@@ -4,6 +4,7 @@ Nothing outside this package computes a metric: a registered metric becomes a co
 metrics.parquet and a key of summary.json.
 """
 
+from . import _worst_case  # noqa: F401  (registers the worst-case metrics)
 from ._bootstrap import bootstrap_mean_ci
 from ._functional import MetricInfo, list_metrics, metric_info, per_image_metrics, register_metric
 from ._summary import summarize_metrics, summarize_predictions

@@ -40,7 +40,9 @@ from ..results import PredictionSequences
 class MetricInfo:
     """A registered metric: its per-image function, the direction in which it is better (used
     by `--fail-under`), whether it needs labels, its one-line definition, and how it is shown:
-    `label` (report and figures), `short` (console table columns), `digits` after the point."""
+    `label` (report and figures), `short` (console table columns), `digits` after the point.
+    `worst_case`: defined on worst-case sets (`worst@KIND`), whose early-exit searches keep
+    only the views up to the first failure; the other metrics are NaN there."""
 
     name: str
     fn: Callable[..., np.ndarray]
@@ -50,6 +52,7 @@ class MetricInfo:
     label: str = ""
     short: str = ""
     digits: int = 3
+    worst_case: bool = False
 
 
 _METRICS: dict[str, MetricInfo] = {}
@@ -63,9 +66,11 @@ def register_metric(
     label: str | None = None,
     short: str | None = None,
     digits: int = 3,
+    worst_case: bool = False,
 ):
     """Decorator: register `fn(seq, **context) -> [G] array` as metric `name`. `label` and
-    `short` (default: the name with spaces) are its display names, `digits` its precision."""
+    `short` (default: the name with spaces) are its display names, `digits` its precision;
+    `worst_case`: the metric is defined on worst-case sets (see MetricInfo)."""
 
     def wrap(fn):
         doc = (fn.__doc__ or "").strip().splitlines()
@@ -79,6 +84,7 @@ def register_metric(
             shown,
             short or shown,
             digits,
+            worst_case,
         )
         return fn
 
@@ -158,6 +164,7 @@ def accuracy(seq: PredictionSequences, **context) -> np.ndarray:
     needs_labels=True,
     label="worst-case accuracy",
     short="worst acc",
+    worst_case=True,
 )
 def worst_case_accuracy(seq: PredictionSequences, **context) -> np.ndarray:
     """1 when the top-1 is the label at every view of the image, else 0 (NaN without label)."""
@@ -312,6 +319,11 @@ def per_image_metrics(
     }
     seq = paired_as(seq, protocol)
     values = {name: info.fn(seq, **context) for name, info in _METRICS.items()}
+    if _worst_case_set(seq, protocol):  # only what an early exit leaves unchanged
+        values = {
+            name: v if _METRICS[name].worst_case else np.full(seq.n_images, np.nan)
+            for name, v in values.items()
+        }
     void = seq.void_images()
     if void.any():
         values = {name: np.where(void, np.nan, v.astype(np.float64)) for name, v in values.items()}
@@ -334,3 +346,9 @@ def protocol_pairing(key: str) -> str:
         return protocol_class(key.split("@", 1)[0]).pairing if key else "consecutive"
     except ArgumentError:
         return "consecutive"
+
+
+def _worst_case_set(seq: PredictionSequences, protocol: str) -> bool:
+    from ._worst_case import is_worst_case
+
+    return is_worst_case(seq, protocol)

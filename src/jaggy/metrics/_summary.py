@@ -32,7 +32,8 @@ def per_image_table(seq: PredictionSequences, **context) -> pa.Table:
 
 def metrics_blocks(predictions: str | Path, **context) -> Iterator[pa.Table]:
     """The metrics table of a predictions file, block by block (streaming)."""
-    for seq in iter_sequences(predictions, optional=["image_id"]):
+    # the geometry columns: the worst-case metrics read the first failing transformation
+    for seq in iter_sequences(predictions, optional=["image_id", "dx", "dy", "angle"]):
         yield per_image_table(seq, **context)
 
 

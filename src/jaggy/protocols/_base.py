@@ -59,11 +59,14 @@ class SourceRequest:
 
 @dataclass(frozen=True)
 class ViewParams:
-    """Where a view sits along its path. Unused fields stay at their defaults."""
+    """Where a view sits along its path. Unused fields stay at their defaults.
+    `angle`: rotation in degrees (worst-case sets; positive turns the content
+    counter-clockwise on the screen)."""
 
     dx: float = 0.0
     dy: float = 0.0
     size: int = 0
+    angle: float = 0.0
 
 
 @dataclass
@@ -109,10 +112,22 @@ def options_from_config(config: Mapping) -> ProtocolOptions:
             "start": int(config.get("start") or 0),
             "stride": int(config.get("frame_stride") or 1),
             "max_frames": config.get("max_frames"),
+            # the worst-case sets (`--worst-case`) and whether every view is kept
+            "worst_case": tuple(config.get("worst_case") or ()),
+            "exhaustive": bool(config.get("exhaustive", False)),
         },
         seed=int(config.get("seed") or 0),
         pairs=int(config.get("consistency_k") or 10),
     )
+
+
+def protocol_names(config: Mapping) -> list[str]:
+    """The protocols an audit's settings build, in order: `protocols`, then the worst-case
+    sets (`worst`, one instance per `--worst-case` kind) when any is asked for."""
+    names = list(config.get("protocols") or [])
+    if config.get("worst_case") and "worst" not in names:
+        names.append("worst")
+    return names
 
 
 class Protocol:
@@ -129,6 +144,10 @@ class Protocol:
     # 'consecutive': pair metrics compare view k with view k+1; 'disjoint': views come in
     # independent pairs (2i, 2i+1), and only those are compared.
     pairing: str = "consecutive"
+    # True for worst-case sets (`protocols/worst.py`): view 0 is the untransformed input, and
+    # the engine may stop an image at its first failing view (unless `exhaustive`).
+    worst_case: bool = False
+    exhaustive: bool = True
 
     def __init__(self, preprocessing: Preprocessing, options: ProtocolOptions):
         self.preprocessing = preprocessing

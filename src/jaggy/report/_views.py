@@ -60,13 +60,13 @@ class ViewMaker:
         config = manifest.get("config") or {}
         prep = (manifest.get("model") or {}).get("preprocessing")
         self.config = config
-        if not prep or not config.get("protocols"):
+        if not prep or not (config.get("protocols") or config.get("worst_case")):
             self.problem = "the run's manifest has no preprocessing or protocol options"
             return
         try:
             from ..models import Preprocessing
             from ..protocols import build_protocols
-            from ..protocols._base import options_from_config
+            from ..protocols._base import options_from_config, protocol_names
 
             fields = {
                 k: (tuple(v) if isinstance(v, list) else v)
@@ -75,7 +75,7 @@ class ViewMaker:
             }
             self.preprocessing = Preprocessing(**fields)
             options = options_from_config(config)
-            built = build_protocols(list(config["protocols"]), self.preprocessing, options)
+            built = build_protocols(protocol_names(config), self.preprocessing, options)
             self.protocols = {p.key: p for p in built}
         except Exception as exc:  # a protocol this install lacks, or changed geometry
             self.problem = f"cannot rebuild the run's protocols here ({exc})"

@@ -5,8 +5,9 @@ One row per (image, protocol key, view), long format. Rows of one image are cont
 the streaming reader relies on that to yield whole sequences while holding one batch.
 
 Schema versions: 1 (jaggy 0.1.0, unversioned) named the probability of c* `p_label`; 2 calls
-it `p_ref` and records `jaggy.schema_version` in the file's metadata. A file of another
-version is refused with a message naming both versions.
+it `p_ref` and records `jaggy.schema_version` in the file's metadata; 3 adds `angle`, the
+view's rotation in degrees (worst-case sets; 0 for pure shifts). A file of another version is
+refused with a message naming both versions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 from ..errors import DataError
 from ._sequences import OPTIONAL_COLUMNS, SEQUENCE_COLUMNS, PredictionSequences
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 VERSION_KEY = b"jaggy.schema_version"
 BATCH_ROWS = 65_536
 
@@ -35,6 +36,7 @@ PREDICTION_SCHEMA = pa.schema(
         ("dx", pa.float64()),
         ("dy", pa.float64()),
         ("size", pa.int32()),
+        ("angle", pa.float64()),  # degrees; 0 unless the view is rotated (worst-case sets)
         ("label", pa.int32()),
         ("ref_class", pa.int32()),
         ("top1", pa.int32()),
@@ -175,6 +177,7 @@ def concat_sequences(parts: list[PredictionSequences]) -> PredictionSequences:
         dx=cat("dx"),
         dy=cat("dy"),
         size=cat("size"),
+        angle=cat("angle"),
         pairing=parts[0].pairing,
         finite=cat("finite"),
     )

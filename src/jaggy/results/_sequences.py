@@ -18,7 +18,7 @@ SEQUENCE_COLUMNS = (
     "p_prev_top1",
     "finite",
 )
-OPTIONAL_COLUMNS = ("image_id", "protocol_name", "dx", "dy", "size")
+OPTIONAL_COLUMNS = ("image_id", "protocol_name", "dx", "dy", "size", "angle")
 
 
 @dataclass
@@ -30,7 +30,8 @@ class PredictionSequences:
     (probability at this view of the previous view's top-1 class; NaN at view 0), `label` [N]
     (-1 when unknown), `ref_class` [N] (c*: the label, else the top-1 class of view 0),
     `image_index` [N], `view` [N]. Read only when asked for (else None): `image_id` [N],
-    `dx`, `dy` [N] (the view's shift in px of the model input, (dx, dy) order), `size` [N].
+    `dx`, `dy` [N] (the view's shift in px of the model input, (dx, dy) order), `size` [N],
+    `angle` [N] (the view's rotation in degrees).
     `protocol` is the key (e.g. 'black@140'), `protocol_name` the protocol (e.g. 'black').
     `pairing` is the protocol's: 'consecutive' (view k with view k+1) or 'disjoint' (views
     come in independent pairs 2i, 2i+1). `finite` [N] bool: every logit of the view finite
@@ -52,6 +53,7 @@ class PredictionSequences:
     dx: np.ndarray | None = None
     dy: np.ndarray | None = None
     size: np.ndarray | None = None
+    angle: np.ndarray | None = None
     pairing: str = "consecutive"
     finite: np.ndarray | None = None
 
@@ -129,6 +131,7 @@ class PredictionSequences:
             dx=pick(self.dx),
             dy=pick(self.dy),
             size=pick(self.size),
+            angle=pick(self.angle),
             pairing=self.pairing,
             finite=pick(self.finite),
         )
@@ -186,6 +189,7 @@ class PredictionSequences:
             dx=optional("dx", np.float64),
             dy=optional("dy", np.float64),
             size=optional("size", np.int64),
+            angle=optional("angle", np.float64),
             finite=optional("finite", bool),
         )
 
