@@ -170,12 +170,16 @@ def _previous_version_folder(run, folder):
 
 def test_previous_version_folder_is_refused_naming_both_versions(run, tmp_path):
     old = _previous_version_folder(run, tmp_path / "old")
-    with pytest.raises(DataError, match=r"schema 1, column p_label.*reads schema 2"):
+    with pytest.raises(
+        DataError, match=rf"schema 1, column p_label.*reads schema {SCHEMA_VERSION}"
+    ):
         next(iter_sequences(old / "predictions.parquet"))
-    with pytest.raises(DataError, match=r"schema 1.*reads schema 2"):
+    with pytest.raises(DataError, match=rf"schema 1.*reads schema {SCHEMA_VERSION}"):
         read_metrics(old)
     for read in (read_summary, read_manifest, read_run_record):
-        with pytest.raises(DataError, match=r"earlier jaggy.*schema 1.*reads schema 2"):
+        with pytest.raises(
+            DataError, match=rf"earlier jaggy.*schema 1.*reads schema {SCHEMA_VERSION}"
+        ):
             read(old)
 
 
@@ -190,7 +194,7 @@ def test_resuming_a_previous_version_run_is_refused(run, tmp_path):
     )
     from jaggy.engine._store import RunStore
 
-    with pytest.raises(DataError, match="run schema 1.*reads schema 2"):
+    with pytest.raises(DataError, match=f"run schema 1.*reads schema {SCHEMA_VERSION}"):
         RunStore(config.out).open({}, resume=True)
 
 

@@ -37,6 +37,7 @@ def write_predictions(path, row_group_size, seed=0) -> dict:
                     "dx": float(view),
                     "dy": 0.0,
                     "size": 16,
+                    "angle": 0.0,
                     "label": label,
                     "ref_class": max(label, 0),
                     "top1": ids[0],
