@@ -70,3 +70,22 @@ def tiny_jumpy224() -> nn.Module:
     net = tiny_jumpy()
     net.jaggy_preprocessing = {**TINY_PREPROCESSING, "input_size": 224}
     return net
+
+
+class TinyEncoder(nn.Module):
+    """TinyCNN without its head: the pooled features [N, 16]; `num_classes = 0` says so."""
+
+    num_classes = 0
+
+    def __init__(self, seed: int = 1):
+        super().__init__()
+        self.features = TinyCNN(seed=seed).features
+        self.jaggy_preprocessing = dict(TINY_PREPROCESSING)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x).mean(dim=(2, 3))
+
+
+def tiny_headless() -> nn.Module:
+    """A feature extractor without a classifier (num_classes = 0), 32 px input."""
+    return TinyEncoder()

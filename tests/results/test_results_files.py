@@ -183,6 +183,30 @@ def test_previous_version_folder_is_refused_naming_both_versions(run, tmp_path):
             read(old)
 
 
+def _schema2_folder(run, folder):
+    """The run as the jaggy before representation changes wrote it: schema 2, no feat_*."""
+    folder.mkdir()
+    table = pq.read_table(run.predictions).drop(["feat_cos", "feat_rel_l2", "angle"])
+    table = table.replace_schema_metadata({b"jaggy.schema_version": b"2"})
+    pq.write_table(table, folder / "predictions.parquet")
+    for name in ("summary.json", "manifest.json", "run.json"):
+        data = json.loads((run.out / name).read_text())
+        data["schema_version"] = 2
+        (folder / name).write_text(json.dumps(data))
+    return folder
+
+
+def test_schema2_folder_is_refused_naming_both_versions(run, tmp_path):
+    old = _schema2_folder(run, tmp_path / "v2")
+    with pytest.raises(
+        DataError, match=rf"predictions schema 2; this jaggy reads schema {SCHEMA_VERSION}"
+    ):
+        next(iter_sequences(old / "predictions.parquet"))
+    for read in (read_summary, read_manifest, read_run_record):
+        with pytest.raises(DataError, match=rf"schema 2; this jaggy reads schema {SCHEMA_VERSION}"):
+            read(old)
+
+
 def test_resuming_a_previous_version_run_is_refused(run, tmp_path):
     old = _previous_version_folder(run, tmp_path / "old")
     config = AuditConfig(

@@ -46,6 +46,8 @@ def write_predictions(path, row_group_size, seed=0) -> dict:
                     "p_ref": float(rng.random()),
                     "p_prev_top1": None if view == 0 else float(rng.random()),
                     "finite": True,
+                    "feat_cos": float("nan") if view == 0 else float(rng.random() / 10),
+                    "feat_rel_l2": float("nan") if view == 0 else float(rng.random()),
                 }
                 for name, value in row.items():
                     columns[name].append(value)
@@ -81,6 +83,8 @@ def test_reader_yields_whole_images_at_any_batch_size(tmp_path, batch_size):
             np.testing.assert_array_equal(mine.view, theirs.view)
             np.testing.assert_array_equal(mine.top5_ids, theirs.top5_ids)
             np.testing.assert_allclose(mine.p_ref, theirs.p_ref, rtol=1e-6)
+            np.testing.assert_allclose(mine.feat_cos, theirs.feat_cos, rtol=1e-6)
+            np.testing.assert_allclose(mine.feat_rel_l2, theirs.feat_rel_l2, rtol=1e-6)
             np.testing.assert_array_equal(mine.dx, mine.view.astype(float))
             assert set(mine.image_id.tolist()) == {f"img{image}.png"}
     assert seen == {key: list(range(9)) for key in PROTOCOLS}

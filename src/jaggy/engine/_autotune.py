@@ -81,12 +81,20 @@ class _Probe:
         if key in self.rates or key in self.out_of_memory:
             return self.rates.get(key)
         device = self.setup.device
-        forward = Forward(self.setup.loaded.module, device, self.setup.config.dtype, memory_format)
+        forward = Forward(
+            self.setup.loaded.module,
+            device,
+            self.setup.config.dtype,
+            memory_format,
+            measure=self.setup.measure,
+            headless=self.setup.headless,
+        )
         batch = self.pool[torch.arange(batch_size, device=self.pool.device) % len(self.pool)]
         entry = {"batch_size": batch_size, "memory_format": memory_format}
         try:
             per_call = _time_calls(forward, batch)
         except RuntimeError as exc:
+            forward.close()
             if not is_out_of_memory(exc):
                 raise
             del batch
@@ -94,6 +102,7 @@ class _Probe:
             self.out_of_memory.add(key)
             self.results.append({**entry, "error": "out of memory"})
             return None
+        forward.close()  # the probe's feature hooks come off the module again
         self.rates[key] = batch_size / per_call
         self.results.append(
             {**entry, "views_per_s": round(self.rates[key], 2), "seconds_per_call": per_call}
@@ -163,7 +172,7 @@ def choose_configuration(setup: AuditSetup, memory_formats: list[str]) -> dict:
 def _time_calls(forward: Forward, batch: torch.Tensor) -> float:
     """Seconds of the fastest timed forward call of `batch` (after one untimed call)."""
     _synchronize(forward.device)
-    forward.logits(batch)
+    forward.outputs(batch)
     _synchronize(forward.device)
     times: list[float] = []
     # Two timed calls at least (the faster counts), more for fast calls, one for a call that
@@ -174,7 +183,7 @@ def _time_calls(forward: Forward, batch: torch.Tensor) -> float:
         and len(times) < 50
     ):
         start = time.perf_counter()
-        forward.logits(batch)
+        forward.outputs(batch)
         _synchronize(forward.device)
         times.append(time.perf_counter() - start)
     return min(times)

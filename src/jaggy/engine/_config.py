@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from .._checks import check_out, check_seed
 from ..errors import ArgumentError
+from ..metrics._representation import DEFAULT_FEATURE_THRESHOLD, check_feature_threshold
 from ..protocols import PATHS
 from ..protocols._paths import check_path_length
 from ..protocols.worst import check_worst_kinds
@@ -49,6 +50,13 @@ class AuditConfig:
         `jaggy.protocols.worst`), each run as protocol key `worst@KIND` after `protocols`.
     exhaustive: compute every view of the worst-case sets instead of stopping an image at
         its first failing batch (same robust answers; every view's row is kept).
+    measure: what each view is measured by: 'logits' (class metrics), 'features' (the pooled
+        penultimate features), 'features:LAYER' (a named layer's pooled output), or both
+        joined by a comma ('logits,features', 'both'); see `jaggy.engine._measure`.
+    feature_threshold: τ, the cosine distance of features beyond which a pair of views
+        counts as a representation change (`representation_change_rate`, `fooling_rate`).
+    save_features: also write every view's feature vector to features.npy (needs features
+        in `measure`).
     """
 
     model: str
@@ -88,6 +96,9 @@ class AuditConfig:
     bbox_margin: float = 0.1
     worst_case: list[str] = field(default_factory=list)
     exhaustive: bool = False
+    measure: str = "logits"
+    feature_threshold: float = DEFAULT_FEATURE_THRESHOLD
+    save_features: bool = False
 
     def validate(self) -> None:
         """Check arguments on their own (before the model or any image is touched)."""
@@ -147,6 +158,7 @@ class AuditConfig:
         check_out(self.out, "a folder for the results (e.g. --out jaggy-out)")
         check_path_length(self.path, self.steps)
         self._validate_annotations()
+        self._validate_measure()
 
     def frame_options(self) -> dict:
         """Which frames of each video are read (see jaggy.data.FrameSelection)."""
@@ -177,6 +189,32 @@ class AuditConfig:
             )
         if not 0 <= self.bbox_margin <= 2:
             raise ArgumentError(f"--bbox-margin must be within 0..2 (got {self.bbox_margin})")
+
+    def _validate_measure(self) -> None:
+        from ._measure import Measure
+
+        measure = Measure.parse(self.measure)
+        try:
+            check_feature_threshold(self.feature_threshold)
+        except ValueError as exc:
+            raise ArgumentError(f"--feature-threshold: {exc}") from exc
+        if self.worst_case and not measure.logits:
+            raise ArgumentError(
+                "--worst-case judges the class answer at every view, so it needs logits: "
+                "use --measure logits,features to have the representation beside it"
+            )
+        if self.save_features and not measure.features:
+            raise ArgumentError(
+                "--save-features writes the feature vectors of --measure features[:LAYER]; "
+                "add features to --measure (e.g. --measure logits,features)"
+            )
+
+    @property
+    def parsed_measure(self):
+        """`measure` as a `Measure` (validated by `validate`)."""
+        from ._measure import Measure
+
+        return Measure.parse(self.measure)
 
     @property
     def requested_memory_format(self) -> str:

@@ -1,4 +1,5 @@
-"""Batches of views -> prediction rows (top-5, reference and previous-top-1 probabilities).
+"""Batches of views -> prediction rows (top-5, reference and previous-top-1 probabilities,
+and the representation change of each view against the view it is paired with).
 
 The per-view bookkeeping is done per *segment* (consecutive views of one image's protocol
 sequence) with numpy, and everything that depends on the model's answers (the reference class
@@ -16,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 from torch import nn
+
+from ._measure import FeatureTap, Measure
 
 AUTOCAST_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 TORCH_MEMORY_FORMATS = {
@@ -36,6 +39,7 @@ class ViewPlan:
         self.dy = np.array([float(p.dy) for p in params], dtype=np.float64)
         self.size = np.array([int(p.size) for p in params], dtype=np.int32)
         self.angle = np.array([float(p.angle) for p in params], dtype=np.float64)
+        self.pairing = protocol.pairing  # which earlier view a view's changes are against
 
     def __len__(self) -> int:
         return len(self.dx)
@@ -95,6 +99,13 @@ class RowColumns:
     def add(self, block: dict[str, np.ndarray]) -> None:
         self.blocks.append(block)
 
+    def features(self) -> np.ndarray | None:
+        """The saved feature vectors of the rows [N, D] float32, in row order (None when the
+        run does not save them)."""
+        if not self.blocks or "features" not in self.blocks[0]:
+            return None
+        return np.concatenate([b["features"] for b in self.blocks])
+
     def to_table(self, schema: pa.Schema) -> pa.Table:
         names = schema.names
         if not self.blocks:
@@ -110,6 +121,8 @@ class RowColumns:
             elif field.name == "p_prev_top1":
                 has = np.concatenate([b["has_prev"] for b in self.blocks])
                 arrays.append(pa.array(values, type=field.type, mask=~has))
+            elif field.name in ("feat_cos", "feat_rel_l2"):  # null where undefined
+                arrays.append(pa.array(values, type=field.type, mask=np.isnan(values)))
             else:
                 arrays.append(pa.array(values, type=field.type))
         return pa.Table.from_arrays(arrays, schema=schema)
@@ -137,10 +150,12 @@ class _Pending:
 
     segments: list[Segment]
     rows: RowColumns
-    ints: torch.Tensor  # [B, 7]: top-5 ids, reference class, finite (1 when every logit is)
-    floats: torch.Tensor  # [B, 7]: top-5 probabilities, p(reference), p(previous top-1)
+    ints: torch.Tensor  # [B, 7]: top-5 ids, reference class, finite (1 when every output is)
+    # [B, 9]: top-5 probabilities, p(reference), p(previous top-1), feat_cos, feat_rel_l2
+    floats: torch.Tensor
     has_prev: np.ndarray
     ready: torch.cuda.Event | None
+    features: torch.Tensor | None = None  # [B, D] on the host, when the run saves them
 
 
 class Forward:
@@ -150,6 +165,10 @@ class Forward:
     else view 0's top-1) and the last view's top-1 (on the device), so rows carry `p_ref` and
     `p_prev_top1` exactly, from the full probability vector. A batch that fails (e.g. out of
     memory) changes neither that state nor any rows, so it can be rerun in smaller pieces.
+
+    With a `measure` that asks for features, it keeps the last view's feature vector too, so
+    `feat_cos` and `feat_rel_l2` compare every view with the view it is paired with (the
+    previous one; for disjoint pairs, the first of its pair) even across batches.
     """
 
     def __init__(
@@ -159,21 +178,32 @@ class Forward:
         dtype: str = "float32",
         memory_format: str = "contiguous",
         compile: bool = False,
+        measure: Measure | None = None,
+        headless: bool = False,
+        save_features: bool = False,
+        feature_dim: int | None = None,
     ):
         self.device = device
         self.memory_format = memory_format
         self.torch_memory_format = TORCH_MEMORY_FORMATS[memory_format]
         self.module = set_memory_format(module, memory_format)
+        self.measure = measure or Measure()
+        self.save_features = save_features and self.measure.features
+        self.feature_dim = feature_dim  # D, for the saved vectors of a chunk without rows
+        # hooks go on the eager module (a compiled one runs them too, but cannot stop early)
+        self.tap = FeatureTap(self.module, self.measure, headless=headless, stop_early=not compile)
         if compile:
-            self.module = torch.compile(self.module)
+            self.tap.module = torch.compile(self.module)
         self.autocast_dtype = AUTOCAST_DTYPES.get(dtype)
         self.in_flight = 1 if device.type == "cuda" else 0
         self._pending: list[_Pending] = []
         self._carry_key: tuple[int, str, int] | None = None  # (image, protocol, next view)
         self._carry_top1 = torch.zeros(1, dtype=torch.long, device=device)
         self._carry_ref = torch.zeros(1, dtype=torch.long, device=device)
+        self._carry_features: torch.Tensor | None = None  # [1, D] of the last view
 
-    def logits(self, views: torch.Tensor) -> torch.Tensor:
+    def outputs(self, views: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(logits [B, K] or None, features [B, D] float32 or None), as the measure asks."""
         views = views.contiguous(memory_format=self.torch_memory_format)
         context = (
             torch.autocast(self.device.type, dtype=self.autocast_dtype)
@@ -181,7 +211,11 @@ class Forward:
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), context:
-            return self.module(views)
+            return self.tap(views)
+
+    def close(self) -> None:
+        """Remove the feature hooks from the module."""
+        self.tap.close()
 
     def run(self, views: torch.Tensor, segments: list[Segment], rows: RowColumns) -> None:
         """Forward `views` [B, 3, R, R] (the views of `segments`, in order); their rows go to
@@ -203,6 +237,7 @@ class Forward:
         ref_pos = np.zeros(n, dtype=np.int64)  # ext position of view 0's top-1
         labels = np.full(n, -1, dtype=np.int64)
         has_prev = np.ones(n, dtype=bool)
+        paired = np.ones(n, dtype=bool)  # the view has an earlier view to compare with
         carry = self._carry_key
         i = 0
         for s in segments:
@@ -218,44 +253,80 @@ class Forward:
                 has_prev[i] = False  # view 0
                 ref_pos[i:j] = i + 1
             labels[i:j] = s.label
+            if s.plan.pairing == "disjoint":  # view 2k + 1 against view 2k only
+                paired[i:j] = np.arange(s.start, s.start + s.count) % 2 == 1
+            else:
+                paired[i:j] = has_prev[i:j]
             carry = (s.image_index, s.plan.key, s.start + s.count)
             i = j
-        return prev_pos, ref_pos, labels, has_prev, carry
+        return prev_pos, ref_pos, labels, has_prev, paired, carry
 
     def _submit(self, views: torch.Tensor, segments: list[Segment], rows: RowColumns) -> _Pending:
-        prev_pos, ref_pos, labels, has_prev, carry = self._plan(segments)
-        logits = self.logits(views)
+        prev_pos, ref_pos, labels, has_prev, paired, carry = self._plan(segments)
+        logits, features = self.outputs(views)
         device = self.device
         with torch.inference_mode():
-            probs = logits.float().softmax(dim=-1)
-            top5_probs, top5_ids = probs.topk(5, dim=-1)
-            top1 = top5_ids[:, 0]
-            ext_top1 = torch.cat([self._carry_top1, top1])
-            ext_ref = torch.cat([self._carry_ref, top1])
-            label_t = torch.from_numpy(labels).to(device, non_blocking=True)
-            ref = torch.where(label_t >= 0, label_t, ext_ref[torch.from_numpy(ref_pos).to(device)])
-            prev_top1 = ext_top1[torch.from_numpy(prev_pos).to(device)]
-            p_ref = probs.gather(1, ref[:, None])
-            p_prev = probs.gather(1, prev_top1[:, None])
-            finite = torch.isfinite(logits).all(dim=-1)  # NaN/Inf: the view's answer is void
-            ints = torch.cat([top5_ids, ref[:, None], finite[:, None]], dim=1).int()
-            floats = torch.cat([top5_probs, p_ref, p_prev], dim=1)
+            prev_index = torch.from_numpy(prev_pos).to(device)
+            if logits is not None:
+                ints, floats, top1, ref = self._class_outputs(logits, labels, ref_pos, prev_index)
+            else:  # no logits measured: class columns hold -1 / NaN
+                n = len(views)
+                ints = torch.full((n, 7), -1, dtype=torch.int32, device=device)
+                ints[:, 6] = 1
+                floats = torch.full((n, 7), float("nan"), device=device)
+                top1 = ref = None
+            if features is not None:
+                change = self._feature_change(features, prev_index, paired)
+                ints[:, 6] &= torch.isfinite(features).all(dim=-1).int()
+            else:
+                change = torch.full((len(views), 2), float("nan"), device=device)
+            floats = torch.cat([floats, change], dim=1)
+            saved = features if self.save_features else None
             ready = None
             if device.type == "cuda":
-                host_ints = torch.empty(ints.shape, dtype=ints.dtype, pin_memory=True)
-                host_floats = torch.empty(floats.shape, dtype=floats.dtype, pin_memory=True)
-                host_ints.copy_(ints, non_blocking=True)
-                host_floats.copy_(floats, non_blocking=True)
-                ints, floats = host_ints, host_floats
+                ints, floats, saved = (_to_pinned(t) for t in (ints, floats, saved))
                 ready = torch.cuda.Event()
                 ready.record()
             elif device.type != "cpu":
                 ints, floats = ints.cpu(), floats.cpu()
+                saved = saved.cpu() if saved is not None else None
         # Everything that can fail is done: carry the sequence state to the next batch.
         self._carry_key = carry
-        self._carry_top1 = top1[-1:]
-        self._carry_ref = ref[-1:]
-        return _Pending(segments, rows, ints, floats, has_prev, ready)
+        if top1 is not None:
+            self._carry_top1 = top1[-1:]
+            self._carry_ref = ref[-1:]
+        if features is not None:
+            self._carry_features = features[-1:]
+        return _Pending(segments, rows, ints, floats, has_prev, ready, saved)
+
+    def _class_outputs(self, logits, labels, ref_pos, prev_index):
+        """ints [B, 7], floats [B, 7] (see `_Pending`), the top-1 and the reference class."""
+        device = self.device
+        probs = logits.float().softmax(dim=-1)
+        top5_probs, top5_ids = probs.topk(5, dim=-1)
+        top1 = top5_ids[:, 0]
+        ext_top1 = torch.cat([self._carry_top1, top1])
+        ext_ref = torch.cat([self._carry_ref, top1])
+        label_t = torch.from_numpy(labels).to(device, non_blocking=True)
+        ref = torch.where(label_t >= 0, label_t, ext_ref[torch.from_numpy(ref_pos).to(device)])
+        prev_top1 = ext_top1[prev_index]
+        p_ref = probs.gather(1, ref[:, None])
+        p_prev = probs.gather(1, prev_top1[:, None])
+        finite = torch.isfinite(logits).all(dim=-1)  # NaN/Inf: the view's answer is void
+        ints = torch.cat([top5_ids, ref[:, None], finite[:, None]], dim=1).int()
+        floats = torch.cat([top5_probs, p_ref, p_prev], dim=1)
+        return ints, floats, top1, ref
+
+    def _feature_change(self, features, prev_index, paired) -> torch.Tensor:
+        """[B, 2]: cosine distance and relative L2 change of each view's features against
+        its paired earlier view's (NaN where it has none); see `representation_change`."""
+        carried = self._carry_features
+        if carried is None or carried.shape[1] != features.shape[1]:
+            carried = torch.zeros_like(features[:1])
+        earlier = torch.cat([carried, features])[prev_index]
+        change = torch.stack(representation_change(earlier, features), dim=1)
+        mask = torch.from_numpy(paired).to(features.device)
+        return torch.where(mask[:, None], change, torch.full_like(change, float("nan")))
 
     def _finish(self, pending: _Pending) -> None:
         if pending.ready is not None:
@@ -297,6 +368,36 @@ class Forward:
                 "top5_probs": floats[:, :5].copy(),
                 "p_ref": floats[:, 5].copy(),
                 "p_prev_top1": floats[:, 6].copy(),
+                "feat_cos": floats[:, 7].copy(),
+                "feat_rel_l2": floats[:, 8].copy(),
                 "has_prev": pending.has_prev,
+                **({} if pending.features is None else {"features": pending.features.numpy()}),
             }
         )
+
+
+def representation_change(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine distance and relative L2 change from features `a` [N, D] to `b` [N, D].
+
+    cosine distance = 1 - <a, b> / (|a| |b|), computed as |a/|a| - b/|b||^2 / 2 (the same
+    number, without the cancellation of 1 - cos for nearly equal vectors); relative L2 =
+    |b - a| / |a|. Both in float32; NaN where |a| or |b| is 0 (no direction to compare).
+    """
+    a, b = a.float(), b.float()
+    na, nb = a.norm(dim=1), b.norm(dim=1)
+    defined = (na > 0) & (nb > 0)
+    unit_a = a / torch.where(na > 0, na, 1.0)[:, None]
+    unit_b = b / torch.where(nb > 0, nb, 1.0)[:, None]
+    nan = torch.full_like(na, float("nan"))
+    cosine = torch.where(defined, 0.5 * (unit_a - unit_b).square().sum(dim=1), nan)
+    relative = torch.where(defined, (b - a).norm(dim=1) / torch.where(na > 0, na, 1.0), nan)
+    return cosine, relative
+
+
+def _to_pinned(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    """A pinned host copy of a device tensor, copied without waiting (None stays None)."""
+    if tensor is None:
+        return None
+    host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+    host.copy_(tensor, non_blocking=True)
+    return host

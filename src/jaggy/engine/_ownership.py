@@ -29,6 +29,7 @@ RUN_OUTPUTS = (
     "summary.json",
     "manifest.json",
     "images.parquet",
+    "features.npy",
 )
 OWN_NAMES = ("run.json", *RUN_OUTPUTS, "report.html")
 EXAMPLES = 4

@@ -27,6 +27,7 @@ from ..metrics._worst_case import view_holds
 from ..models import LoadedModel
 from ..protocols import Protocol
 from ..results import Manifest, RunRecord, Summary, read_metrics
+from ..results._features import FEATURES_COLUMN, features_column
 from ..results._files import MANIFEST_FILE, SUMMARY_FILE
 from ..results._metrics_table import write_metrics
 from ..results._predictions import PREDICTION_SCHEMA
@@ -132,24 +133,21 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
                         f"rank {ranks.rank} sees other {what} than rank 0: every node needs "
                         "the same DATA, labels and model"
                     )
-            forward = Forward(
-                setup.loaded.module,
-                setup.device,
-                config.dtype,
-                record.memory_format,
-                compile=config.compile,
-            )
-            _compute_chunks(
-                setup,
-                store,
-                forward,
-                mine,
-                record.batch_size,
-                record.current.session,
-                report,
-                progress and ranks.is_main,
-                record.run_id,
-            )
+            forward = _make_forward(setup, record.memory_format)
+            try:
+                _compute_chunks(
+                    setup,
+                    store,
+                    forward,
+                    mine,
+                    record.batch_size,
+                    record.current.session,
+                    report,
+                    progress and ranks.is_main,
+                    record.run_id,
+                )
+            finally:
+                forward.close()
         except JaggyError as exc:
             report["error"] = str(exc)
             if not ranks.distributed:
@@ -168,6 +166,22 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
         store.unlock()
         torch.set_num_threads(threads_before)
         ranks.shutdown()
+
+
+def _make_forward(setup: AuditSetup, memory_format: str) -> Forward:
+    """The forward step of a run: its model, dtype and memory format, and what it measures."""
+    config = setup.config
+    return Forward(
+        setup.loaded.module,
+        setup.device,
+        config.dtype,
+        memory_format,
+        compile=config.compile,
+        measure=setup.measure,
+        headless=setup.headless,
+        save_features=config.save_features,
+        feature_dim=setup.feature_dim,
+    )
 
 
 def _open_run(
@@ -253,6 +267,7 @@ def _finish(
     config = setup.config
     merge_started = time.perf_counter()
     infos = store.merge(setup.n_chunks)
+    store.merge_features(setup.n_chunks)
     merge_seconds = time.perf_counter() - merge_started
     metrics_started = time.perf_counter()
     blocks = metrics_blocks(
@@ -261,6 +276,7 @@ def _finish(
         consistency_k=config.consistency_k,
         difficulty=config.difficulty,
         pmk=config.pmk,
+        feature_threshold=config.feature_threshold,
     )
     write_metrics(store.metrics, blocks, list_metrics())
     metrics_seconds = time.perf_counter() - metrics_started
@@ -270,6 +286,7 @@ def _finish(
         protocols=summarize_metrics(read_metrics(store.out), seed=config.seed),
         n_images=len(setup.items),
         n_skipped=sum(len(i.get("skipped", [])) for i in infos),
+        representation=_representation_record(setup),
     )
     summary_seconds = time.perf_counter() - summary_started
     write_record(store.out / SUMMARY_FILE, summary)
@@ -300,6 +317,21 @@ def _finish(
         "total": round(time.perf_counter() - started, 3),
     }
     return AuditResult(store.out, summary, manifest, 0, timings)
+
+
+def _representation_record(setup: AuditSetup) -> dict | None:
+    """What summary.json and manifest.json record about the representation measured (None
+    when the run measured only logits)."""
+    if not setup.measure.features:
+        return None
+    return {
+        **setup.measure.describe(),
+        "feature_dim": setup.feature_dim,
+        "headless": setup.headless,
+        "distance": "cosine",
+        "threshold": setup.config.feature_threshold,
+        "saved": bool(setup.config.save_features),
+    }
 
 
 def build_manifest(setup: AuditSetup, record: RunRecord, infos: list[dict]) -> Manifest:
@@ -344,6 +376,7 @@ def build_manifest(setup: AuditSetup, record: RunRecord, infos: list[dict]) -> M
         finished=now_iso(),
         sessions=[s.to_dict() for s in record.sessions],
         video=sequence_manifest(setup).get("video"),
+        representation=_representation_record(setup),
     )
 
 
@@ -501,7 +534,9 @@ def _commit(
 ) -> None:
     batcher.flush()
     batcher.forward.drain()
-    table = chunk.rows.to_table(PREDICTION_SCHEMA)
+    table = _with_saved_features(
+        chunk.rows.to_table(PREDICTION_SCHEMA), chunk.rows, batcher.forward
+    )
     nonfinite = _nonfinite_views(table)
     report["views"] += table.num_rows
     report["nonfinite"] += nonfinite["views"]
@@ -524,6 +559,17 @@ def _commit(
     )
     report["chunks"] += 1
     report["backoff"].extend(backoff)
+
+
+def _with_saved_features(table, rows: RowColumns, forward: Forward):
+    """The chunk table with its rows' feature vectors (--save-features) as a last column, so
+    that they are committed with the rows; the merge moves them to features.npy."""
+    if not forward.save_features:
+        return table
+    vectors = rows.features()
+    if vectors is None:  # a chunk whose every image was skipped
+        vectors = np.zeros((0, forward.feature_dim or 0), dtype=np.float32)
+    return table.append_column(FEATURES_COLUMN, features_column(vectors))
 
 
 NONFINITE_EXAMPLES = 5

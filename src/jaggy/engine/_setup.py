@@ -18,6 +18,7 @@ from ._config import AuditConfig
 from ._device import check_device_options, resolve_device
 from ._distributed import init_ranks
 from ._fingerprint import fingerprint_images, fingerprints_digest
+from ._measure import check_measure, is_headless, probe_features
 from ._sequences import check_baseline, check_sequence_protocols
 
 
@@ -46,6 +47,10 @@ class AuditSetup:
                 "so check the checkpoint"
             )
         settings = config.to_dict()
+        self.measure = config.parsed_measure
+        check_measure(self.measure, self.loaded)  # a headless model has no class metrics
+        self.headless = is_headless(self.loaded)
+        self.feature_dim = probe_features(self.loaded, self.measure, self.device)
         self.protocols: list[Protocol] = build_protocols(
             protocol_names(settings), self.loaded.preprocessing, options_from_config(settings)
         )
@@ -72,7 +77,8 @@ class AuditSetup:
             self.items = found.items
             self.label_report = found.labels  # label rows that named no image, for the manifest
         self.n_chunks = math.ceil(len(self.items) / config.chunk_images)
-        _check_fit(self.loaded, self.items)
+        if self.measure.logits:  # class metrics need classes that fit the labels
+            _check_fit(self.loaded, self.items)
 
     def identity(self) -> dict:
         identity = self.config.identity()

@@ -2,8 +2,10 @@
 
 Layout of OUT:
     run.json                 what the run was asked (identity) and resolved settings
-    parts/chunk-000012.parquet  rows of one chunk of images (written atomically, once complete)
+    parts/chunk-000012.parquet  rows of one chunk of images (written atomically, once complete;
+                             with --save-features also their feature vectors)
     predictions.parquet      all chunks, in chunk order
+    features.npy             with --save-features: one feature vector per predictions row
     metrics.parquet, summary.json, manifest.json
 (their formats: jaggy.results)
 """
@@ -22,7 +24,8 @@ import pyarrow.parquet as pq
 from ..errors import ArgumentError, JaggyError, RunMismatchError
 from ..results import RunRecord
 from ..results._atomic import atomic_write
-from ..results._files import METRICS_FILE, PREDICTIONS_FILE, RUN_FILE
+from ..results._features import FEATURES_COLUMN, write_features
+from ..results._files import FEATURES_FILE, METRICS_FILE, PREDICTIONS_FILE, RUN_FILE
 from ..results._predictions import PREDICTION_SCHEMA, versioned_metadata
 from ..results._records import check_record_version, write_record
 from ._fingerprint import ImageFingerprint, describe_changes
@@ -75,6 +78,10 @@ class RunStore:
     @property
     def metrics(self) -> Path:
         return self.out / METRICS_FILE
+
+    @property
+    def features(self) -> Path:
+        return self.out / FEATURES_FILE
 
     def chunk_path(self, chunk: int) -> Path:
         return self.parts / f"chunk-{chunk:06d}.parquet"
@@ -285,12 +292,24 @@ class RunStore:
                     infos.append(
                         json.loads((table.schema.metadata or {}).get(CHUNK_META_KEY, b"{}"))
                     )
+                    # the saved feature vectors of a chunk go to features.npy, not here
+                    table = table.select(PREDICTION_SCHEMA.names)
                     table = table.replace_schema_metadata(None).cast(PREDICTION_SCHEMA)
                     if table.num_rows:
                         writer.write_table(table)
 
         atomic_write(self.predictions, write)
         return infos
+
+    def merge_features(self, n_chunks: int) -> Path | None:
+        """Concatenate the feature vectors saved in the chunks, in chunk order, into
+        features.npy (row i belongs to row i of predictions.parquet); None when the run
+        saves none. Memory: one chunk at a time."""
+        paths = [self.chunk_path(chunk) for chunk in range(n_chunks)]
+        if not paths or FEATURES_COLUMN not in pq.read_schema(paths[0]).names:
+            return None
+        write_features(self.features, paths)
+        return self.features
 
     def _read_chunk(self, chunk: int) -> pa.Table:
         path = self.chunk_path(chunk)

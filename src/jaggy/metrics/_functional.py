@@ -42,7 +42,9 @@ class MetricInfo:
     by `--fail-under`), whether it needs labels, its one-line definition, and how it is shown:
     `label` (report and figures), `short` (console table columns), `digits` after the point.
     `worst_case`: defined on worst-case sets (`worst@KIND`), whose early-exit searches keep
-    only the views up to the first failure; the other metrics are NaN there."""
+    only the views up to the first failure; the other metrics are NaN there.
+    `needs`: what it is computed from, 'logits' (class outputs; NaN for a run that measured
+    none) or 'features' (the representation change, `--measure features`)."""
 
     name: str
     fn: Callable[..., np.ndarray]
@@ -53,6 +55,7 @@ class MetricInfo:
     short: str = ""
     digits: int = 3
     worst_case: bool = False
+    needs: str = "logits"
 
 
 _METRICS: dict[str, MetricInfo] = {}
@@ -67,10 +70,14 @@ def register_metric(
     short: str | None = None,
     digits: int = 3,
     worst_case: bool = False,
+    needs: str = "logits",
 ):
     """Decorator: register `fn(seq, **context) -> [G] array` as metric `name`. `label` and
     `short` (default: the name with spaces) are its display names, `digits` its precision;
-    `worst_case`: the metric is defined on worst-case sets (see MetricInfo)."""
+    `worst_case`: the metric is defined on worst-case sets (see MetricInfo); `needs` what it
+    reads ('logits' or 'features')."""
+    if needs not in ("logits", "features"):
+        raise ValueError(f"needs must be 'logits' or 'features' (got {needs!r})")
 
     def wrap(fn):
         doc = (fn.__doc__ or "").strip().splitlines()
@@ -85,6 +92,7 @@ def register_metric(
             short or shown,
             digits,
             worst_case,
+            needs,
         )
         return fn
 
@@ -307,9 +315,12 @@ def per_image_metrics(
     protocol: str = "",
     difficulty: int = 1,
     pmk: int = 10,
+    feature_threshold: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Every registered metric, per image: {name: [G] array}; NaN (undefined) for an image
-    with a view whose outputs were NaN or Inf."""
+    with a view whose outputs were NaN or Inf, and for the class metrics of a run that
+    measured no logits. `feature_threshold`: the cosine distance beyond which a pair's
+    representation counts as changed (None: the default, `DEFAULT_FEATURE_THRESHOLD`)."""
     context = {
         "seed": seed,
         "k": consistency_k,
@@ -317,8 +328,18 @@ def per_image_metrics(
         "difficulty": difficulty,
         "pmk": pmk,
     }
+    if feature_threshold is not None:
+        context["feature_threshold"] = feature_threshold
     seq = paired_as(seq, protocol)
-    values = {name: info.fn(seq, **context) for name, info in _METRICS.items()}
+    no_logits = not seq.has_logits
+    values = {
+        name: (
+            np.full(seq.n_images, np.nan)
+            if info.needs == "logits" and no_logits
+            else info.fn(seq, **context)
+        )
+        for name, info in _METRICS.items()
+    }
     if _worst_case_set(seq, protocol):  # only what an early exit leaves unchanged
         values = {
             name: v if _METRICS[name].worst_case else np.full(seq.n_images, np.nan)

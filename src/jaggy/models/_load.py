@@ -135,7 +135,7 @@ def load_model(
         raise ModelSpecError(f"{parsed}: unusable preprocessing from {prep.source}: {problem}")
     module.eval().to(device)
     if classes is None:
-        classes = _class_names(_infer_num_classes(module, prep, device))
+        classes = _declared_or_inferred_classes(module, prep, device)
     loaded = LoadedModel(module, prep, list(classes), str(parsed), weights)
     for remedy in remedies:
         _apply_remedy(loaded, remedy)
@@ -195,11 +195,19 @@ def wrap_module(module: nn.Module, *, device: str | torch.device = "cpu") -> Loa
         )
     prep = _preprocessing_of(module)
     module.eval().to(device)
-    classes = _class_names(_infer_num_classes(module, prep, device))
+    classes = _declared_or_inferred_classes(module, prep, device)
     kind = type(module)
     return LoadedModel(
         module, prep, classes, f"module:{kind.__module__}.{kind.__qualname__}", "module"
     )
+
+
+def _declared_or_inferred_classes(module: nn.Module, prep: Preprocessing, device) -> list[str]:
+    """Class names from the output width; none for a model that declares `num_classes = 0`
+    (timm's convention for a model without a head: its output is a representation)."""
+    if getattr(module, "num_classes", None) == 0:
+        return []
+    return _class_names(_infer_num_classes(module, prep, device))
 
 
 def _class_names(n: int) -> list[str]:

@@ -2,11 +2,13 @@
 
 Audit folder: predictions.parquet (rows per view, `iter_sequences`), metrics.parquet (rows per
 image and protocol key, `read_metrics`), summary.json (`read_summary`), manifest.json
-(`read_manifest`), run.json (`read_run_record`). Every file is written through `atomic_write`
+(`read_manifest`), run.json (`read_run_record`), features.npy (`read_features`, with
+--save-features). Every file is written through `atomic_write`
 with ordinary permissions under the user's umask.
 """
 
 from ._compare import read_compare
+from ._features import read_features
 from ._layers import read_layers
 from ._metrics_table import read_metrics
 from ._predictions import SCHEMA_VERSION, iter_sequences, read_sequences
@@ -32,6 +34,7 @@ __all__ = [
     "Summary",
     "iter_sequences",
     "read_compare",
+    "read_features",
     "read_layers",
     "read_manifest",
     "read_metrics",

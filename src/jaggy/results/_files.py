@@ -2,6 +2,7 @@
 
 PREDICTIONS_FILE = "predictions.parquet"
 METRICS_FILE = "metrics.parquet"
+FEATURES_FILE = "features.npy"
 SUMMARY_FILE = "summary.json"
 MANIFEST_FILE = "manifest.json"
 RUN_FILE = "run.json"

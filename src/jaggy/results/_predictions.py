@@ -6,8 +6,13 @@ the streaming reader relies on that to yield whole sequences while holding one b
 
 Schema versions: 1 (jaggy 0.1.0, unversioned) named the probability of c* `p_label`; 2 calls
 it `p_ref` and records `jaggy.schema_version` in the file's metadata; 3 adds `angle`, the
-view's rotation in degrees (worst-case sets; 0 for pure shifts). A file of another version is
-refused with a message naming both versions.
+view's rotation in degrees (worst-case sets; 0 for pure shifts), and the representation
+change of each view against the view it is paired with (`feat_cos`, the cosine distance of
+the pooled features, and `feat_rel_l2`, |f_b - f_a| / |f_a|; float32, null (NaN when read)
+where the view has no earlier view to compare with or the run measured no features). A run
+that measured no logits (`--measure features`) holds -1 in `top1`, `ref_class` and
+`top5_ids` and NaN in the probabilities. A file of another version is refused with a message
+naming both versions.
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ PREDICTION_SCHEMA = pa.schema(
         ("top5_probs", pa.list_(pa.float32())),
         ("p_ref", pa.float32()),
         ("p_prev_top1", pa.float32()),
-        ("finite", pa.bool_()),  # every logit of the view finite; else its metrics are undefined
+        ("finite", pa.bool_()),  # every output of the view finite; else its metrics are undefined
+        ("feat_cos", pa.float32()),  # cosine distance of the features to the paired view's
+        ("feat_rel_l2", pa.float32()),  # |f - f_paired| / |f_paired|
     ],
     metadata={VERSION_KEY: str(SCHEMA_VERSION).encode()},
 )
@@ -180,6 +187,8 @@ def concat_sequences(parts: list[PredictionSequences]) -> PredictionSequences:
         angle=cat("angle"),
         pairing=parts[0].pairing,
         finite=cat("finite"),
+        feat_cos=cat("feat_cos"),
+        feat_rel_l2=cat("feat_rel_l2"),
     )
 
 
@@ -206,7 +215,7 @@ def _numpy_columns(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
             encoded = column.dictionary_encode()
             names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
             out[name] = names[encoded.indices.to_numpy(zero_copy_only=False)]
-        elif name == "p_prev_top1":
+        elif name in ("p_prev_top1", "feat_cos", "feat_rel_l2"):  # null -> NaN
             out[name] = column.to_numpy(zero_copy_only=False).astype(np.float64)
         else:
             out[name] = column.to_numpy(zero_copy_only=False)

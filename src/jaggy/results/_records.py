@@ -107,15 +107,21 @@ class Summary:
     n_images: int
     n_skipped: int = 0
     schema_version: int = SCHEMA_VERSION
+    # what the representation metrics compared (layer, distance, threshold τ); None when
+    # the run measured only logits
+    representation: dict | None = None
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "schema_version": self.schema_version,
             "model": self.model,
             "protocols": {key: p.to_dict() for key, p in self.protocols.items()},
             "n_images": self.n_images,
             "n_skipped": self.n_skipped,
         }
+        if self.representation is not None:
+            data["representation"] = self.representation
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Summary:
@@ -128,6 +134,7 @@ class Summary:
             n_images=int(data.get("n_images", 0)),
             n_skipped=int(data.get("n_skipped", 0)),
             schema_version=int(data.get("schema_version", 1)),
+            representation=data.get("representation"),
         )
 
 
@@ -242,6 +249,7 @@ class Manifest:
     finished: str | None
     sessions: list[dict]
     video: dict | None = None  # decoder, versions, frame selection (runs over videos only)
+    representation: dict | None = None  # what --measure features compared, and τ
     schema_version: int = SCHEMA_VERSION
     extra: dict = field(default_factory=dict)
 
@@ -259,8 +267,9 @@ class Manifest:
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        if data["video"] is None:
-            del data["video"]
+        for optional in ("video", "representation"):
+            if data[optional] is None:
+                del data[optional]
         return {"schema_version": data.pop("schema_version"), **data, **self.extra}
 
     @classmethod

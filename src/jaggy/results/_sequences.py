@@ -17,6 +17,8 @@ SEQUENCE_COLUMNS = (
     "p_ref",
     "p_prev_top1",
     "finite",
+    "feat_cos",
+    "feat_rel_l2",
 )
 OPTIONAL_COLUMNS = ("image_id", "protocol_name", "dx", "dy", "size", "angle")
 
@@ -35,7 +37,11 @@ class PredictionSequences:
     `protocol` is the key (e.g. 'black@140'), `protocol_name` the protocol (e.g. 'black').
     `pairing` is the protocol's: 'consecutive' (view k with view k+1) or 'disjoint' (views
     come in independent pairs 2i, 2i+1). `finite` [N] bool: every logit of the view finite
-    (None: all were).
+    (None: all were). `feat_cos`, `feat_rel_l2` [N] float: the cosine distance and relative
+    L2 change of the view's pooled features against the view it is paired with (NaN at the
+    first view of a pair or sequence, and everywhere when the run measured no features; None:
+    not read). A run that measured no logits holds -1 in `top5_ids` and `ref_class`
+    (`has_logits` is then False).
     """
 
     image_index: np.ndarray
@@ -56,6 +62,18 @@ class PredictionSequences:
     angle: np.ndarray | None = None
     pairing: str = "consecutive"
     finite: np.ndarray | None = None
+    feat_cos: np.ndarray | None = None
+    feat_rel_l2: np.ndarray | None = None
+
+    @property
+    def has_logits(self) -> bool:
+        """False when the run measured no class outputs (`--measure features`)."""
+        return bool(len(self.top5_ids)) and bool((self.top5_ids[:, 0] >= 0).any())
+
+    @property
+    def has_features(self) -> bool:
+        """True when some view carries a representation change (the run measured features)."""
+        return self.feat_cos is not None and bool(np.isfinite(self.feat_cos).any())
 
     def void_images(self) -> np.ndarray:
         """[G] bool: images with a view whose outputs were NaN or Inf; their metrics are
@@ -134,6 +152,8 @@ class PredictionSequences:
             angle=pick(self.angle),
             pairing=self.pairing,
             finite=pick(self.finite),
+            feat_cos=pick(self.feat_cos),
+            feat_rel_l2=pick(self.feat_rel_l2),
         )
 
     def pair_rows(self) -> tuple[np.ndarray, np.ndarray]:
@@ -191,6 +211,8 @@ class PredictionSequences:
             size=optional("size", np.int64),
             angle=optional("angle", np.float64),
             finite=optional("finite", bool),
+            feat_cos=optional("feat_cos", np.float64),
+            feat_rel_l2=optional("feat_rel_l2", np.float64),
         )
 
 
