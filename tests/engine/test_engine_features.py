@@ -175,6 +175,7 @@ def test_named_layer_run_stores_the_layers_pooled_output(image_folder, tmp_path)
         ({"measure": "pixels"}, "--measure: use logits, features"),
         ({"save_features": True}, "--save-features writes the feature vectors"),
         ({"measure": "features", "feature_threshold": 3.0}, "--feature-threshold"),
+        ({"measure": "features", "worst_case": ["circular"]}, "--worst-case judges"),
     ],
 )
 def test_bad_measure_arguments_fail_before_any_work(image_folder, tmp_path, options, message):
