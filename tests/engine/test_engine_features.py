@@ -212,3 +212,25 @@ def test_sequences_carry_the_representation_columns(image_folder, tmp_path):
     seq = read_sequences(run.predictions)["crop"]
     assert not seq.has_logits and seq.has_features
     assert np.isnan(seq.feat_cos[seq.starts]).all()  # the first view has no earlier view
+
+
+def test_a_timm_model_without_head_audits_its_features(image_folder, tmp_path):
+    timm = pytest.importorskip("timm")
+    module = timm.create_model("resnet10t", pretrained=False, num_classes=0)
+    module.jaggy_preprocessing = {"input_size": 48, "mean": (0.5,) * 3, "std": (0.25,) * 3}
+    run = jaggy.audit(
+        module,
+        str(image_folder),
+        protocols=["neighbours"],
+        out=tmp_path / "out",
+        measure="features",
+        save_features=True,
+        images=2,
+        batch_size=8,
+        workers=0,
+        progress=False,
+    )
+    assert read_features(run.out).shape == (2 * 16, module.num_features)
+    assert run.summary.protocols["neighbours"].value("feature_cos_distance") > 0
+    with pytest.raises(JaggyError, match="no classifier head"):
+        jaggy.audit(module, str(image_folder), out=tmp_path / "o2", progress=False)

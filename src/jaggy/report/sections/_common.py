@@ -145,11 +145,13 @@ def metric_chart(
     width: int = 620,
     height: int = 280,
     title: str | None = None,
+    y_label: str | None = None,
 ) -> str:
     """Dot-and-whisker chart of one metric: categories (e.g. protocols) on x, one series per
     group (e.g. run) with 95% CIs; groups are offset slightly so whiskers do not overlap.
 
     groups: (series label, category names, summary entries {"value", "ci95"} per category).
+    y_label: the axis title (default: the metric's label).
     """
     categories: list[str] = []
     for _, cats, _ in groups:
@@ -176,7 +178,7 @@ def metric_chart(
         width=chart_width,
         height=height,
         x_ticks=ticks,
-        y_label=metric_label(metric),
+        y_label=y_label or metric_label(metric),
         title=title,
         legend=n > 1,
         description=f"{metric_label(metric)} with 95% CIs per category",
