@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ._measure import FeatureTap, Measure
+from ._threads import torch_threads
 
 AUTOCAST_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 TORCH_MEMORY_FORMATS = {
@@ -184,6 +185,7 @@ class Forward:
         feature_dim: int | None = None,
     ):
         self.device = device
+        self.threads = torch.get_num_threads()  # the run's: the forward's numbers depend on it
         self.memory_format = memory_format
         self.torch_memory_format = TORCH_MEMORY_FORMATS[memory_format]
         self.module = set_memory_format(module, memory_format)
@@ -210,7 +212,10 @@ class Forward:
             if self.autocast_dtype is not None
             else contextlib.nullcontext()
         )
-        with torch.inference_mode(), context:
+        threads = (
+            torch_threads(self.threads) if self.device.type == "cpu" else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), context, threads:
             return self.tap(views)
 
     def close(self) -> None:

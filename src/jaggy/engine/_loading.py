@@ -20,8 +20,9 @@ from torch.utils.data import DataLoader, Dataset
 from ..data._dataset import DecodedImage, SourceDataset
 
 
-def default_workers(device: torch.device) -> int:
-    """Decoding processes. On a CPU run whose model threads already take every core, none:
+def default_workers(device: torch.device, threads: int | None = None) -> int:
+    """Decoding processes. `threads`: the model's CPU threads (default: torch's current count).
+    On a CPU run whose model threads already take every core, none:
     decoding inline costs its own time only, while a worker (even at nice 19) makes the
     model's threads wait for each other whenever it takes a core, which costs more (measured:
     benchmarks/README.md). With cores to spare, one worker per spare core (at most 4). On a
@@ -30,7 +31,7 @@ def default_workers(device: torch.device) -> int:
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun's ranks here
     cores = max(1, (os.cpu_count() or 1) // local_ranks)
     if device.type == "cpu":
-        return max(0, min(4, cores - torch.get_num_threads()))
+        return max(0, min(4, cores - (threads or torch.get_num_threads())))
     return min(8, max(1, cores - 1))
 
 

@@ -41,6 +41,7 @@ from ._manifest import command_line, device_description, now_iso, package_versio
 from ._sequences import sequence_manifest, write_imagenet_p
 from ._setup import AuditSetup
 from ._store import RunStore
+from ._threads import engine_threads
 
 __all__ = [
     "AuditResult",
@@ -135,17 +136,18 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
                     )
             forward = _make_forward(setup, record.memory_format)
             try:
-                _compute_chunks(
-                    setup,
-                    store,
-                    forward,
-                    mine,
-                    record.batch_size,
-                    record.current.session,
-                    report,
-                    progress and ranks.is_main,
-                    record.run_id,
-                )
+                with engine_threads(setup.device):  # the forward runs on the run's threads
+                    _compute_chunks(
+                        setup,
+                        store,
+                        forward,
+                        mine,
+                        record.batch_size,
+                        record.current.session,
+                        report,
+                        progress and ranks.is_main,
+                        record.run_id,
+                    )
             finally:
                 forward.close()
         except JaggyError as exc:
@@ -411,7 +413,9 @@ def _compute_chunks(
     items = [item for c in chunks for item in setup.items[c * size : (c + 1) * size]]
     prep = setup.loaded.preprocessing
     dataset = setup.dataset(items)
-    workers = config.workers if config.workers is not None else default_workers(setup.device)
+    workers = config.workers
+    if workers is None:
+        workers = default_workers(setup.device, forward.threads)
     bar = tqdm(
         total=len(items) * setup.views_per_image(),
         unit="view",
