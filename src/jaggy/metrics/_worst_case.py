@@ -142,3 +142,27 @@ def failing_angle(seq: PredictionSequences, *, protocol: str = "", **context) ->
         return np.full(seq.n_images, np.nan)
     angle = seq.angle if seq.angle is not None else np.zeros(len(seq.view))
     return _at_first_failure(seq, np.abs(angle))
+
+
+def robust_within(failing: np.ndarray, robust: np.ndarray, limits: np.ndarray) -> np.ndarray:
+    """The curve of the first failing transformation: for each limit r, the fraction of
+    images that keep their answer at every view of the set whose transformation is at most r,
+    i.e. robust images and those whose first failure (`failing_shift` or `failing_angle`) is
+    beyond r. Images with `robust` NaN (undefined) are left out; NaN when none is left.
+
+    Args:
+        failing: [G] the per-image first failing |shift| (px) or |angle| (deg), NaN if robust.
+        robust: [G] the per-image `robust_accuracy` (1, 0 or NaN).
+        limits: [L] increasing limits r, in the units of `failing`.
+
+    Example:
+        >>> robust_within(np.array([np.nan, 1.0, 3.0]), np.array([1.0, 0, 0]), np.array([0, 2, 4]))
+        array([1.        , 0.66666667, 0.33333333])
+    """
+    failing = np.asarray(failing, dtype=np.float64)
+    robust = np.asarray(robust, dtype=np.float64)
+    known = ~np.isnan(robust)
+    if not known.any():
+        return np.full(len(limits), np.nan)
+    first = np.where(robust[known] == 1, np.inf, failing[known])
+    return (first[None, :] > np.asarray(limits, dtype=np.float64)[:, None]).mean(axis=1)

@@ -86,6 +86,8 @@ class RunMetrics:
         total: dict[int, float] = {}
         count: dict[int, int] = {}
         for key in self.keys():
+            if key.startswith("worst@"):  # worst-case sets have no pair metrics
+                continue
             for image in self.images(key):
                 score = sum(
                     np.nan_to_num(self.value(key, image, m), nan=0.0)

@@ -59,9 +59,11 @@ class Report:
         return self._metrics[run.index]
 
     def protocol_keys(self, run: RunFolder) -> list[str]:
-        """The run's protocol keys with per-image metrics, in summary order (then any others
-        in metrics.parquet's order)."""
-        measured = self.metrics(run).keys()
+        """The run's protocol keys with per-image metrics whose views form sequences, in
+        summary order (then any others in metrics.parquet's order). Worst-case sets
+        (`worst@KIND`: views by growing transformation, cut at the first failure) have their
+        own section and are left out."""
+        measured = [k for k in self.metrics(run).keys() if not k.startswith("worst@")]
         keys = [k for k in run.protocol_keys if k in measured]
         return keys + [k for k in measured if k not in keys]
 
