@@ -1,6 +1,6 @@
-"""`jaggy ...` subcommands. Each module in this package that defines `register(subparsers)`
-adds one subcommand; its parser's `func(args) -> int` runs it. The CLI is a thin layer over
-the Python API."""
+"""`jaggy ...` subcommands. Each public module of this package is one subcommand: its
+`run(args) -> int`, decorated with `_options.command`, names it and lists its options. The CLI is
+a thin layer over the Python API."""
 
 from __future__ import annotations
 
@@ -25,8 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "register"):
-            module.register(subparsers)
+        module.run.command.add_to(subparsers)
     return parser
 
 

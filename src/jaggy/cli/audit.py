@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from .._gate import check, parse_rules
@@ -13,51 +12,42 @@ from ..errors import JaggyError
 from ..remedies._spec import validate_remedies
 from ..report import write_report
 from ._common import (
-    add_data_args,
-    add_model_args,
-    add_protocol_args,
-    add_runtime_args,
+    DATA,
+    FOURIER_STEP,
+    IMAGES,
+    LABELS,
+    MODEL_OPTIONS,
+    OVERWRITE,
+    PROTOCOL_OPTIONS,
+    RESUME,
+    RUNTIME_OPTIONS,
+    SAMPLES,
+    absolute,
     format_summary_table,
-    parse_batch_size,
+    output_folder,
 )
+from ._options import call_kwargs, command, option
 from ._sequences import (
-    add_sequence_args,
+    SEQUENCE_OPTIONS,
     format_flip_rates,
     format_sequence_note,
-    sequence_options,
 )
 
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "audit",
-        help="measure how often the answer changes under tiny transformations",
-        description="Run the study's protocols on MODEL and DATA; write predictions.parquet, "
-        "summary.json and manifest.json to --out.",
-    )
-    add_model_args(parser)
-    add_data_args(parser)
-    add_protocol_args(parser, list(DEFAULT_PROTOCOLS))
-    add_runtime_args(parser)
-    parser.add_argument("--out", default="jaggy-out", help="output folder (default jaggy-out)")
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue an interrupted run in --out (same arguments)",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
+# jaggy audit's own options, after the shared groups.
+AUDIT_OPTIONS = (
+    output_folder("jaggy-out"),
+    RESUME,
+    OVERWRITE.but(
         help="start afresh in an --out that holds another run or files jaggy did not write "
-        "(jaggy deletes only its own chunks and outputs there, nothing else)",
-    )
-    parser.add_argument(
+        "(jaggy deletes only its own chunks and outputs there, nothing else)"
+    ),
+    option(
         "--hash-images",
         action="store_true",
         help="fingerprint each image by a sha256 of its bytes, not just its size and "
         "modification time, so that --resume notices any change (reads every image once)",
-    )
-    parser.add_argument(
+    ),
+    option(
         "--fail-under",
         action="append",
         default=[],
@@ -65,47 +55,60 @@ def register(subparsers) -> None:
         help="exit 1 when a metric is worse than V (above it for "
         "p_top1_change, mac, jaggedness, top5_distance; below it for accuracy, "
         "worst_case_accuracy, consistency, path_consistency); repeatable",
-    )
-    parser.add_argument(
+        to=None,
+    ),
+    option(
         "--chunk-images",
         type=int,
         default=32,
         help="images per committed chunk (the unit of resume and of sharding across "
         "torchrun ranks; default 32)",
-    )
-    parser.add_argument(
+    ),
+    option(
         "--consistency-pairs",
         type=int,
         default=10,
         metavar="K",
         help="random view pairs per image: the pairs of zhang and aps_roll (their "
         "consistency), and the pairs of path_consistency (default 10)",
-    )
-    parser.add_argument(
-        "--fourier-step",
-        type=float,
-        default=0.25,
-        help="sub-pixel step of the fourier protocol in px (default 0.25)",
-    )
-    parser.add_argument(
-        "--report", action="store_true", help="also write report.html into --out at the end"
-    )
-    add_sequence_args(parser)
-    parser.add_argument(
+        to="consistency_k",
+    ),
+    FOURIER_STEP,
+    option(
+        "--report",
+        action="store_true",
+        help="also write report.html into --out at the end",
+        to=None,
+    ),
+)
+ANNOTATION_OPTIONS = (
+    option(
         "--annotations",
         metavar="FILE",
         help="annotated objects (COCO JSON, VOC/ImageNet XML, ImageNet CSV, YOLO folder) of "
         "the images in DATA: one bbox sequence per object (default protocol then: bbox)",
-    )
-    parser.add_argument(
+        convert=absolute,
+    ),
+    option(
         "--bbox-margin",
         type=float,
         default=0.1,
         metavar="M",
         help="bbox crop margin on each side, as a fraction of the object's larger side "
         "(default 0.1)",
-    )
-    parser.set_defaults(func=run)
+    ),
+)
+# Paths are recorded absolute (see `absolute`).
+AUDIT_DATA_OPTIONS = (DATA.but(convert=absolute), SAMPLES, LABELS.but(convert=absolute), IMAGES)
+OPTIONS = (
+    *MODEL_OPTIONS,
+    *AUDIT_DATA_OPTIONS,
+    *PROTOCOL_OPTIONS,
+    *RUNTIME_OPTIONS,
+    *AUDIT_OPTIONS,
+    SEQUENCE_OPTIONS,
+    *ANNOTATION_OPTIONS,
+)
 
 
 def default_protocols(args: argparse.Namespace) -> list[str]:
@@ -115,48 +118,19 @@ def default_protocols(args: argparse.Namespace) -> list[str]:
     return ["bbox"] if getattr(args, "annotations", None) else list(DEFAULT_PROTOCOLS)
 
 
-def config_from_args(args: argparse.Namespace, remedies: list[str] | None = None) -> AuditConfig:
-    """The AuditConfig of parsed arguments; `remedies` overrides --remedy (compare's variants)."""
-    return AuditConfig(
-        model=args.model,
-        data=_absolute(args.data),
-        samples=args.samples,
-        labels=_absolute(args.labels),
-        protocols=default_protocols(args),
-        path=args.path,
-        steps=args.steps,
-        sizes=args.size,
-        images=args.images,
-        batch_size=parse_batch_size(args.batch_size),
-        device=args.device,
-        dtype=args.dtype,
-        channels_last=args.channels_last,
-        memory_format=args.memory_format,
-        compile=args.compile,
-        threads=args.threads,
-        seed=args.seed,
-        out=args.out,
-        checkpoint=args.checkpoint,
-        random_weights=args.random_weights,
-        remedies=list(args.remedy if remedies is None else remedies),
-        workers=args.workers,
-        chunk_images=args.chunk_images,
-        consistency_k=args.consistency_pairs,
-        fourier_step=args.fourier_step,
-        overwrite=getattr(args, "overwrite", False),
-        hash_images=getattr(args, "hash_images", False),
-        **sequence_options(args),
-        annotations=_absolute(getattr(args, "annotations", None)),
-        bbox_margin=getattr(args, "bbox_margin", 0.1),
-    )
+def audit_config(args: argparse.Namespace, options) -> AuditConfig:
+    """The AuditConfig of the parsed arguments of `options` (the fields they leave out keep
+    their defaults)."""
+    return AuditConfig(protocols=default_protocols(args), **call_kwargs(args, options))
 
 
-def _absolute(path: str | None) -> str | None:
-    """Paths are recorded absolute: the report finds the images from anywhere, and `./imgs`
-    and `imgs` resume the same run."""
-    return None if path is None else os.path.abspath(path)
-
-
+@command(
+    "audit",
+    OPTIONS,
+    help="measure how often the answer changes under tiny transformations",
+    description="Run the study's protocols on MODEL and DATA; write predictions.parquet, "
+    "summary.json and manifest.json to --out.",
+)
 def run(args: argparse.Namespace) -> int:
     bounds = parse_rules(
         args.fail_under,
@@ -165,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         option="--fail-under",
     )
     validate_remedies(args.remedy)
-    config = config_from_args(args)
+    config = audit_config(args, OPTIONS)
     result = run_audit(config, resume=args.resume, progress=not args.no_progress)
     if result.summary is None:  # a non-zero rank of torchrun: rank 0 reports
         return 0

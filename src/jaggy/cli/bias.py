@@ -6,59 +6,52 @@ from __future__ import annotations
 import argparse
 
 from ..data.annotations import FORMATS
+from ._common import NO_FIGURES, SEED, output_folder
+from ._options import call_kwargs, command, option
 
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "bias",
-        help="where objects sit and how large they are (photographer's bias)",
-        description="Read ANNOTATIONS (COCO JSON, VOC/ImageNet XML file or folder, ImageNet "
-        "LOC_*_solution.csv, YOLO txt folder) and write bias.json, boxes.parquet and figures "
-        "to --out.",
-    )
-    parser.add_argument("annotations", metavar="ANNOTATIONS", help="annotation file or folder")
-    parser.add_argument("--out", default="jaggy-bias", help="output folder (default jaggy-bias)")
-    parser.add_argument(
+OPTIONS = (
+    option("annotations", metavar="ANNOTATIONS", help="annotation file or folder"),
+    output_folder("jaggy-bias"),
+    option(
         "--format",
         choices=FORMATS,
         help="annotation format (default: guessed from the file name or folder contents)",
-    )
-    parser.add_argument(
+    ),
+    option(
         "--images",
         metavar="DIR",
         help="folder of the images, for formats without image sizes (ImageNet CSV, YOLO); "
         "only their headers are read",
-    )
-    parser.add_argument(
+    ),
+    option(
         "--model",
         metavar="SPEC",
         help="also give the statistics in this model's input frame (its resize and centre "
         "crop; no weights are loaded)",
-    )
-    parser.add_argument(
+    ),
+    option(
         "--audit",
         metavar="RUN_DIR",
         help="an audit run folder: its per-image metrics by object size and by distance "
         "from the image centre, and reweighted to a uniform position and size",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap CIs")
-    parser.add_argument("--no-figures", action="store_true", help="write no PNG figures")
-    parser.set_defaults(func=run)
+    ),
+    SEED.but(help="seed of the bootstrap CIs"),
+    NO_FIGURES,
+)
 
 
+@command(
+    "bias",
+    OPTIONS,
+    help="where objects sit and how large they are (photographer's bias)",
+    description="Read ANNOTATIONS (COCO JSON, VOC/ImageNet XML file or folder, ImageNet "
+    "LOC_*_solution.csv, YOLO txt folder) and write bias.json, boxes.parquet and figures "
+    "to --out.",
+)
 def run(args: argparse.Namespace) -> int:
     from ..bias import run_bias
 
-    result = run_bias(
-        args.annotations,
-        args.out,
-        format=args.format,
-        images=args.images,
-        model=args.model,
-        audit=args.audit,
-        figures=not args.no_figures,
-        seed=args.seed,
-    )
+    result = run_bias(**call_kwargs(args, OPTIONS))
     print(format_bias_summary(result.statistics))
     print(f"\nresults in {result.out}/ ({', '.join(p.name for p in result.files)})")
     return 0

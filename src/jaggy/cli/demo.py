@@ -12,43 +12,41 @@ from ..errors import ArgumentError, RunMismatchError
 from ..models import embedded_names, imagenet_class_names
 from ..report import write_report
 from ..report._curve_pngs import write_shift_curve_pngs
-from ._common import format_summary_table
+from ._common import BATCH_SIZE, DEVICE, NO_PROGRESS, STEPS, format_summary_table, output_folder
+from ._options import call_kwargs, command, option
 
 DEMO_PROTOCOLS = ["study_crop", "study_black", "crop", "black", "inpaint", "scale"]
 DEMO_SIZES = [172, 140, 117]
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="the study's protocols on an embedded model and sample photos",
-        description="Audit an embedded ImageNet model (offline) on the sample photos with the "
-        "study's own Table 1 protocols (study_crop; study_black at 172/140/117 px) and jaggy's "
-        "path versions (crop; black and inpaint at 172/140/117 px; scale), then draw "
-        "P(reference class) versus shift for each photo.",
-    )
-    parser.add_argument("--model", default="jaggy:efficientnet_lite0", choices=embedded_names())
-    parser.add_argument("--out", default="jaggy-demo", help="output folder (default jaggy-demo)")
-    parser.add_argument("--steps", type=int, default=10, help="views per image (default 10)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--no-progress", action="store_true")
-    parser.set_defaults(func=run)
+OPTIONS = (
+    option("--model", default="jaggy:efficientnet_lite0", choices=embedded_names()),
+    output_folder("jaggy-demo"),
+    STEPS.but(help="views per image (default 10)"),
+    DEVICE.but(help=None),
+    BATCH_SIZE.but(type=int, default=32, metavar=None, help=None, convert=None),
+    NO_PROGRESS.but(help=None),
+)
 
 
 def demo_config(args: argparse.Namespace) -> AuditConfig:
     return AuditConfig(
-        model=args.model,
         samples=True,
         protocols=list(DEMO_PROTOCOLS),
         sizes=list(DEMO_SIZES),
-        steps=args.steps,
-        device=args.device,
-        batch_size=args.batch_size,
-        out=args.out,
+        **call_kwargs(args, OPTIONS),
     )
 
 
+@command(
+    "demo",
+    OPTIONS,
+    help="the study's protocols on an embedded model and sample photos",
+    description="Audit an embedded ImageNet model (offline) on the sample photos with the "
+    "study's own Table 1 protocols (study_crop; study_black at 172/140/117 px) and jaggy's "
+    "path versions (crop; black and inpaint at 172/140/117 px; scale), then draw "
+    "P(reference class) versus shift for each photo.",
+)
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     config = demo_config(args)

@@ -6,54 +6,44 @@ import argparse
 
 from .._checks import check_out
 from ..report import ReportLimits, write_report
+from ._options import call_kwargs, command, option
 
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "report",
-        help="write one self-contained HTML report of one or more result folders",
-        description="Write an HTML report (figures embedded, no external files) of the --out "
-        "folders of jaggy audit, demo, layers or compare: headline metrics with CIs, P(c*) "
-        "versus shift beside the views, the image x shift wall, scale curves, comparisons "
-        "across runs with the winner per metric, and each run's manifest and skipped inputs.",
-    )
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="result folder(s) to report on")
-    parser.add_argument(
-        "--out", default="report.html", help="HTML file to write (default report.html)"
-    )
-    parser.add_argument(
-        "--wall-images",
+# The fields of ReportLimits, each an option with its default.
+LIMITS = {
+    "wall_images": "rows of each wall, spread over the jaggedness ranking",
+    "curve_images": "images whose curves and views are drawn, per run",
+    "thumbnails": "views shown per image and protocol",
+}
+LIMIT_OPTIONS = tuple(
+    option(
+        f"--{name.replace('_', '-')}",
         type=int,
-        default=ReportLimits.wall_images,
+        default=getattr(ReportLimits, name),
         metavar="N",
-        help=f"rows of each wall, spread over the jaggedness ranking (default "
-        f"{ReportLimits.wall_images})",
+        help=f"{text} (default {getattr(ReportLimits, name)})",
+        to=name,
     )
-    parser.add_argument(
-        "--curve-images",
-        type=int,
-        default=ReportLimits.curve_images,
-        metavar="N",
-        help=f"images whose curves and views are drawn, per run (default "
-        f"{ReportLimits.curve_images})",
-    )
-    parser.add_argument(
-        "--thumbnails",
-        type=int,
-        default=ReportLimits.thumbnails,
-        metavar="N",
-        help=f"views shown per image and protocol (default {ReportLimits.thumbnails})",
-    )
-    parser.set_defaults(func=run)
+    for name, text in LIMITS.items()
+)
+OPTIONS = (
+    option("runs", nargs="+", metavar="RUN_DIR", help="result folder(s) to report on"),
+    option("--out", default="report.html", help="HTML file to write (default report.html)"),
+    *LIMIT_OPTIONS,
+)
 
 
+@command(
+    "report",
+    OPTIONS,
+    help="write one self-contained HTML report of one or more result folders",
+    description="Write an HTML report (figures embedded, no external files) of the --out "
+    "folders of jaggy audit, demo, layers or compare: headline metrics with CIs, P(c*) "
+    "versus shift beside the views, the image x shift wall, scale curves, comparisons "
+    "across runs with the winner per metric, and each run's manifest and skipped inputs.",
+)
 def run(args: argparse.Namespace) -> int:
     check_out(args.out, "the HTML file to write (e.g. --out report.html)")
-    limits = ReportLimits(
-        wall_images=args.wall_images,
-        curve_images=args.curve_images,
-        thumbnails=args.thumbnails,
-    )
+    limits = ReportLimits(**call_kwargs(args, LIMIT_OPTIONS))
     path = write_report(args.runs, args.out, limits)
     print(f"report: {path}")
     return 0

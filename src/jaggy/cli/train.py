@@ -4,147 +4,210 @@ your own ImageFolder data (`jaggy train MODEL DATA`)."""
 from __future__ import annotations
 
 import argparse
+import operator
 
 from ..errors import ArgumentError
 from ..train import CanvasConfig, TrainConfig, run_canvas_experiment, train_on_data
 from ..train._canvas import CanvasGeometry
 from ..train._experiment import VARIANTS, tiny_config
+from ._common import (
+    DATA,
+    DEVICE,
+    IMAGES,
+    LABELS,
+    LOADER_WORKERS,
+    LR,
+    MODEL,
+    MOMENTUM,
+    NO_FIGURES,
+    NO_PROGRESS,
+    OVERWRITE,
+    RANDOM_WEIGHTS,
+    SEED,
+    START_CHECKPOINT,
+    STEPS,
+    THREADS,
+    TRAIN_NORM,
+    TRAINING_BATCH_SIZE,
+    TRAINING_REMEDY,
+    WEIGHT_DECAY,
+    format_table,
+    output_folder,
+)
+from ._options import Group, call_kwargs, command, option
 
 EXPERIMENTS = ("canvas",)
 TABLE_METRICS = ("accuracy", "p_top1_change", "jaggedness")
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="learning invariance from data: the canvas experiment, or train on your data",
-        description="jaggy train --experiment canvas: digits with a photographer's bias on a "
-        "canvas, a small CNN (total stride 8) trained in variants (augmentation, remedies, "
-        "distillation), each audited at every canvas position and several sizes; metrics by "
-        "position density, image typicality and size in train.json, with figures.",
-    )
-    parser.add_argument("model", metavar="MODEL", nargs="?", help="model spec (your data)")
-    parser.add_argument(
-        "data",
-        metavar="DATA",
-        nargs="?",
-        help="an ImageFolder (one sub-folder per class); any images with --distill",
-    )
-    parser.add_argument("--experiment", choices=EXPERIMENTS, help="a built-in experiment")
-    parser.add_argument(
-        "--variant",
-        action="append",
-        choices=list(VARIANTS),
-        metavar="NAME",
-        help=f"canvas variants to make (repeatable; default all: {', '.join(VARIANTS)})",
-    )
-    parser.add_argument("--canvas", type=int, default=40, help="canvas side in px (default 40)")
-    parser.add_argument(
-        "--size",
-        type=int,
-        action="append",
-        metavar="S",
-        help="object size for the evaluation (repeatable; default 10, 14, 18)",
-    )
-    parser.add_argument("--eval-images", type=int, default=40, metavar="N")
-    parser.add_argument("--epochs", type=int, help="training epochs (canvas 15, your data 1)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, help="peak learning rate (canvas 0.05, your data 0.01)")
-    parser.add_argument("--distill-epochs", type=int, default=5)
-    parser.add_argument("--temperature", type=float, help="distillation T (default 4)")
-    parser.add_argument(
-        "--k", type=int, help="neighbours of the image typicality (default 5; --quick 3)"
-    )
-    parser.add_argument(
+# Each option once; the parser's order is OPTIONS', the keywords of the two calls are
+# CANVAS_COMMON (+ CANVAS_FULL without --quick) and YOUR_DATA.
+MODEL_SPEC = MODEL.but(nargs="?", help="model spec (your data)")
+TRAINING_DATA = DATA.but(
+    help="an ImageFolder (one sub-folder per class); any images with --distill"
+)
+VARIANT = option(
+    "--variant",
+    action="append",
+    choices=list(VARIANTS),
+    metavar="NAME",
+    help=f"canvas variants to make (repeatable; default all: {', '.join(VARIANTS)})",
+    to="variants",
+    convert=tuple,
+)
+CANVAS = option(
+    "--canvas",
+    type=int,
+    default=40,
+    help="canvas side in px (default 40)",
+    to="geometry",
+    convert=lambda side: CanvasGeometry(canvas=side),
+)
+SIZES = option(
+    "--size",
+    type=int,
+    action="append",
+    metavar="S",
+    help="object size for the evaluation (repeatable; default 10, 14, 18)",
+    to="sizes",
+    convert=list,
+)
+EVAL_IMAGES = option("--eval-images", type=int, default=40, metavar="N")
+EPOCHS = option("--epochs", type=int, help="training epochs (canvas 15, your data 1)")
+BATCH = TRAINING_BATCH_SIZE.but(default=64)
+PEAK_LR = LR.but(help="peak learning rate (canvas 0.05, your data 0.01)")
+DISTILL_EPOCHS = option("--distill-epochs", type=int, default=5)
+TEMPERATURE = option("--temperature", type=float, help="distillation T (default 4)")
+K = option("--k", type=int, help="neighbours of the image typicality (default 5; --quick 3)")
+OWN_DATA = Group(
+    "training on your data (jaggy train MODEL DATA)",
+    (
+        LABELS.but(help="CSV/TSV: file name, class (--keep-head)"),
+        TRAINING_REMEDY,
+        START_CHECKPOINT,
+        RANDOM_WEIGHTS.but(help="train from scratch"),
+        option(
+            "--augment",
+            metavar="SPEC",
+            help="translate:PX,scale:F,crop:S,flip (comma-separated) or none (default)",
+        ),
+        option(
+            "--keep-head",
+            action="store_true",
+            help="keep the model's classes (ImageNet class folders or --labels) instead of a "
+            "new head sized from the class folders",
+        ),
+        option(
+            "--distill",
+            action="store_true",
+            help="fit the remedied model to the original model's soft outputs on DATA "
+            "(unlabelled images; needs --remedy)",
+        ),
+        option("--holdout", type=float, default=0.2, help="held-out fraction per class"),
+        IMAGES,
+        MOMENTUM,
+        WEIGHT_DECAY,
+        LOADER_WORKERS,
+        TRAIN_NORM.but(help="update norm statistics too"),
+        option(
+            "--no-audit",
+            action="store_true",
+            help="skip the held-out audit",
+            to="audit",
+            convert=operator.not_,
+        ),
+        option(
+            "--protocol",
+            action="append",
+            metavar="NAME",
+            help="protocols of the held-out audit (repeatable; default crop and black)",
+            to="protocols",
+            convert=list,
+        ),
+        STEPS.but(help="views per held-out image"),
+        OVERWRITE.but(help="replace an earlier checkpoint"),
+    ),
+)
+TRAIN_SEED = SEED.but(help=None)
+TRAIN_DEVICE = DEVICE.but(
+    default=None,
+    help="cpu, cuda, cuda:N, mps or auto (default: auto for your data, cpu for "
+    "the canvas experiment)",
+)
+TRAIN_THREADS = THREADS.but(metavar=None, help="CPU threads (default: torch's)")
+OUT = output_folder("jaggy-train").but(help="output folder (a new one)")
+OPTIONS = (
+    MODEL_SPEC,
+    TRAINING_DATA,
+    option("--experiment", choices=EXPERIMENTS, help="a built-in experiment", to=None),
+    VARIANT,
+    CANVAS,
+    SIZES,
+    EVAL_IMAGES,
+    EPOCHS,
+    BATCH,
+    PEAK_LR,
+    DISTILL_EPOCHS,
+    TEMPERATURE,
+    K,
+    option(
         "--quick",
         action="store_true",
         help="a run of seconds (small canvas, few digits, one epoch): checks the pipeline",
-    )
-    mine = parser.add_argument_group("training on your data (jaggy train MODEL DATA)")
-    mine.add_argument("--labels", metavar="FILE", help="CSV/TSV: file name, class (--keep-head)")
-    mine.add_argument(
-        "--remedy",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="remedy applied before training (repeatable, in order)",
-    )
-    mine.add_argument("--checkpoint", metavar="PATH", help="start from this state dict")
-    mine.add_argument("--random-weights", action="store_true", help="train from scratch")
-    mine.add_argument(
-        "--augment",
-        metavar="SPEC",
-        help="translate:PX,scale:F,crop:S,flip (comma-separated) or none (default)",
-    )
-    mine.add_argument(
-        "--keep-head",
-        action="store_true",
-        help="keep the model's classes (ImageNet class folders or --labels) instead of a new "
-        "head sized from the class folders",
-    )
-    mine.add_argument(
-        "--distill",
-        action="store_true",
-        help="fit the remedied model to the original model's soft outputs on DATA "
-        "(unlabelled images; needs --remedy)",
-    )
-    mine.add_argument("--holdout", type=float, default=0.2, help="held-out fraction per class")
-    mine.add_argument("--images", type=int, metavar="N", help="use the first N images")
-    mine.add_argument("--momentum", type=float, default=0.9)
-    mine.add_argument("--weight-decay", type=float, default=1e-4)
-    mine.add_argument("--workers", type=int, default=0)
-    mine.add_argument("--train-norm", action="store_true", help="update norm statistics too")
-    mine.add_argument("--no-audit", action="store_true", help="skip the held-out audit")
-    mine.add_argument(
-        "--protocol",
-        action="append",
-        metavar="NAME",
-        help="protocols of the held-out audit (repeatable; default crop and black)",
-    )
-    mine.add_argument("--steps", type=int, default=10, help="views per held-out image")
-    mine.add_argument("--overwrite", action="store_true", help="replace an earlier checkpoint")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--device",
-        help="cpu, cuda, cuda:N, mps or auto (default: auto for your data, cpu for "
-        "the canvas experiment)",
-    )
-    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
-    parser.add_argument("--no-figures", action="store_true")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--out", default="jaggy-train", help="output folder (a new one)")
-    parser.set_defaults(func=run)
+        to=None,
+    ),
+    OWN_DATA,
+    TRAIN_SEED,
+    TRAIN_DEVICE,
+    TRAIN_THREADS,
+    NO_FIGURES.but(help=None),
+    NO_PROGRESS.but(help=None),
+    OUT,
+)
+CANVAS_COMMON = (OUT, TRAIN_SEED, TRAIN_DEVICE, TRAIN_THREADS, NO_FIGURES, VARIANT, TEMPERATURE, K)
+CANVAS_FULL = (
+    CANVAS,
+    EVAL_IMAGES,
+    BATCH,
+    DISTILL_EPOCHS,
+    SIZES.but(to="eval_sizes", convert=tuple),
+    EPOCHS,
+    PEAK_LR,
+)
+YOUR_DATA = (
+    MODEL_SPEC,
+    TRAINING_DATA,
+    SIZES,
+    EPOCHS,
+    BATCH,
+    PEAK_LR,
+    TEMPERATURE,
+    K,
+    *OWN_DATA.options,
+    TRAIN_SEED,
+    TRAIN_DEVICE,
+    TRAIN_THREADS,
+    OUT,
+)
 
 
 def canvas_config(args: argparse.Namespace) -> CanvasConfig:
-    common = dict(
-        out=args.out,
-        seed=args.seed,
-        device=args.device or "cpu",
-        threads=args.threads,
-        figures=not args.no_figures,
-        variants=tuple(args.variant or VARIANTS),
-    )
-    for name in ("temperature", "k"):
-        if getattr(args, name) is not None:
-            common[name] = getattr(args, name)
+    """The options given (the others keep CanvasConfig's or tiny_config's defaults)."""
+    common = call_kwargs(args, CANVAS_COMMON, unset=False)
     if args.quick:
         return tiny_config(**common)
-    settings = dict(
-        geometry=CanvasGeometry(canvas=args.canvas),
-        eval_images=args.eval_images,
-        batch_size=args.batch_size,
-        distill_epochs=args.distill_epochs,
-    )
-    if args.size:
-        settings["eval_sizes"] = tuple(args.size)
-    if args.epochs is not None:
-        settings["epochs"] = args.epochs
-    if args.lr is not None:
-        settings["lr"] = args.lr
-    return CanvasConfig(**common, **settings)
+    return CanvasConfig(**common, **call_kwargs(args, CANVAS_FULL, unset=False))
 
 
+@command(
+    "train",
+    OPTIONS,
+    help="learning invariance from data: the canvas experiment, or train on your data",
+    description="jaggy train --experiment canvas: digits with a photographer's bias on a "
+    "canvas, a small CNN (total stride 8) trained in variants (augmentation, remedies, "
+    "distillation), each audited at every canvas position and several sizes; metrics by "
+    "position density, image typicality and size in train.json, with figures.",
+)
 def run(args: argparse.Namespace) -> int:
     if args.experiment:
         if args.model or args.data:
@@ -184,37 +247,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def data_config(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        model=args.model,
-        data=args.data,
-        out=args.out,
-        labels=args.labels,
-        remedies=list(args.remedy),
-        checkpoint=args.checkpoint,
-        random_weights=args.random_weights,
-        augment=args.augment,
-        keep_head=args.keep_head,
-        distill=args.distill,
-        temperature=args.temperature if args.temperature is not None else 4.0,
-        epochs=args.epochs if args.epochs is not None else 1,
-        batch_size=args.batch_size,
-        lr=args.lr if args.lr is not None else 0.01,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        holdout=args.holdout,
-        images=args.images,
-        seed=args.seed,
-        device=args.device or "auto",
-        workers=args.workers,
-        train_norm=args.train_norm,
-        audit=not args.no_audit,
-        protocols=list(args.protocol or ["crop", "black"]),
-        sizes=list(args.size) if args.size else None,
-        steps=args.steps,
-        k=args.k if args.k is not None else 5,
-        threads=args.threads,
-        overwrite=args.overwrite,
-    )
+    """The options given (the others keep TrainConfig's defaults)."""
+    return TrainConfig(**call_kwargs(args, YOUR_DATA, unset=False))
 
 
 def format_variant_table(record: dict) -> str:
@@ -231,8 +265,4 @@ def format_variant_table(record: dict) -> str:
             else:
                 cells.append(f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
         lines.append(cells)
-    widths = [max(len(r[i]) for r in [header] + lines) for i in range(len(header))]
-    text = ["  ".join(c.ljust(w) for c, w in zip(header, widths, strict=True))]
-    text.append("  ".join("-" * w for w in widths))
-    text += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in lines]
-    return "\n".join(text)
+    return format_table(header, lines)

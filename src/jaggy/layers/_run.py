@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -57,6 +57,34 @@ class LayersResult:
         return summary_lines(self.report)
 
 
+@dataclass(frozen=True)
+class LayerSettings:
+    """How `jaggy layers` shifts the images and runs the model; checked before any image is
+    read. Shifts are (dx, dy) in pixels of the model input.
+
+    protocol: 'crop' (windows 1 px apart, the study's Crop), 'circular' (torch.roll) or
+        'fourier' (band-limited sub-pixel circular shifts of `fourier_step` px).
+    shifts: T, the largest shift in steps (views 0..T) along `path`.
+    show_layers: layers drawn in the feature-map and error-versus-shift figures.
+    batch_size: shifted views per forward pass.
+    device: cpu, cuda, cuda:N, mps or auto.
+    threads: CPU threads while it runs (default: 1 on at most 2 cores, else torch's).
+    checkpoint, random_weights, remedies: as in `jaggy.load_model` (specs only).
+    """
+
+    protocol: str = "crop"
+    shifts: int = DEFAULT_SHIFTS
+    path: str = "diagonal"
+    fourier_step: float = 0.25
+    show_layers: Sequence[str] | None = None
+    batch_size: int = 8
+    device: str = "cpu"
+    threads: int | None = None
+    checkpoint: str | os.PathLike | None = None
+    random_weights: bool = False
+    remedies: Sequence[str] = ()
+
+
 @dataclass
 class _Prepared:
     loaded: LoadedModel
@@ -76,80 +104,45 @@ def resolve_threads(requested: int | None) -> int:
 
 
 def _prepare(
-    model: str | LoadedModel | nn.Module,
-    *,
-    protocol: str,
-    shifts: int,
-    path: str,
-    fourier_step: float,
-    show_layers: Sequence[str] | None,
-    batch_size: int,
-    device: str,
-    threads: int | None,
-    checkpoint: str | os.PathLike | None,
-    random_weights: bool,
-    remedies: Sequence[str],
+    model: str | LoadedModel | nn.Module, settings: LayerSettings | None, options: dict
 ) -> _Prepared:
-    """Everything checked and built before any image is read."""
+    """Everything checked and built before any image is read: `settings` (default
+    LayerSettings()) with `options` (its fields) replaced."""
     from ..remedies._spec import validate_remedies
 
-    if isinstance(shifts, bool) or not isinstance(shifts, int) or shifts < 1:
-        raise ArgumentError(f"--shifts must be at least 1 (got {shifts})")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ArgumentError(f"--batch-size must be at least 1 (got {batch_size})")
-    validate_remedies(list(remedies))
-    resolved = resolve_device(device)
-    n_threads = resolve_threads(threads)
+    s = replace(settings or LayerSettings(), **options)
+    if isinstance(s.shifts, bool) or not isinstance(s.shifts, int) or s.shifts < 1:
+        raise ArgumentError(f"--shifts must be at least 1 (got {s.shifts})")
+    if isinstance(s.batch_size, bool) or not isinstance(s.batch_size, int) or s.batch_size < 1:
+        raise ArgumentError(f"--batch-size must be at least 1 (got {s.batch_size})")
+    validate_remedies(list(s.remedies))
+    resolved = resolve_device(s.device)
+    n_threads = resolve_threads(s.threads)
     loaded = as_loaded_model(
         model,
-        checkpoint=checkpoint,
-        random_weights=random_weights,
-        remedies=remedies,
+        checkpoint=s.checkpoint,
+        random_weights=s.random_weights,
+        remedies=s.remedies,
         device=resolved,
     )
-    shift = shift_protocol(protocol, loaded.preprocessing, shifts, path, fourier_step)
-    check_work_fits([shift], resolved, batch_size=batch_size, argument="--shifts")
+    shift = shift_protocol(s.protocol, loaded.preprocessing, s.shifts, s.path, s.fourier_step)
+    check_work_fits([shift], resolved, batch_size=s.batch_size, argument="--shifts")
     analysis = LayerAnalysis(
         loaded.module,
         shift,
-        batch_size=batch_size,
-        show_layers=show_layers,
+        batch_size=s.batch_size,
+        show_layers=s.show_layers,
         model_name=loaded.spec,
     )
     return _Prepared(loaded, analysis, resolved, n_threads)
 
 
 def stride_table(
-    model: str | LoadedModel | nn.Module,
-    *,
-    protocol: str = "crop",
-    shifts: int = DEFAULT_SHIFTS,
-    path: str = "diagonal",
-    fourier_step: float = 0.25,
-    show_layers: Sequence[str] | None = None,
-    batch_size: int = 8,
-    device: str = "cpu",
-    threads: int | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    random_weights: bool = False,
-    remedies: Sequence[str] = (),
+    model: str | LoadedModel | nn.Module, settings: LayerSettings | None = None, **options
 ) -> StrideMap:
-    """The stride map `jaggy layers --list-layers` prints, after the same argument checks."""
-    prepared = _prepare(
-        model,
-        protocol=protocol,
-        shifts=shifts,
-        path=path,
-        fourier_step=fourier_step,
-        show_layers=show_layers,
-        batch_size=batch_size,
-        device=device,
-        threads=threads,
-        checkpoint=checkpoint,
-        random_weights=random_weights,
-        remedies=remedies,
-    )
-    return prepared.analysis.map
+    """The stride map `jaggy layers --list-layers` prints, after the same argument checks.
+    `options`: fields of `LayerSettings`, over `settings`."""
+    return _prepare(model, settings, options).analysis.map
 
 
 def run_layers(
@@ -159,20 +152,11 @@ def run_layers(
     samples: bool = False,
     labels: str | os.PathLike | None = None,
     images: int | None = None,
-    protocol: str = "crop",
-    shifts: int = DEFAULT_SHIFTS,
-    path: str = "diagonal",
-    fourier_step: float = 0.25,
-    show_layers: Sequence[str] | None = None,
-    batch_size: int = 8,
-    device: str = "cpu",
-    threads: int | None = None,
     out: str | os.PathLike = "jaggy-layers",
     figures: bool = True,
-    checkpoint: str | os.PathLike | None = None,
-    random_weights: bool = False,
-    remedies: Sequence[str] = (),
     progress: bool = True,
+    settings: LayerSettings | None = None,
+    **options,
 ) -> LayersResult:
     """Where shift invariance breaks, layer by layer (Azulay & Weiss, JMLR 2019, section 3).
 
@@ -188,16 +172,11 @@ def run_layers(
         data: a folder of images, a file list, or a list of image paths (see `samples`).
         samples: use the bundled sample photos.
         labels, images: a label file; keep the first `images` images.
-        protocol: 'crop' (windows 1 px apart, the study's Crop), 'circular' (torch.roll) or
-            'fourier' (band-limited sub-pixel circular shifts of `fourier_step` px).
-        shifts: T, the largest shift in steps (views 0..T).
-        show_layers: layers drawn in the feature-map and error-versus-shift figures.
-        batch_size: shifted views per forward pass.
-        device: cpu, cuda, cuda:N, mps or auto.
-        threads: CPU threads while it runs (default: 1 on at most 2 cores, else torch's).
         out: the output folder (layers.json, layers.parquet and, with `figures`, PNGs).
-        checkpoint, random_weights, remedies: as in `jaggy.load_model` (specs only).
         progress: print one line per image to stderr.
+        settings, options: how the images are shifted and the model runs: a `LayerSettings`
+            and / or its fields (`protocol`, `shifts`, `path`, `fourier_step`, `show_layers`,
+            `batch_size`, `device`, `threads`, `checkpoint`, `random_weights`, `remedies`).
 
     Raises:
         ArgumentError: a bad argument (before any image is read).
@@ -205,20 +184,7 @@ def run_layers(
     """
     started, clock = now_iso(), time.perf_counter()
     check_out(out, "a folder for the results (e.g. --out jaggy-layers)")
-    prepared = _prepare(
-        model,
-        protocol=protocol,
-        shifts=shifts,
-        path=path,
-        fourier_step=fourier_step,
-        show_layers=show_layers,
-        batch_size=batch_size,
-        device=device,
-        threads=threads,
-        checkpoint=checkpoint,
-        random_weights=random_weights,
-        remedies=remedies,
-    )
+    prepared = _prepare(model, settings, options)
     items = discover_images(data, samples=samples, labels=labels, limit=images)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(prepared.threads)
@@ -239,7 +205,7 @@ def run_layers(
             "finished": now_iso(),
             "elapsed_s": round(time.perf_counter() - clock, 3),
             "device": str(prepared.device),
-            "batch_size": batch_size,
+            "batch_size": prepared.analysis.batch_size,
             "threads": prepared.threads,
             "versions": package_versions(),
         },
