@@ -91,7 +91,10 @@ def audit(
         progress: show a progress bar on stderr.
         **options: any other setting of `jaggy audit`: `steps`, `sizes` (embedded sizes in px),
             `path`, `images`, `labels`, `batch_size`, `device`, `dtype`, `seed`, `remedies`,
-            `checkpoint`, `random_weights`, ... (`jaggy._api.audit_options()` lists them).
+            `checkpoint`, `random_weights`, ... (`jaggy._api.audit_options()` lists them);
+            `measure` ('logits', 'features', 'features:LAYER' or 'logits,features': the
+            representation change of any backbone, also one without a head),
+            `feature_threshold` (τ, a cosine distance) and `save_features` (features.npy).
 
     Returns:
         AuditResult: `out`, `summary` (a `jaggy.results.Summary`: per protocol key, each
@@ -102,6 +105,10 @@ def audit(
         >>> result = jaggy.audit("jaggy:efficientnet_lite0", samples=True,
         ...                      protocols=["black"], sizes=[140])  # doctest: +SKIP
         >>> result.summary.protocols["black@140"].value("p_top1_change")  # doctest: +SKIP
+        >>> encoder = timm.create_model("resnet50", num_classes=0)  # doctest: +SKIP
+        >>> jaggy.audit(encoder, samples=True, protocols=["neighbours"],
+        ...             measure="features").summary.protocols["neighbours"].value(
+        ...             "fooling_rate")  # doctest: +SKIP
     """
     config, loaded = _audit_config(model, data, protocols, out, samples, options)
     return run_audit(config, resume=resume, progress=progress, loaded=loaded)
