@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,6 +18,7 @@ from conftest import write_synthetic_images
 from jaggy.engine import AuditConfig, run_audit
 from jaggy.engine._distributed import Ranks, split_chunks
 from jaggy.engine._store import RunStore
+from jaggy.results import read_features
 
 TESTS = Path(__file__).parent.parent
 REPO = TESTS.parent
@@ -52,6 +54,9 @@ def audit_args(images: Path, out: Path) -> list[str]:
         "--out",
         str(out),
         "--no-progress",
+        "--measure",  # features too: their vectors shard and merge with the rows
+        "logits,features",
+        "--save-features",
     ]
 
 
@@ -92,6 +97,8 @@ def test_two_ranks_equal_one_process_row_by_row(two_rank_run, tmp_path):
             threads=1,
             workers=0,
             out=str(single),
+            measure="logits,features",
+            save_features=True,
         ),
         progress=False,
     )
@@ -105,6 +112,7 @@ def test_two_ranks_equal_one_process_row_by_row(two_rank_run, tmp_path):
     )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["world_size"] == 2
+    np.testing.assert_array_equal(read_features(out), read_features(single))
 
 
 def test_two_rank_output_resumes_in_one_process(two_rank_run, tmp_path):

@@ -221,6 +221,9 @@ TABLE_METRICS = (
     "accuracy",
     "worst_case_accuracy",
     "pmk_accuracy",
+    "feature_cos_distance",
+    "representation_change_rate",
+    "fooling_rate",
 )
 
 

@@ -9,6 +9,7 @@ from .._gate import check, parse_rules
 from ..engine import AuditConfig, run_audit
 from ..engine._config import DEFAULT_PROTOCOLS
 from ..errors import JaggyError
+from ..metrics import DEFAULT_FEATURE_THRESHOLD
 from ..remedies._spec import validate_remedies
 from ..report import write_report
 from ._common import (
@@ -26,7 +27,7 @@ from ._common import (
     format_summary_table,
     output_folder,
 )
-from ._options import call_kwargs, command, option
+from ._options import Group, call_kwargs, command, option
 from ._sequences import (
     SEQUENCE_OPTIONS,
     format_flip_rates,
@@ -98,6 +99,36 @@ ANNOTATION_OPTIONS = (
         "(default 0.1)",
     ),
 )
+MEASURE_OPTIONS = Group(
+    "representation change (any backbone, with or without a classifier head)",
+    (
+        option(
+            "--measure",
+            default="logits",
+            metavar="WHAT",
+            help="what each view is measured by: logits (default; class metrics), features "
+            "(pooled penultimate features: the input of the final classifier, or the output "
+            "of a model without a head), features:LAYER (the named layer's output, averaged "
+            "over its positions, e.g. features:blocks.5), or both joined by a comma "
+            "(logits,features; 'both' for short)",
+        ),
+        option(
+            "--feature-threshold",
+            type=float,
+            default=DEFAULT_FEATURE_THRESHOLD,
+            metavar="T",
+            help="a pair of views changes its representation when the cosine distance of its "
+            f"features exceeds T (representation_change_rate, fooling_rate; default "
+            f"{DEFAULT_FEATURE_THRESHOLD:g})",
+        ),
+        option(
+            "--save-features",
+            action="store_true",
+            help="also write every view's feature vector to features.npy (one row per row of "
+            "predictions.parquet; resumes and shards with the run)",
+        ),
+    ),
+)
 # Paths are recorded absolute (see `absolute`).
 AUDIT_DATA_OPTIONS = (DATA.but(convert=absolute), SAMPLES, LABELS.but(convert=absolute), IMAGES)
 OPTIONS = (
@@ -108,6 +139,7 @@ OPTIONS = (
     *AUDIT_OPTIONS,
     SEQUENCE_OPTIONS,
     *ANNOTATION_OPTIONS,
+    MEASURE_OPTIONS,
 )
 
 
