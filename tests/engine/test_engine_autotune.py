@@ -346,3 +346,24 @@ def test_a_short_run_probes_within_its_budget(images, tmp_path, monkeypatch):
     assert timed == [(4, "contiguous"), (4, "channels_last")]
     assert (tuned["batch_size"], tuned["memory_format"]) == (4, "channels_last")
     assert tuned["budget_seconds"] == pytest.approx(0.8, abs=0.01)
+
+
+def test_a_later_audit_of_the_same_model_reuses_the_probe(images, tmp_path, monkeypatch):
+    first = AuditSetup(config(images, tmp_path / "first", batch_size="auto"))
+    a = execute(first, progress=False)
+    assert not a.manifest.autotune.get("reused")
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("probed again")
+
+    monkeypatch.setattr("jaggy.engine._autotune.probe_views", no_probe)
+    again = AuditSetup(config(images, tmp_path / "again", batch_size="auto"), first.loaded)
+    b = execute(again, progress=False)
+    assert b.manifest.autotune["reused"] is True
+    assert (b.manifest.batch_size, b.manifest.memory_format) == (
+        a.manifest.batch_size,
+        a.manifest.memory_format,
+    )
+    other = AuditSetup(config(images, tmp_path / "other", batch_size="auto"))  # a new model
+    with pytest.raises(AssertionError, match="probed again"):
+        execute(other, progress=False)

@@ -14,12 +14,16 @@ short run probes little; an ImageNet-sized run probes until the climb ends.
 
 The choice and every timing go into run.json and manifest.json; a resumed run or another rank
 reuses the recorded choice instead of probing again, so results never depend on timing noise
-beyond the recorded batch size and memory format.
+beyond the recorded batch size and memory format. Within one process, a later audit of the
+same model object with the same settings reuses an earlier probe's choice (recorded with
+`"reused": true`), unless it is long enough to deserve a larger budget: the probe and the
+first forward of each shape are paid once per process, not once per audit.
 """
 
 from __future__ import annotations
 
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 import torch
@@ -38,6 +42,15 @@ LONG_CALL_SECONDS = 0.25  # ... and one timed call is enough when it lasts this 
 BUDGET_FRACTION = 0.01
 MIN_BUDGET_SECONDS = 0.3
 MAX_BUDGET_SECONDS = 20.0
+
+
+def probe_budget(run_views: int, rate: float) -> float:
+    """Seconds a probe may spend on a run of `run_views` views at `rate` views/s (the best
+    measured so far; 0: nothing measured yet)."""
+    if rate <= 0:
+        return MAX_BUDGET_SECONDS
+    estimate = run_views / rate
+    return min(MAX_BUDGET_SECONDS, max(MIN_BUDGET_SECONDS, BUDGET_FRACTION * estimate))
 
 
 def candidate_batch_sizes(device: torch.device, max_views: int) -> list[int]:
@@ -64,10 +77,7 @@ class _Probe:
         return max(self.rates.values(), default=0.0)
 
     def budget(self) -> float:
-        if not self.rates:
-            return MAX_BUDGET_SECONDS
-        estimate = self.run_views / self.best_rate()
-        return min(MAX_BUDGET_SECONDS, max(MIN_BUDGET_SECONDS, BUDGET_FRACTION * estimate))
+        return probe_budget(self.run_views, self.best_rate())
 
     def affordable(self, batch_size: int, memory_format: str) -> bool:
         """Whether (about three calls of) this configuration fit in what is left."""
@@ -139,13 +149,17 @@ def choose_configuration(setup: AuditSetup, memory_formats: list[str]) -> dict:
         memory_formats: formats to try ('contiguous', 'channels_last').
     """
     device = setup.device
-    pool, pool_source = probe_views(setup)
     chunk_views = setup.views_per_image() * min(setup.config.chunk_images, len(setup.items))
     sizes = candidate_batch_sizes(device, chunk_views)
+    run_views = max(1, setup.views_per_image() * len(setup.items) // setup.ranks.world_size)
+    key = _process_key(setup, memory_formats, sizes)
+    earlier = _PROCESS_PROBES.get(key)
+    if earlier is not None and earlier.reusable(setup, run_views):
+        return {**earlier.choice, "reused": True, "seconds": 0.0}
+    pool, pool_source = probe_views(setup)
     first = START_BATCH.get(device.type, 4)
     start = max([i for i, b in enumerate(sizes) if b <= first], default=0)
-    run_views = setup.views_per_image() * len(setup.items) // setup.ranks.world_size
-    probe = _Probe(setup, pool, max(1, run_views))
+    probe = _Probe(setup, pool, run_views)
     for memory_format in memory_formats:  # every format at the starting size first
         probe.rate(sizes[start], memory_format)
     # The most promising format climbs first: a short budget is best spent there.
@@ -157,7 +171,7 @@ def choose_configuration(setup: AuditSetup, memory_formats: list[str]) -> dict:
         batch_size, memory_format = max(probe.rates, key=probe.rates.get)
     else:  # even the smallest batch failed: the run's own back-off takes over
         batch_size, memory_format = sizes[0], memory_formats[0]
-    return {
+    choice = {
         "batch_size": batch_size,
         "memory_format": memory_format,
         "probes": probe.results,
@@ -167,6 +181,45 @@ def choose_configuration(setup: AuditSetup, memory_formats: list[str]) -> dict:
         "budget_seconds": round(probe.budget(), 3),
         "seconds": round(time.perf_counter() - probe.started, 3),
     }
+    if probe.rates:
+        _PROCESS_PROBES[key] = _EarlierProbe(setup.loaded.module, choice, probe.best_rate())
+    return choice
+
+
+class _EarlierProbe:
+    """A probe made earlier in this process. Its choice is reused by a later audit of the
+    same model object with the same settings (`_process_key`), unless that audit is long
+    enough to deserve a larger budget than the earlier probe had: the probe, and the first
+    forwards of each shape it builds kernels for, are then paid once per process rather than
+    once per audit (a notebook or a benchmark that audits many folders)."""
+
+    def __init__(self, module: torch.nn.Module, choice: dict, best_rate: float):
+        self.module = weakref.ref(module)  # an id alone could be reused by another model
+        self.choice = choice
+        self.best_rate = best_rate
+
+    def reusable(self, setup: AuditSetup, run_views: int) -> bool:
+        if self.module() is not setup.loaded.module:
+            return False
+        return probe_budget(run_views, self.best_rate) <= self.choice["budget_seconds"]
+
+
+_PROCESS_PROBES: dict[tuple, _EarlierProbe] = {}
+
+
+def _process_key(setup: AuditSetup, memory_formats: list[str], sizes: list[int]) -> tuple:
+    """Everything the probe's choice depends on besides the model object itself."""
+    return (
+        id(setup.loaded.module),
+        str(setup.device),
+        setup.config.dtype,
+        torch.get_num_threads(),
+        setup.loaded.preprocessing.input_size,
+        tuple(memory_formats),
+        tuple(sizes),
+        repr(setup.measure),
+        setup.headless,
+    )
 
 
 def _time_calls(forward: Forward, batch: torch.Tensor) -> float:
