@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine import AuditConfig, run_audit
+from ..engine import AuditConfig, AuditResult, run_audit
 from ..engine._store import RunStore
 from ..errors import ArgumentError, RunMismatchError
-from ..models import embedded_names, imagenet_class_names
+from ..models import LoadedModel, embedded_names, imagenet_class_names
 from ..report import write_report
 from ..report._curve_pngs import write_shift_curve_pngs
 from ._common import BATCH_SIZE, DEVICE, NO_PROGRESS, STEPS, format_summary_table, output_folder
@@ -24,7 +25,7 @@ OPTIONS = (
     output_folder("jaggy-demo"),
     STEPS.but(help="views per image (default 10)"),
     DEVICE.but(help=None),
-    BATCH_SIZE.but(type=int, default=32, metavar=None, help=None, convert=None),
+    BATCH_SIZE,  # the automatic configuration, as for `jaggy audit`
     NO_PROGRESS.but(help=None),
 )
 
@@ -50,20 +51,42 @@ def demo_config(args: argparse.Namespace) -> AuditConfig:
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     config = demo_config(args)
-    resume = RunStore(config.out).read_run() is not None  # a finished demo is reused
+    outputs = demo_job(config, progress=not args.no_progress)
+    print(format_summary_table(outputs.result.summary.to_dict()))
+    print(
+        f"\n{len(outputs.figures)} figures of P(reference class) versus shift in "
+        f"{config.out}/figures/"
+    )
+    print(f"report: {outputs.report}")
+    print(f"results in {config.out}/ ({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+@dataclass
+class DemoOutputs:
+    """What the demo's job made: the audit, its figures and its report."""
+
+    result: AuditResult
+    figures: list[Path]
+    report: Path
+
+
+def demo_job(
+    config: AuditConfig, *, loaded: LoadedModel | None = None, progress: bool = True
+) -> DemoOutputs:
+    """The demo's whole job: the audit (a finished demo in `config.out` is reused), the
+    figures of P(reference class) versus shift, and the report. `loaded`: the model, when
+    the caller has loaded it already."""
+    resume = RunStore(config.out).read_run() is not None
     try:
-        result = run_audit(config, resume=resume, progress=not args.no_progress)
+        result = run_audit(config, resume=resume, progress=progress, loaded=loaded)
     except RunMismatchError as exc:
         raise ArgumentError(
             f"'{config.out}' holds a demo made with other settings; delete it "
             "or choose another --out"
         ) from exc
-    print(format_summary_table(result.summary.to_dict()))
     figures = write_shift_curve_pngs(
         result.out, Path(config.out) / "figures", imagenet_class_names()
     )
-    print(f"\n{len(figures)} figures of P(reference class) versus shift in {config.out}/figures/")
-    path = write_report([result.out], result.out / "report.html")
-    print(f"report: {path}")
-    print(f"results in {config.out}/ ({time.perf_counter() - started:.0f} s)")
-    return 0
+    report = write_report([result.out], result.out / "report.html")
+    return DemoOutputs(result, figures, report)
