@@ -124,5 +124,72 @@ def ratio_median(numerator: list[float], denominator: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
 
 
+def rounds_text(numerator: list[float], denominator: list[float]) -> str:
+    """The round-by-round ratios, and the smallest (a target holds in every round or not)."""
+    ratios = [a / b for a, b in zip(numerator, denominator, strict=True)]
+    return ", ".join(f"{r:.3f}" for r in ratios) + f" (min {min(ratios):.3f})"
+
+
 def spread(values: list[float]) -> str:
     return f"[{min(values):.2f} .. {max(values):.2f}]"
+
+
+def sweep_bare(
+    module: torch.nn.Module,
+    *,
+    device: torch.device,
+    dtype: str = "float32",
+    input_size: int = 224,
+    seconds: float = 1.5,
+    rounds: int = 2,
+) -> dict[tuple[int, str], float]:
+    """Median views/s of a bare loop at every batch size the automatic configuration may
+    choose x both memory formats (`rounds` passes of `seconds` each)."""
+    from jaggy.engine._autotune import CPU_BATCH_SIZES, GPU_BATCH_SIZES
+
+    sizes = GPU_BATCH_SIZES if device.type == "cuda" else CPU_BATCH_SIZES
+    configs = [(b, f) for b in sizes for f in ("contiguous", "channels_last")]
+    rates: dict[tuple[int, str], list[float]] = {c: [] for c in configs}
+    for _ in range(rounds):
+        for b, fmt in configs:
+            rates[(b, fmt)].append(
+                bare_forward_rate(
+                    module,
+                    batch_size=b,
+                    min_seconds=seconds,
+                    input_size=input_size,
+                    memory_format=fmt,
+                    dtype=dtype,
+                    device=device,
+                )
+            )
+    return {c: median(v) for c, v in rates.items()}
+
+
+def best_bare(
+    module: torch.nn.Module,
+    finalists: list[tuple[int, str]],
+    n_views: int,
+    *,
+    device: torch.device,
+    dtype: str = "float32",
+    input_size: int = 224,
+    log=print,
+) -> tuple[float, str]:
+    """The best bare-forward rate over `n_views` views among `finalists` (each timed now),
+    and which configuration it was."""
+    rates = {
+        f"{b}/{f}": bare_forward_rate(
+            module,
+            batch_size=b,
+            n_views=n_views,
+            input_size=input_size,
+            memory_format=f,
+            dtype=dtype,
+            device=device,
+        )
+        for b, f in finalists
+    }
+    log("     bare " + ", ".join(f"{k}: {v:.2f}" for k, v in rates.items()), flush=True)
+    winner = max(rates, key=rates.get)
+    return rates[winner], winner

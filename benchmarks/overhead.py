@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/overhead.py [--images 64] [--rounds 3] [--batch-size 32]
        [--device cpu] [--dtype float32] [--model jaggy:efficientnet_lite0] [--skip-sweep]
+       [--memory-format contiguous] [--compile] [--json FILE]
 
 1. Fixed configuration: the audit (crop + black@140, 10 views each, real photos decoded in the
    engine's data worker, views made on the device, softmax/top-5, parquet, summary with
@@ -22,7 +23,6 @@ the script prints medians and round-by-round ratios.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import shutil
 import sys
@@ -30,19 +30,23 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).parent))
 from _bench import (  # noqa: E402
     bare_forward_rate,
+    best_bare,
     interleaved,
     machine,
     median,
     photo_folder,
     ratio_median,
+    rounds_text,
     spread,
+    sweep_bare,
 )
 
 from jaggy.engine import AuditConfig
-from jaggy.engine._autotune import CPU_BATCH_SIZES, GPU_BATCH_SIZES  # noqa: E402
 from jaggy.engine._device import resolve_device
 from jaggy.engine._runner import execute
 from jaggy.engine._setup import AuditSetup
@@ -60,7 +64,9 @@ class Audit:
         self.count = 0
         self.last: dict = {}
 
-    def rate(self, batch_size: int | str, workers: int | None = None) -> float:
+    def rate(
+        self, batch_size: int | str, workers: int | None = None, memory_format: str = "auto"
+    ) -> float:
         self.count += 1
         out = self.work / f"audit{self.count}"
         config = AuditConfig(
@@ -72,6 +78,8 @@ class Audit:
             batch_size=batch_size,
             device=self.args.device,
             dtype=self.args.dtype,
+            compile=self.args.compile,
+            memory_format=memory_format,
             workers=workers,
             out=str(out),
         )
@@ -106,12 +114,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep-rounds", type=int, default=2)
     parser.add_argument("--finalists", type=int, default=3)
     parser.add_argument("--skip-sweep", action="store_true", help="part 1 only")
+    parser.add_argument(
+        "--memory-format",
+        default="contiguous",
+        choices=["contiguous", "channels_last"],
+        help="part 1's layout (audit and bare loop)",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the model (audit and bare loop)"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
     args = parser.parse_args(argv)
 
     device = resolve_device(args.device)
     loaded = load_model(args.model, device=device)
     module = loaded.module.to(device).eval()
+    if args.compile:
+        module = torch.compile(module)  # the bare loop's; the audit compiles its own
     side = loaded.preprocessing.input_size
     work = Path(tempfile.mkdtemp(prefix="jaggy-overhead-"))
     folder = photo_folder(work / "images", args.images)
@@ -121,16 +140,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.images} images x {len(PROTOCOLS) * STEPS} views = {views} views per audit")
     results: dict = {}
 
-    print(f"\n1. fixed: batch {args.batch_size}, {args.dtype}, contiguous, {device}")
+    fmt = args.memory_format
+    print(f"\n1. fixed: batch {args.batch_size}, {args.dtype}, {fmt}, {device}")
     fixed = interleaved(
         args.rounds,
         {
-            "audit": lambda: audit.rate(args.batch_size, args.workers),
+            "audit": lambda: audit.rate(args.batch_size, args.workers, fmt),
             "bare model(x)": lambda: bare_forward_rate(
                 module,
                 batch_size=args.batch_size,
                 n_views=views,
                 input_size=side,
+                memory_format=fmt,
                 dtype=args.dtype,
                 device=device,
             ),
@@ -142,30 +163,22 @@ def main(argv: list[str] | None = None) -> int:
         f"   audit {median(fixed['audit']):.2f} views/s {spread(fixed['audit'])}, bare "
         f"{median(fixed['bare model(x)']):.2f} {spread(fixed['bare model(x)'])}"
     )
+    print(f"   round by round: {rounds_text(fixed['audit'], fixed['bare model(x)'])}")
     print(f"   RATIO audit / bare (fixed) = {ratio:.3f}   (target >= 0.95)")
 
     if not args.skip_sweep:
-        sizes = GPU_BATCH_SIZES if device.type == "cuda" else CPU_BATCH_SIZES
-        configs = list(itertools.product(sizes, ["contiguous", "channels_last"]))
         print(
-            f"\n2. automatic: --batch-size auto against the best of a sweep of {len(configs)} "
-            f"bare configurations ({args.sweep_rounds} passes of {args.sweep_seconds} s each)"
+            "\n2. automatic: --batch-size auto against the best of a sweep of bare "
+            f"configurations ({args.sweep_rounds} passes of {args.sweep_seconds} s each)"
         )
-        sweep: dict[tuple[int, str], list[float]] = {c: [] for c in configs}
-        for _ in range(args.sweep_rounds):
-            for b, fmt in configs:
-                sweep[(b, fmt)].append(
-                    bare_forward_rate(
-                        module,
-                        batch_size=b,
-                        min_seconds=args.sweep_seconds,
-                        input_size=side,
-                        memory_format=fmt,
-                        dtype=args.dtype,
-                        device=device,
-                    )
-                )
-        swept = {c: median(v) for c, v in sweep.items()}
+        swept = sweep_bare(
+            module,
+            device=device,
+            dtype=args.dtype,
+            input_size=side,
+            seconds=args.sweep_seconds,
+            rounds=args.sweep_rounds,
+        )
         finalists = sorted(swept, key=swept.get, reverse=True)[: args.finalists]
         print(
             "   sweep (median views/s): "
@@ -188,26 +201,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             return rate
 
-        def best_bare() -> float:
-            rates = {
-                f"{b}/{f}": bare_forward_rate(
-                    module,
-                    batch_size=b,
-                    n_views=views,
-                    input_size=side,
-                    memory_format=f,
-                    dtype=args.dtype,
-                    device=device,
-                )
-                for b, f in finalists
-            }
-            winners.append(max(rates, key=rates.get))
-            print("     bare " + ", ".join(f"{k}: {v:.2f}" for k, v in rates.items()))
-            return max(rates.values())
+        def bare() -> float:
+            rate, winner = best_bare(
+                module, finalists, views, device=device, dtype=args.dtype, input_size=side
+            )
+            winners.append(winner)
+            return rate
 
-        auto_results = interleaved(
-            args.rounds, {"audit auto": auto, "best bare (finalists)": best_bare}
-        )
+        auto_results = interleaved(args.rounds, {"audit auto": auto, "best bare (finalists)": bare})
         bare_best = auto_results["best bare (finalists)"]
         ratio_auto = ratio_median(auto_results["audit auto"], bare_best)
         steady = [c["compute_rate"] for c in chosen]
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{spread(auto_results['audit auto'])}, bare best {median(bare_best):.2f} "
             f"{spread(bare_best)}"
         )
+        print(f"   round by round: {rounds_text(auto_results['audit auto'], bare_best)}")
         print(f"   RATIO audit auto / best swept bare = {ratio_auto:.3f}   (target >= 0.95)")
         print(
             f"   RATIO without the one-time probe (inference phase {median(steady):.2f} "

@@ -1,0 +1,151 @@
+"""`jaggy demo`'s whole job against a bare `model(x)` loop over the same views, in one run.
+
+Usage: python benchmarks/demo.py [--rounds 2] [--device cpu] [--model jaggy:efficientnet_lite0]
+       [--sweep-seconds 1.0] [--finalists 3] [--no-wall]
+
+The demo's job is what `jaggy demo` does after loading its model: the audit of the sample
+photos with the demo's protocols (study_crop, study_black at 172/140/117, crop, black and
+inpaint at 172/140/117, scale; 10 views each) on the automatic configuration, its figures of
+P(reference class) versus shift, and report.html. It is timed as a whole against the time a
+bare loop needs for the same number of views at the best bare configuration (a sweep of
+batch sizes x memory formats picks the finalists; every round each finalist runs over the
+demo's views and the fastest counts). Ratio = bare time / demo job time, round by round,
+interleaved; target >= 0.8. The first demo job of the process pays the probe; later ones
+reuse it (the probe is paid once per process). Then one `python -m jaggy demo` in a fresh
+process gives the demo's wall time as a user sees it (start-up and model load included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _bench import (  # noqa: E402
+    best_bare,
+    interleaved,
+    machine,
+    median,
+    ratio_median,
+    rounds_text,
+    spread,
+    sweep_bare,
+)
+
+from jaggy.cli.demo import DEMO_PROTOCOLS, DEMO_SIZES, demo_job  # noqa: E402
+from jaggy.engine import AuditConfig  # noqa: E402
+from jaggy.engine._device import resolve_device  # noqa: E402
+from jaggy.models import load_model  # noqa: E402
+
+STEPS = 10
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="jaggy:efficientnet_lite0")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sweep-seconds", type=float, default=1.0)
+    parser.add_argument("--finalists", type=int, default=3)
+    parser.add_argument("--no-wall", action="store_true", help="skip the fresh-process run")
+    parser.add_argument("--json", metavar="FILE", help="also write the results here")
+    args = parser.parse_args(argv)
+
+    device = resolve_device(args.device)
+    loaded = load_model(args.model, device=device)
+    module = loaded.module.to(device).eval()
+    side = loaded.preprocessing.input_size
+    work = Path(tempfile.mkdtemp(prefix="jaggy-demo-bench-"))
+    print(json.dumps({"machine": machine(device), "model": args.model}, indent=1))
+    jobs: list[dict] = []
+
+    def config(out: Path) -> AuditConfig:
+        return AuditConfig(
+            model=args.model,
+            samples=True,
+            protocols=list(DEMO_PROTOCOLS),
+            sizes=list(DEMO_SIZES),
+            steps=STEPS,
+            device=args.device,
+            out=str(out),
+        )
+
+    def job() -> float:
+        out = work / f"demo{len(jobs)}"
+        start = time.perf_counter()
+        outputs = demo_job(config(out), loaded=loaded, progress=False)
+        seconds = time.perf_counter() - start
+        manifest = outputs.result.manifest
+        views = pq.read_metadata(outputs.result.predictions).num_rows
+        timings = outputs.result.timings
+        jobs.append(
+            {
+                "seconds": seconds,
+                "views": views,
+                "audit_seconds": timings["total"],
+                "probe_seconds": timings["autotune"],
+                "reused_probe": bool((manifest.autotune or {}).get("reused")),
+                "batch_size": manifest.batch_size,
+                "memory_format": manifest.memory_format,
+                "figures": len(outputs.figures),
+            }
+        )
+        print(
+            f"     demo job: {views} views, {seconds:.1f} s (audit {timings['total']:.1f} s, "
+            f"probe {timings['autotune']:.2f} s{' reused' if jobs[-1]['reused_probe'] else ''}"
+            f"), chose {manifest.batch_size}/{manifest.memory_format}",
+            flush=True,
+        )
+        shutil.rmtree(out)
+        return views / seconds
+
+    job()  # counts the views; also the process's first demo job (printed, not a round)
+    views = jobs[0]["views"]
+    print(f"first demo job of the process: {jobs[0]['seconds']:.1f} s for {views} views")
+    swept = sweep_bare(module, device=device, input_size=side, seconds=args.sweep_seconds, rounds=1)
+    finalists = sorted(swept, key=swept.get, reverse=True)[: args.finalists]
+    print("sweep (views/s): " + ", ".join(f"{b}/{f}: {v:.1f}" for (b, f), v in swept.items()))
+    first_bare, _ = best_bare(module, finalists, views, device=device, input_size=side)
+    print(
+        f"   the first job against the best bare loop: {views / first_bare / jobs[0]['seconds']:.3f}"
+    )
+
+    def bare() -> float:
+        rate, _ = best_bare(module, finalists, views, device=device, input_size=side)
+        return rate
+
+    results = interleaved(args.rounds, {"demo job": job, "best bare": bare})
+    ratio = ratio_median(results["demo job"], results["best bare"])
+    print(
+        f"\ndemo job {median(results['demo job']):.2f} views/s {spread(results['demo job'])}, "
+        f"best bare {median(results['best bare']):.2f} {spread(results['best bare'])}"
+    )
+    print(f"round by round: {rounds_text(results['demo job'], results['best bare'])}")
+    print(f"RATIO bare time / demo job time = {ratio:.3f}   (target >= 0.8)")
+    wall = None
+    if not args.no_wall:
+        out = work / "wall"
+        command = [sys.executable, "-m", "jaggy", "demo", "--out", str(out), "--no-progress"]
+        command += ["--device", args.device, "--model", args.model]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        wall = time.perf_counter() - start
+        print(f"`jaggy demo` wall time in a fresh process (start-up, model load): {wall:.1f} s")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({**results, "ratio": ratio, "jobs": jobs, "wall_seconds": wall}, indent=1)
+        )
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
