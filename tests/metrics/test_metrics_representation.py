@@ -197,6 +197,36 @@ def test_neighbours_metrics_are_the_papers_definitions_on_features(seed):
         assert got["fooling_rate"][image] == fooled
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_top1_fooling_rate_is_the_papers_adversarial_robustness_on_classes(seed):
+    rng = np.random.default_rng(seed)
+    rows, expected = [], {}
+    for image in range(6):
+        centre = int(rng.integers(0, 3))
+        shifted = [int(rng.choice([centre, centre, centre, rng.integers(0, 3)])) for _ in range(8)]
+        fooled = 1.0 - float(paper_adversarial_robustness(centre, shifted, lambda a, b: a != b))
+        expected[image] = fooled
+        for i, top1 in enumerate(shifted):
+            for v, cls in enumerate([centre, top1]):
+                rows.append(
+                    {
+                        "image_index": image,
+                        "view": 2 * i + v,
+                        "label": -1,
+                        "ref_class": centre,
+                        "top5_ids": [cls, 7, 8, 9, 10],
+                        "top5_probs": [0.5, 0.2, 0.1, 0.1, 0.1],
+                        "p_ref": 0.5,
+                        "p_prev_top1": 0.5,
+                    }
+                )
+    seq = PredictionSequences.from_columns({k: [r[k] for r in rows] for k in rows[0]})
+    got = per_image_metrics(seq, protocol="neighbours")
+    for image, fooled in expected.items():
+        assert got["top1_fooling_rate"][image] == fooled
+    assert np.isnan(got["fooling_rate"]).all()  # no features measured
+
+
 def test_representation_docstring_examples():
     result = doctest.testmod(_representation, verbose=False)
     assert result.attempted > 0 and result.failed == 0

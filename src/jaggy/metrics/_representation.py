@@ -10,7 +10,10 @@ On the `neighbours` protocol (a centre crop and its 8 one-pixel neighbours, each
 the centre: the realistic shifts of Shifman & Weiss, "Lost in Translation", ECCV 2024) these
 are the paper's two numbers with the classifier's answer replaced by the representation:
 consistency, E[f(I) == f(T(I, Δ))], becomes 1 - `representation_change_rate`; adversarial
-robustness, [f(I) == f(T(I, Δ)) for every Δ of the set], becomes 1 - `fooling_rate`.
+robustness, [f(I) == f(T(I, Δ)) for every Δ of the set], becomes 1 - `fooling_rate`. With the
+classifier's answer itself (f = the top-1 class), 1 - consistency is `p_top1_change` and
+1 - adversarial robustness is `top1_fooling_rate`, defined here beside its representation
+twin.
 
 About τ: the paper reports that a 1-px shift makes a "significant change in the predicted
 image representation" for about 40% of images (open-CLIP, DINOv2); the threshold behind
@@ -152,3 +155,24 @@ def fooling_rate(
     undefined = np.bincount(groups, weights=np.isnan(changed), minlength=n) > 0
     hits = np.bincount(groups, weights=np.nan_to_num(changed), minlength=n) > 0
     return np.where((pairs > 0) & ~undefined, hits.astype(np.float64), np.nan)
+
+
+@register_metric(
+    "top1_fooling_rate",
+    higher_is_better=False,
+    label="fooling rate (top-1)",
+    short="fooled top-1",
+)
+def top1_fooling_rate(seq: PredictionSequences, **context) -> np.ndarray:
+    """1 when some pair of the image has two different top-1 classes, else 0.
+
+    Its mean over images is the fooling rate of the class answer over the protocol's set of
+    shifts (on `neighbours`: 1 - Shifman & Weiss's adversarial robustness, an image fooled
+    when any of its 8 one-pixel neighbours changes the top-1 class); NaN without pairs.
+    """
+    rows, groups = seq.pair_rows()
+    n = seq.n_images
+    changed = seq.top1[rows] != seq.top1[rows - 1]
+    pairs = np.bincount(groups, minlength=n)
+    hits = np.bincount(groups, weights=changed, minlength=n) > 0
+    return np.where(pairs > 0, hits.astype(np.float64), np.nan)

@@ -3,7 +3,7 @@ beside how often they move the answer.
 
 Per run that measured features: what was compared (layer, feature width, distance, the
 threshold τ), one row per protocol key with the class-level P(top-1 change) (when the run
-measured logits) next to the mean cosine distance, the mean relative L2 change, the
+measured logits) and its top-1 fooling rate next to the mean cosine distance, the mean relative L2 change, the
 representation change rate (pairs with cosine distance > τ) and the fooling rate (images with
 some pair beyond τ); a chart of the two rates; and the images whose features move most. All
 numbers come from summary.json and metrics.parquet.
@@ -23,6 +23,7 @@ from .._templates import number, render_template, svg_markup
 from ._common import metric_chart, metric_digits, metric_help, metric_label
 
 CLASS_METRIC = "p_top1_change"
+CLASS_METRICS = (CLASS_METRIC, "top1_fooling_rate")  # the answer's counterparts
 FEATURE_METRICS = (
     "feature_cos_distance",
     "feature_rel_l2",
@@ -86,7 +87,7 @@ def run_block(run) -> dict:
     protocols = summary.get("protocols") or {}
     keys = [k for k in protocols if _value(protocols[k].get("feature_cos_distance")) is not None]
     with_class = any(_value(protocols[k].get(CLASS_METRIC)) is not None for k in keys)
-    shown = ([CLASS_METRIC] if with_class else []) + list(FEATURE_METRICS)
+    shown = (list(CLASS_METRICS) if with_class else []) + list(FEATURE_METRICS)
     rows = [
         [key, number(protocols[key].get("n_images"), 0), number(protocols[key].get("n_pairs"), 0)]
         + [{"entry": protocols[key].get(m), "digits": metric_digits(m)} for m in shown]
