@@ -224,6 +224,8 @@ TABLE_METRICS = (
     "feature_cos_distance",
     "representation_change_rate",
     "fooling_rate",
+    "robust_accuracy",
+    "failing_shift",
 )
 
 

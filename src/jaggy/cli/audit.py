@@ -55,7 +55,7 @@ AUDIT_OPTIONS = (
         metavar="[PROTOCOL:]METRIC=V",
         help="exit 1 when a metric is worse than V (above it for "
         "p_top1_change, mac, jaggedness, top5_distance; below it for accuracy, "
-        "worst_case_accuracy, consistency, path_consistency); repeatable",
+        "worst_case_accuracy, robust_accuracy, consistency, path_consistency); repeatable",
         to=None,
     ),
     option(
@@ -129,6 +129,28 @@ MEASURE_OPTIONS = Group(
         ),
     ),
 )
+WORST_CASE_OPTIONS = Group(
+    "worst case",
+    (
+        option(
+            "--worst-case",
+            action="append",
+            default=[],
+            metavar="KIND",
+            help="a worst-case set, key worst@KIND (repeatable): circular (AFC: every roll in "
+            "(1..31)^2), crop (AFC: every crop offset), fourier (AFC: fractional shifts), grid "
+            "(Engstrom: 31 rotations x 5 x 5 translations), randomK (Engstrom: worst of K "
+            "random draws, e.g. random10); robust_accuracy counts the images kept at every "
+            "view; without --protocol only these sets run",
+        ),
+        option(
+            "--exhaustive",
+            action="store_true",
+            help="compute every view of the worst-case sets (default: stop each image at its "
+            "first failing batch; the robust answers are the same)",
+        ),
+    ),
+)
 # Paths are recorded absolute (see `absolute`).
 AUDIT_DATA_OPTIONS = (DATA.but(convert=absolute), SAMPLES, LABELS.but(convert=absolute), IMAGES)
 OPTIONS = (
@@ -140,14 +162,18 @@ OPTIONS = (
     SEQUENCE_OPTIONS,
     *ANNOTATION_OPTIONS,
     MEASURE_OPTIONS,
+    WORST_CASE_OPTIONS,
 )
 
 
 def default_protocols(args: argparse.Namespace) -> list[str]:
-    """--protocol as given; else bbox for --annotations, else the default pair."""
+    """--protocol as given; else bbox for --annotations, none beside --worst-case, else the
+    default pair."""
     if args.protocol:
         return list(args.protocol)
-    return ["bbox"] if getattr(args, "annotations", None) else list(DEFAULT_PROTOCOLS)
+    if getattr(args, "annotations", None):
+        return ["bbox"]
+    return [] if getattr(args, "worst_case", None) else list(DEFAULT_PROTOCOLS)
 
 
 def audit_config(args: argparse.Namespace, options) -> AuditConfig:
@@ -166,7 +192,7 @@ def audit_config(args: argparse.Namespace, options) -> AuditConfig:
 def run(args: argparse.Namespace) -> int:
     bounds = parse_rules(
         args.fail_under,
-        default_protocols(args),
+        default_protocols(args) + (["worst"] if args.worst_case else []),
         operators=["="],
         option="--fail-under",
     )
