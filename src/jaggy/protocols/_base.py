@@ -194,3 +194,25 @@ class Protocol:
         """Views `indices` of the sequence, from the normalised source [3, H, W] on the device,
         as a float tensor [len(indices), 3, R, R] on the same device."""
         raise NotImplementedError
+
+
+class SizedProtocol(Protocol):
+    """A protocol made once per image size S (one instance per value of `sizes_for`): its key
+    is `name@S` and S is among its params."""
+
+    sized = True
+
+    def __init__(self, preprocessing: Preprocessing, options: ProtocolOptions, size: int):
+        super().__init__(preprocessing, options)
+        self.size = int(size)
+
+    @classmethod
+    def sizes_for(cls, preprocessing: Preprocessing, options: ProtocolOptions) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.size}"
+
+    def params(self) -> dict:
+        return {**super().params(), "size": self.size}

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ArgumentError
-from ._base import Protocol, SourceRequest, ViewParams
+from ._base import SizedProtocol, SourceRequest, ViewParams
 from ._paths import path_offsets, path_span
 from ._registry import register_protocol
 
@@ -21,30 +21,17 @@ INPAINT_MAX_ROUNDS = 80
 INPAINT_ZEROS_LEFT = 200
 
 
-class EmbedProtocol(Protocol):
+class EmbedProtocol(SizedProtocol):
     """Base of the embed protocols: image of side S at (x0 + dx, y0 + dy) on the canvas.
 
     The path is centred on the canvas: x0 = (R - S - span_x) // 2. Pixels outside the image are
     the background; `dx`/`dy` are the image's displacement in px, `size` is S.
     """
 
-    sized = True
-
-    def __init__(self, preprocessing, options, size: int):
-        super().__init__(preprocessing, options)
-        self.size = int(size)
-
     @classmethod
     def sizes_for(cls, preprocessing, options) -> tuple[int, ...]:
         """The sizes S of one instance each: the run's `--size` values."""
         return options.embed_sizes(preprocessing.input_size)
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}@{self.size}"
-
-    def params(self) -> dict:
-        return {**super().params(), "size": self.size}
 
     def source(self) -> SourceRequest:
         return SourceRequest("square", self.size)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ArgumentError
-from ._base import Protocol, SourceRequest, ViewParams
+from ._base import Protocol, SizedProtocol, SourceRequest, ViewParams
 from ._registry import register_protocol
 
 PAIRS = 8  # the study's pairs per image: c = centre - 4 .. centre + 3
@@ -75,14 +75,9 @@ class StudyCropProtocol(_StudyProtocol):
 
 
 @register_protocol
-class StudyBlackProtocol(_StudyProtocol):
+class StudyBlackProtocol(SizedProtocol, _StudyProtocol):
     name = "study_black"
     description = "the study's Black: image squashed to S on zeros after normalisation, 8 pairs"
-    sized = True
-
-    def __init__(self, preprocessing, options, size: int):
-        super().__init__(preprocessing, options)
-        self.size = int(size)
 
     @classmethod
     def sizes_for(cls, preprocessing, options) -> tuple[int, ...]:
@@ -90,13 +85,6 @@ class StudyBlackProtocol(_StudyProtocol):
         if options.sizes:
             return tuple(options.sizes)
         return tuple(int(preprocessing.input_size / s) for s in STUDY_SCALES)
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}@{self.size}"
-
-    def params(self) -> dict:
-        return {**super().params(), "size": self.size}
 
     def source(self) -> SourceRequest:
         return SourceRequest("study", self.size, full_decode=True)

@@ -47,6 +47,13 @@ class _GridGeometry:
     same: bool
     pad_mode: str
 
+    def _set_grid(self, stride, grid_stride, padding, same: bool, pad_mode: str) -> None:
+        """Record the original layer's sampling grid (default: `stride`) and its padding."""
+        self.grid_stride = _pair(grid_stride if grid_stride is not None else stride)
+        self.grid_padding = (0, 0) if same else _pair(padding)
+        self.same = bool(same)
+        self.pad_mode = normalize_pad_mode(pad_mode)
+
     def _kernel_span(self) -> tuple[int, int]:
         kernel = _pair(self.kernel_size)
         dilation = _pair(getattr(self, "dilation", 1))
@@ -134,10 +141,7 @@ class GridConv2d(_GridGeometry, nn.Conv2d):
             device=device,
             dtype=dtype,
         )
-        self.grid_stride = _pair(grid_stride if grid_stride is not None else stride)
-        self.grid_padding = (0, 0) if same else _pair(padding)
-        self.same = bool(same)
-        self.pad_mode = mode
+        self._set_grid(stride, grid_stride, padding, same, mode)
         self.subsample: nn.Module | None = None
         self.subsample_first = False
 
@@ -214,7 +218,33 @@ class GridConv2d(_GridGeometry, nn.Conv2d):
         return text
 
 
-class GridMaxPool2d(_GridGeometry, nn.MaxPool2d):
+class _GridPool(_GridGeometry):
+    """`from_pool` of the grid pooling layers; each says which of the pool's own arguments
+    follow (kernel_size, stride, padding) in its constructor."""
+
+    @staticmethod
+    def _pool_arguments(pool: nn.Module, same: bool) -> tuple:
+        raise NotImplementedError
+
+    @classmethod
+    def from_pool(cls, pool: nn.Module, *, dense: bool, pad_mode: str | None = None):
+        """The grid version of `pool` (an nn.MaxPool2d / nn.AvgPool2d, timm's TF 'SAME'
+        pools or a grid pool), densely evaluated with `dense`."""
+        same, padding, mode, grid = _pool_geometry(pool)
+        new = cls(
+            pool.kernel_size,
+            (1, 1) if dense else grid,
+            padding,
+            *cls._pool_arguments(pool, same),
+            grid_stride=grid,
+            same=same,
+            pad_mode=pad_mode or mode,
+        )
+        new.train(pool.training)
+        return new
+
+
+class GridMaxPool2d(_GridPool, nn.MaxPool2d):
     """MaxPool2d with explicit padding (-inf for `zero`), optionally dense on a strided grid."""
 
     def __init__(
@@ -233,28 +263,11 @@ class GridMaxPool2d(_GridGeometry, nn.MaxPool2d):
         super().__init__(
             kernel_size, stride, 0, dilation, return_indices=False, ceil_mode=ceil_mode
         )
-        self.grid_stride = _pair(grid_stride if grid_stride is not None else stride)
-        self.grid_padding = (0, 0) if same else _pair(padding)
-        self.same = bool(same)
-        self.pad_mode = normalize_pad_mode(pad_mode)
+        self._set_grid(stride, grid_stride, padding, same, pad_mode)
 
-    @classmethod
-    def from_pool(
-        cls, pool: nn.MaxPool2d, *, dense: bool, pad_mode: str | None = None
-    ) -> GridMaxPool2d:
-        same, padding, mode, grid = _pool_geometry(pool)
-        new = cls(
-            pool.kernel_size,
-            (1, 1) if dense else grid,
-            padding,
-            pool.dilation,
-            pool.ceil_mode,
-            grid_stride=grid,
-            same=same,
-            pad_mode=pad_mode or mode,
-        )
-        new.train(pool.training)
-        return new
+    @staticmethod
+    def _pool_arguments(pool: nn.MaxPool2d, same: bool) -> tuple:
+        return pool.dilation, pool.ceil_mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = pad2d(x, self.grid_pads(*x.shape[-2:]), self.pad_mode, value=float("-inf"))
@@ -264,7 +277,7 @@ class GridMaxPool2d(_GridGeometry, nn.MaxPool2d):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, {self._grid_repr()}"
 
 
-class GridAvgPool2d(_GridGeometry, nn.AvgPool2d):
+class GridAvgPool2d(_GridPool, nn.AvgPool2d):
     """AvgPool2d with explicit padding, optionally dense on a strided grid.
 
     With `zero` padding the divisor follows the original layer (`count_include_pad`, the
@@ -294,31 +307,13 @@ class GridAvgPool2d(_GridGeometry, nn.AvgPool2d):
             count_include_pad=count_include_pad,
             divisor_override=divisor_override,
         )
-        self.grid_stride = _pair(grid_stride if grid_stride is not None else stride)
-        self.grid_padding = (0, 0) if same else _pair(padding)
-        self.same = bool(same)
-        self.pad_mode = normalize_pad_mode(pad_mode)
+        self._set_grid(stride, grid_stride, padding, same, pad_mode)
 
-    @classmethod
-    def from_pool(
-        cls, pool: nn.AvgPool2d, *, dense: bool, pad_mode: str | None = None
-    ) -> GridAvgPool2d:
-        same, padding, mode, grid = _pool_geometry(pool)
+    @staticmethod
+    def _pool_arguments(pool: nn.AvgPool2d, same: bool) -> tuple:
         # timm's AvgPool2dSame pads with zeros that count in the divisor.
         include = True if same and not isinstance(pool, GridAvgPool2d) else pool.count_include_pad
-        new = cls(
-            pool.kernel_size,
-            (1, 1) if dense else grid,
-            padding,
-            pool.ceil_mode,
-            include,
-            pool.divisor_override,
-            grid_stride=grid,
-            same=same,
-            pad_mode=pad_mode or mode,
-        )
-        new.train(pool.training)
-        return new
+        return pool.ceil_mode, include, pool.divisor_override
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
