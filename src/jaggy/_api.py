@@ -188,15 +188,7 @@ def layers(
 
 
 def bias(
-    annotations: str | os.PathLike,
-    out: str | os.PathLike = "jaggy-bias",
-    *,
-    format: str | None = None,
-    images: str | os.PathLike | None = None,
-    model: str | None = None,
-    audit: str | os.PathLike | None = None,
-    figures: bool = True,
-    seed: int = 0,
+    annotations: str | os.PathLike, out: str | os.PathLike = "jaggy-bias", **options
 ) -> BiasResult:
     """Photographer's bias of an annotation file (`jaggy bias`): bias.json, boxes.parquet and
     figures in `out`, in the image frame and, with `model` (a spec), in its input frame.
@@ -204,24 +196,18 @@ def bias(
     Args:
         annotations: COCO JSON, VOC / ImageNet XML (file or folder), ImageNet
             LOC_*_solution.csv, or a YOLO label folder.
-        format: 'coco', 'voc', 'imagenet-csv' or 'yolo' (guessed when None).
-        images: the images' folder, for formats without image sizes (ImageNet CSV, YOLO).
-        model: whose resize and centre crop define the input frame (no weights are loaded).
-        audit: an audit run folder whose per-image metrics are joined with the boxes: every
-            metric by object size and position, and reweighted to uniform positions and sizes.
-        figures: write the PNG figures.
-        seed: seed of the bootstrap CIs.
+        **options: as in `jaggy.bias._run.run_bias`:
+            format: 'coco', 'voc', 'imagenet-csv' or 'yolo' (guessed when None).
+            images: the images' folder, for formats without image sizes (ImageNet CSV, YOLO).
+            model: whose resize and centre crop define the input frame (no weights are
+                loaded).
+            audit: an audit run folder whose per-image metrics are joined with the boxes:
+                every metric by object size and position, and reweighted to uniform positions
+                and sizes.
+            figures: write the PNG figures (default True).
+            seed: seed of the bootstrap CIs (default 0).
     """
-    return run_bias(
-        annotations,
-        out,
-        format=format,
-        images=images,
-        model=model,
-        audit=audit,
-        figures=figures,
-        seed=seed,
-    )
+    return run_bias(annotations, out, **options)
 
 
 def compare(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch.utils.data import Dataset
@@ -32,27 +33,25 @@ def load_source(
     return sources[request.key]
 
 
+@dataclass(eq=False, repr=False)
 class SourceDataset(Dataset):
-    """Images -> DecodedImage with every source the run's protocols need."""
+    """Images -> DecodedImage with every source the run's protocols need (each distinct
+    request once), prepared with the model's `interpolation` and `crop_pct`."""
 
-    def __init__(
-        self,
-        items: list[ImageItem],
-        requests: list[SourceRequest],
-        interpolation: str,
-        crop_pct: float,
-    ):
-        self.items = items
-        self.requests = list({r.key: r for r in requests}.values())
-        self.interpolation = interpolation
-        self.crop_pct = crop_pct
+    items: list[ImageItem]
+    requests: list[SourceRequest]
+    interpolation: str
+    crop_pct: float
+
+    def __post_init__(self) -> None:
+        self.requests = list({r.key: r for r in self.requests}.values())
 
     def __len__(self) -> int:
         return len(self.items)
 
     # What a failure of `decode` is called, and the errors that must end the run instead.
     failure = "failed to prepare"
-    fatal: tuple[type[Exception], ...] = ()
+    fatal: ClassVar[tuple[type[Exception], ...]] = ()
 
     def decode(self, item: ImageItem) -> tuple[dict[str, torch.Tensor], str | None]:
         """Every requested source of one item, and a note on any conversion."""

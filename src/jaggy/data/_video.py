@@ -262,15 +262,31 @@ def _conversion(frame) -> tuple[dict, str]:
     return arguments, note
 
 
-def read_video(
-    path: str | os.PathLike,
-    request: SourceRequest,
-    selection: FrameSelection,
-    interpolation: str,
-    crop_pct: float,
-) -> tuple[torch.Tensor, str]:
+@dataclass(frozen=True)
+class _Reading:
+    """What a sequence reader needs: the request each frame is prepared for, which frames
+    are read, and the model's resize."""
+
+    request: SourceRequest
+    selection: FrameSelection
+    interpolation: str
+    crop_pct: float
+
+    def source(self, image: Image.Image) -> torch.Tensor:
+        return frame_source(image, self.request, self.interpolation, self.crop_pct)
+
+    @property
+    def limit(self) -> int:
+        """At most this many frames: --max-frames, and what fits in MAX_SEQUENCE_BYTES."""
+        cap = max(2, MAX_SEQUENCE_BYTES // (3 * self.request.side * self.request.side))
+        max_frames = self.selection.max_frames
+        return min(max_frames, cap) if max_frames is not None else cap
+
+
+def read_video(path: str | os.PathLike, reading: _Reading) -> tuple[torch.Tensor, str]:
     """Decode the selected frames of a video into uint8 [V, 3, side, side]; returns the
     frames and a note (codec, pixel format, colour conversion, frames read)."""
+    request, selection = reading.request, reading.selection
     av = _import_av()
     try:
         container = av.open(str(path), metadata_errors="ignore")
@@ -284,7 +300,7 @@ def read_video(
     number = -1
     last_end = 0.0  # s, where the last decoded frame ends
     conversion: tuple[dict, str] | None = None
-    limit = _frame_limit(request, selection)
+    limit = reading.limit
     try:
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams}) or ["nothing"]
@@ -302,7 +318,7 @@ def read_video(
                     conversion = _conversion(frame)
                 rgb = frame.to_ndarray(format="rgb24", **conversion[0])
                 image = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
-                frames.append(frame_source(image, request, interpolation, crop_pct))
+                frames.append(reading.source(image))
                 if len(frames) >= limit:
                     break
         except av.error.FFmpegError as exc:
@@ -361,24 +377,13 @@ def _check_complete(container, stream, decoded: int, listed: int, last_end: floa
             )
 
 
-def _frame_limit(request: SourceRequest, selection: FrameSelection) -> int:
-    bytes_per_frame = 3 * request.side * request.side
-    cap = max(2, MAX_SEQUENCE_BYTES // bytes_per_frame)
-    return min(selection.max_frames, cap) if selection.max_frames is not None else cap
-
-
-def read_frame_folder(
-    path: str | os.PathLike,
-    request: SourceRequest,
-    selection: FrameSelection,
-    interpolation: str,
-    crop_pct: float,
-) -> tuple[torch.Tensor, str]:
+def read_frame_folder(path: str | os.PathLike, reading: _Reading) -> tuple[torch.Tensor, str]:
     """The selected frames of a folder of images (natural order) as uint8 [V, 3, side, side].
     One unreadable frame makes the whole sequence unusable (its pairs would skip a step)."""
+    selection = reading.selection
     files = frame_files(Path(path))
     chosen = [f for n, f in enumerate(files) if selection.keeps(n)]
-    chosen = chosen[: _frame_limit(request, selection)]
+    chosen = chosen[: reading.limit]
     if not chosen:
         raise VideoDecodeError(
             f"no frames to read: the folder has {len(files)} image(s) and --start is "
@@ -387,12 +392,12 @@ def read_frame_folder(
     frames, converted = [], set()
     for file in chosen:
         try:
-            image, note = decode_image(str(file), request.side)
+            image, note = decode_image(str(file), reading.request.side)
         except ImageDecodeError as exc:
             raise VideoDecodeError(f"frame '{file.name}': {exc}") from exc
         if note:
             converted.add(note)
-        frames.append(frame_source(image, request, interpolation, crop_pct))
+        frames.append(reading.source(image))
     note = f"frame folder, {len(frames)} frame(s) read of {len(files)}"
     if converted:
         note += f"; frames {', '.join(sorted(converted))}"
@@ -424,26 +429,18 @@ def read_sequence(
     input, except that a frame already R x R is used as it is (see `frame_source`); any other
     request prepares each frame as that request would a still image."""
     reader = read_frame_folder if Path(path).is_dir() else read_video
-    return reader(path, request, selection, interpolation, crop_pct)
+    return reader(path, _Reading(request, selection, interpolation, crop_pct))
 
 
+@dataclass(eq=False, repr=False)
 class VideoDataset(SourceDataset):
     """Sequences -> DecodedImage whose one source (the protocol's 'frames' request) holds
-    every selected frame. Used by the data workers exactly like SourceDataset."""
+    every `selection`ed frame. Used by the data workers exactly like SourceDataset."""
+
+    selection: FrameSelection
 
     failure = "failed to read"
     fatal = (DataError,)
-
-    def __init__(
-        self,
-        items: list[ImageItem],
-        requests: list[SourceRequest],
-        interpolation: str,
-        crop_pct: float,
-        selection: FrameSelection,
-    ):
-        super().__init__(items, requests, interpolation, crop_pct)
-        self.selection = selection
 
     def decode(self, item: ImageItem) -> tuple[dict[str, torch.Tensor], str]:
         sources, notes = {}, []

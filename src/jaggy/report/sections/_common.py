@@ -6,7 +6,8 @@ import math
 from collections.abc import Sequence
 
 from ...figures._charts import Series, line_chart
-from .._run import RunFolder
+from .._run import RunFolder, read_json
+from .._templates import render_template
 
 # Columns of compare.json that are not metrics (metrics name themselves in their registry).
 COST_LABELS = {
@@ -183,3 +184,16 @@ def metric_chart(
         legend=n > 1,
         description=f"{metric_label(metric)} with 95% CIs per category",
     )
+
+
+def chart_or_none(series: Sequence[Series], **options) -> str | None:
+    """`line_chart(series, **options)`, or None without a series: the section leaves the
+    chart out rather than draw empty axes."""
+    return line_chart(series, **options) if series else None
+
+
+def file_section(runs, file: str, template: str, block) -> str | None:
+    """A section of one block per run: `block(run, record)` of the run's JSON `file` (None
+    when the file is missing or not what the section reads); None when no run has one."""
+    blocks = [b for run in runs if (b := block(run, read_json(run.path / file))) is not None]
+    return render_template(template, blocks=blocks) if blocks else None

@@ -8,9 +8,8 @@ import math
 
 from ...figures._charts import Series, line_chart
 from .._registry import has_file, register_section
-from .._run import read_json
-from .._templates import number, render_template, svg_markup
-from ._common import finite
+from .._templates import number, svg_markup
+from ._common import chart_or_none, file_section, finite
 
 MAX_PNGS = 8
 MAX_PNG_BYTES = 3_000_000
@@ -173,9 +172,7 @@ def _shift_chart(layers_, errors, x_label: str) -> str | None:
                     [e for _, e in errors[i]],
                 )
             )
-    if not series:
-        return None
-    return line_chart(
+    return chart_or_none(
         series,
         width=580,
         x_label=x_label,
@@ -198,9 +195,7 @@ def _invariance_chart(data: dict, xs: list[float], x_label: str) -> str | None:
                     label, xs, [finite(v) if finite(v) is not None else math.nan for v in values]
                 )
             )
-    if not series:
-        return None
-    return line_chart(
+    return chart_or_none(
         series,
         width=580,
         x_label=x_label,
@@ -247,15 +242,12 @@ def _aliasing_chart(layers_: list[dict]) -> str | None:
     "layers", "Layers: where invariance breaks", order=60, present=has_file("layers.json")
 )
 def layers(runs, report):
-    blocks = []
-    for run in runs:
-        data = read_json(run.path / "layers.json")
-        if isinstance(data, dict):
-            blocks.append(run_block(run, data))
-    return render_template("layers.html.j2", blocks=blocks) if blocks else None
+    return file_section(runs, "layers.json", "layers.html.j2", run_block)
 
 
-def run_block(run, data: dict) -> dict:
+def run_block(run, data) -> dict | None:
+    if not isinstance(data, dict):
+        return None
     layers_ = [x for x in data.get("layers") or [] if isinstance(x, dict)]
     n_shifts = max(
         (

@@ -6,11 +6,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ...figures._charts import Series, line_chart
+from ...figures._charts import Series
 from .._registry import register_section
 from .._run import read_json
 from .._templates import render_template, svg_markup
-from ._common import ci_of, metric_label, protocol_info, value_of
+from ._common import chart_or_none, ci_of, metric_label, protocol_info, value_of
 
 
 def sized_families(keys: list[str]) -> dict[str, list[tuple[int, str]]]:
@@ -49,9 +49,7 @@ def size_chart(runs, metric: str) -> str | None:
                     upper=[(ci_of(e) or (math.nan, math.nan))[1] for e in entries],
                 )
             )
-    if not series:
-        return None
-    return line_chart(
+    return chart_or_none(
         series,
         width=460,
         height=280,
@@ -73,9 +71,7 @@ def scale_protocol_chart(runs, report) -> str | None:
         prefix = "" if len(runs) == 1 else f"{run.label} · "
         series.append(Series(f"{prefix}mean P(c*)", xs.tolist(), mean_p.tolist()))
         series.append(Series(f"{prefix}fraction with top-1 = c*", xs.tolist(), top1.tolist()))
-    if not series:
-        return None
-    return line_chart(
+    return chart_or_none(
         series,
         width=460,
         height=280,

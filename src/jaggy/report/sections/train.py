@@ -4,9 +4,8 @@ the position and the image are and by object size, with the figures of the exper
 from __future__ import annotations
 
 from .._registry import has_file, register_section
-from .._run import read_json
-from .._templates import number, render_template, svg_markup
-from ._common import metric_label
+from .._templates import number, svg_markup
+from ._common import file_section, metric_label
 
 MAIN_METRICS = ("accuracy", "p_top1_change", "jaggedness", "mac")
 GROUP_METRICS = ("accuracy", "p_top1_change")
@@ -86,7 +85,9 @@ def _effects(record: dict) -> list[dict]:
     return tables
 
 
-def run_block(run, record: dict) -> dict:
+def run_block(run, record) -> dict | None:
+    if not (isinstance(record, dict) and isinstance(record.get("variants"), list)):
+        return None
     rows = [r for r in record.get("variants") or [] if isinstance(r, dict)]
     dataset = record.get("dataset") or {}
     seconds = record.get("seconds") or {}
@@ -181,9 +182,4 @@ def run_block(run, record: dict) -> dict:
     "train", "Training: learning invariance from data", order=72, present=has_file("train.json")
 )
 def train(runs, report):
-    blocks = []
-    for run in runs:
-        record = read_json(run.path / "train.json")
-        if isinstance(record, dict) and isinstance(record.get("variants"), list):
-            blocks.append(run_block(run, record))
-    return render_template("train.html.j2", blocks=blocks) if blocks else None
+    return file_section(runs, "train.json", "train.html.j2", run_block)
