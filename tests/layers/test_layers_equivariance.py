@@ -127,8 +127,8 @@ def test_crop_compares_overlapping_cells_with_opposite_content_shift():
     analysis = LayerAnalysis(pointwise, protocol)
     analysis.update(source, "img")
     report = analysis.compute()
-    assert report.displacements[1] == (0.0, -1.0)  # window right = content left
-    assert report.cell_shifts[2][2] == (0.0, -1.0)  # stride-2 layer, 2 px
+    assert report.displacements[1] == (-1.0, 0.0)  # (dx, dy): window right = content left
+    assert report.cell_shifts[2][2] == (-1.0, 0.0)  # stride-2 layer, 2 px
     mean = report.mean_errors()
     assert mean[:2].max() < 1e-6  # stride 1, every shift: exact on the overlap
     assert mean[2:, 2::2].max() < 1e-6  # stride 2, even shifts
@@ -146,20 +146,21 @@ def test_zero_padded_net_under_crop_is_not_exact_at_the_border():
 
 def test_equivariance_error_functions():
     ref = torch.randn(3, 8, 10)
-    assert equivariance_error(torch.roll(ref, (2, -3), (-2, -1)), ref, 2, -3) == 0.0
+    # (dx, dy) cells: 3 left and 2 down
+    assert equivariance_error(torch.roll(ref, (2, -3), (-2, -1)), ref, -3, 2) == 0.0
     sub = fourier_shift(ref, 0.5, 0.25)
-    assert equivariance_error(sub, ref, 0.25, 0.5) < 1e-6
-    assert equivariance_error(ref, ref, 0.0, 1.0) > 0.1
+    assert equivariance_error(sub, ref, 0.5, 0.25) < 1e-6
+    assert equivariance_error(ref, ref, 1.0, 0.0) > 0.1
     torch.testing.assert_close(
-        shift_map(ref, 1.5, -0.5), fourier_shift(ref, -0.5, 1.5), atol=1e-5, rtol=0
+        shift_map(ref, -0.5, 1.5), fourier_shift(ref, -0.5, 1.5), atol=1e-5, rtol=0
     )
-    assert math.isnan(equivariance_error(torch.zeros(1, 4, 4), torch.zeros(1, 4, 4), 1, 0))
+    assert math.isnan(equivariance_error(torch.zeros(1, 4, 4), torch.zeros(1, 4, 4), 0, 1))
     assert overlap(8, 2) == slice(2, 8) and overlap(8, -3) == slice(0, 5)
     assert overlap(8, 0.5) == slice(1, 8) and overlap(8, -0.5) == slice(0, 7)
     assert overlap(4, 9) == slice(4, 4)
     shifted = torch.roll(ref, 2, -1)
     shifted[..., :2] = 99.0  # content that entered at the border is not compared
-    assert equivariance_error(shifted, ref, 0, 2, periodic=False) == 0.0
+    assert equivariance_error(shifted, ref, 2, 0, periodic=False) == 0.0
 
 
 def test_many_images_accumulate_per_image_results():

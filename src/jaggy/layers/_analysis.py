@@ -102,7 +102,8 @@ class LayersReport:
     aliasing_input / aliasing_dense / aliasing_before_nonlinearity: [images, subsampling layers]
         aliasing energy of each subsampling layer's input, of its stride-1 output, and of the
         input of the activation that feeds it (NaN where not applicable).
-    cell_shifts: [layers][views] (sy, sx), the content displacement in cells of each map.
+    displacements: [views] (dx, dy), the content displacement of each view in px of the input.
+    cell_shifts: [layers][views] (dx, dy), the content displacement in cells of each map.
     """
 
     model: str
@@ -173,7 +174,7 @@ class LayersReport:
             "periodic": self.periodic,
             "shifts": [
                 {"index": k, "dx": dx, "dy": dy, "content_dx": ux, "content_dy": uy}
-                for k, ((dx, dy), (uy, ux)) in enumerate(
+                for k, ((dx, dy), (ux, uy)) in enumerate(
                     zip(self.views, self.displacements, strict=True)
                 )
             ],
@@ -257,16 +258,18 @@ class LayerAnalysis:
             )
         self.periodic = SHIFT_PROTOCOLS[protocol.name]
         self.views = [(float(p.dx), float(p.dy)) for p in protocol.view_params()]
-        self.displacements = [(dy, dx) for dx, dy in self.views]  # (uy, ux) px, array order
+        # A shift protocol's views move the content by their own (dx, dy).
+        self.displacements = list(self.views)
         self.cell_shifts = [
             [
-                (uy / layer.cumulative_stride[0], ux / layer.cumulative_stride[1])
-                for uy, ux in self.displacements
+                # cumulative_stride is (rows, columns), in the map's array order
+                (ux / layer.cumulative_stride[1], uy / layer.cumulative_stride[0])
+                for ux, uy in self.displacements
             ]
             for layer in self.map.layers
         ]
         self.fraction_uses = [
-            Counter((fy, fx) for _, _, fy, fx in (_split(sy, sx) for sy, sx in shifts[1:]))
+            Counter((fx, fy) for _, _, fx, fy in (_split(dx, dy) for dx, dy in shifts[1:]))
             for shifts in self.cell_shifts
         ]
         self.subsampling = self.map.subsampling
@@ -494,7 +497,7 @@ class _ImageState:
     def _expected_batch(
         self, li: int, reference: torch.Tensor, shifts: list[tuple[float, float]]
     ) -> torch.Tensor:
-        """The reference moved by each (sy, sx) cell shift, stacked [B, C, H, W].
+        """The reference moved by each (dx, dy) cell shift, stacked [B, C, H, W].
 
         Whole shifts: torch.roll (exact). A fraction that many views share (a path crosses the
         same sub-cell positions again and again on fine-stride layers) is
@@ -503,12 +506,12 @@ class _ImageState:
         """
         expected: list[torch.Tensor | None] = [None] * len(shifts)
         direct: list[int] = []
-        for b, (sy, sx) in enumerate(shifts):
-            iy, ix, fy, fx = _split(sy, sx)
-            if fy == 0 and fx == 0:
-                expected[b] = _roll(reference, iy, ix)
-            elif self.a.fraction_uses[li].get((fy, fx), 0) >= REUSED_FRACTION:
-                expected[b] = _roll(self._fraction(li, reference, fy, fx), iy, ix)
+        for b, (dx, dy) in enumerate(shifts):
+            ix, iy, fx, fy = _split(dx, dy)
+            if fx == 0 and fy == 0:
+                expected[b] = _roll(reference, ix, iy)
+            elif self.a.fraction_uses[li].get((fx, fy), 0) >= REUSED_FRACTION:
+                expected[b] = _roll(self._fraction(li, reference, fx, fy), ix, iy)
             else:
                 direct.append(b)
         if direct:
@@ -517,7 +520,7 @@ class _ImageState:
             phases = torch.stack(
                 [
                     fourier_shift_phases(
-                        height, width, shifts[b][1], shifts[b][0], reference.device, spectrum.dtype
+                        height, width, shifts[b][0], shifts[b][1], reference.device, spectrum.dtype
                     )
                     for b in direct
                 ]
@@ -533,14 +536,14 @@ class _ImageState:
             spectrum = self.spectra[li] = torch.fft.rfft2(reference)
         return spectrum
 
-    def _fraction(self, li: int, reference: torch.Tensor, fy: float, fx: float) -> torch.Tensor:
+    def _fraction(self, li: int, reference: torch.Tensor, fx: float, fy: float) -> torch.Tensor:
         """The reference moved by a fraction of a cell, kept for the rest of the image."""
-        base = self.fractions.get((li, fy, fx))
+        base = self.fractions.get((li, fx, fy))
         if base is None:
             height, width = reference.shape[-2:]
             spectrum = self._spectrum(li, reference)
             phases = fourier_shift_phases(height, width, fx, fy, reference.device, spectrum.dtype)
-            base = self.fractions[(li, fy, fx)] = torch.fft.irfft2(
+            base = self.fractions[(li, fx, fy)] = torch.fft.irfft2(
                 spectrum * phases, s=(height, width)
             )
         return base
@@ -603,12 +606,12 @@ def _num(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _split(sy: float, sx: float) -> tuple[int, int, float, float]:
-    """(iy, ix, fy, fx): whole cells and the fraction in [0, 1) of a cell shift."""
-    iy, ix = math.floor(sy + 1e-9), math.floor(sx + 1e-9)
-    fy, fx = round(sy - iy, 9), round(sx - ix, 9)
-    return iy, ix, (0.0 if fy in (0.0, 1.0) else fy), (0.0 if fx in (0.0, 1.0) else fx)
+def _split(dx: float, dy: float) -> tuple[int, int, float, float]:
+    """(ix, iy, fx, fy): whole cells and the fraction in [0, 1) of a cell shift."""
+    ix, iy = math.floor(dx + 1e-9), math.floor(dy + 1e-9)
+    fx, fy = round(dx - ix, 9), round(dy - iy, 9)
+    return ix, iy, (0.0 if fx in (0.0, 1.0) else fx), (0.0 if fy in (0.0, 1.0) else fy)
 
 
-def _roll(x: torch.Tensor, iy: int, ix: int) -> torch.Tensor:
-    return torch.roll(x, shifts=(iy, ix), dims=(-2, -1)) if (iy or ix) else x
+def _roll(x: torch.Tensor, ix: int, iy: int) -> torch.Tensor:
+    return torch.roll(x, shifts=(iy, ix), dims=(-2, -1)) if (ix or iy) else x

@@ -1,8 +1,8 @@
 """Equivariance and shiftability of one feature map: compare the map of a shifted input with
 the reference map shifted by the same amount in cells of that map.
 
-Conventions: a *cell shift* (sy, sx) is the content displacement of the input in pixels divided
-by the map's cumulative stride; positive values move content down/right. Integer cell shifts
+Conventions: a *cell shift* (dx, dy) is the content displacement of the input in pixels divided
+by the map's cumulative stride along each axis; positive values move content right/down. Integer cell shifts
 use `torch.roll` (exact); fractional ones use band-limited Fourier interpolation of the
 reference map (`jaggy.protocols.fourier`), the shiftability test of Simoncelli et al. (IEEE
 Trans. Inf. Theory, 1992). For a periodic protocol (circular, fourier) the whole map is
@@ -19,8 +19,8 @@ import torch
 from ..protocols.fourier import fourier_shift_phases
 
 
-def is_integer_shift(sy: float, sx: float, tol: float = 1e-9) -> bool:
-    return abs(sy - round(sy)) < tol and abs(sx - round(sx)) < tol
+def is_integer_shift(dx: float, dy: float, tol: float = 1e-9) -> bool:
+    return abs(dx - round(dx)) < tol and abs(dy - round(dy)) < tol
 
 
 def shift_matrix(size: int, shift: float, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -37,8 +37,8 @@ def _shift_matrix64(size: int, shift: float) -> torch.Tensor:
     return torch.fft.irfft(torch.fft.rfft(eye, dim=-1) * phases, n=size, dim=-1)
 
 
-def shift_map(reference: torch.Tensor, sy: float, sx: float) -> torch.Tensor:
-    """The reference map [..., H, W] moved by (sy, sx) cells, circularly.
+def shift_map(reference: torch.Tensor, dx: float, dy: float) -> torch.Tensor:
+    """The reference map [..., H, W] moved by (dx, dy) cells, circularly.
 
     Whole shifts use `torch.roll` (exact). Fractional ones apply the separable band-limited
     shift (`shift_matrix` along each axis; equal to `fourier_shift` to float precision), which
@@ -46,24 +46,24 @@ def shift_map(reference: torch.Tensor, sy: float, sx: float) -> torch.Tensor:
 
     Args:
         reference: real map [..., H, W].
-        sy, sx: cell shift (down, right).
+        dx, dy: cell shift (right, down).
     """
-    if is_integer_shift(sy, sx):
-        return torch.roll(reference, shifts=(round(sy), round(sx)), dims=(-2, -1))
+    if is_integer_shift(dx, dy):
+        return torch.roll(reference, shifts=(round(dy), round(dx)), dims=(-2, -1))
     height, width = reference.shape[-2:]
     out = reference
     # One large matrix product per axis (rows of all channels at once), not many tiny ones.
-    if abs(sx - round(sx)) >= 1e-9:
-        matrix = shift_matrix(width, sx, reference.dtype, reference.device)
+    if abs(dx - round(dx)) >= 1e-9:
+        matrix = shift_matrix(width, dx, reference.dtype, reference.device)
         out = (out.reshape(-1, width) @ matrix).reshape(reference.shape)
-    elif round(sx):
-        out = torch.roll(out, shifts=round(sx), dims=-1)
-    if abs(sy - round(sy)) >= 1e-9:
-        matrix = shift_matrix(height, sy, reference.dtype, reference.device)
+    elif round(dx):
+        out = torch.roll(out, shifts=round(dx), dims=-1)
+    if abs(dy - round(dy)) >= 1e-9:
+        matrix = shift_matrix(height, dy, reference.dtype, reference.device)
         columns = out.transpose(-2, -1).reshape(-1, height) @ matrix
         out = columns.reshape(*reference.shape[:-2], width, height).transpose(-2, -1)
-    elif round(sy):
-        out = torch.roll(out, shifts=round(sy), dims=-2)
+    elif round(dy):
+        out = torch.roll(out, shifts=round(dy), dims=-2)
     return out
 
 
@@ -78,33 +78,33 @@ def overlap(size: int, shift: float) -> slice:
 def equivariance_error(
     shifted: torch.Tensor,
     reference: torch.Tensor,
-    sy: float,
-    sx: float,
+    dx: float,
+    dy: float,
     periodic: bool = True,
 ) -> float:
     """Normalised equivariance error ||shifted - S(reference)|| / ||S(reference)||.
 
-    S shifts by (sy, sx) cells (`shift_map`); the norms run over every element (periodic) or
+    S shifts by (dx, dy) cells (`shift_map`); the norms run over every element (periodic) or
     over the overlap cells (non-periodic, see `compare_maps`). NaN when the compared reference
     is all zero or no cell overlaps.
 
     Args:
         shifted: map of the shifted input [C, H, W].
         reference: map of the unshifted input [C, H, W].
-        sy, sx: cell shift (content displacement in px / cumulative stride).
+        dx, dy: cell shift (content displacement in px / cumulative stride).
         periodic: whether the input shift was circular.
     """
-    return compare_maps(shifted, shift_map(reference, sy, sx), sy, sx, periodic)
+    return compare_maps(shifted, shift_map(reference, dx, dy), dx, dy, periodic)
 
 
 def compare_maps(
-    shifted: torch.Tensor, expected: torch.Tensor, sy: float, sx: float, periodic: bool
+    shifted: torch.Tensor, expected: torch.Tensor, dx: float, dy: float, periodic: bool
 ) -> float:
     """||shifted - expected|| / ||expected||, over the whole map (periodic) or over the cells
-    whose source position (j - sy, i - sx) lies inside the map (non-periodic)."""
+    whose source position (i - dx, j - dy) lies inside the map (non-periodic)."""
     if not periodic:
-        rows = overlap(expected.shape[-2], sy)
-        cols = overlap(expected.shape[-1], sx)
+        rows = overlap(expected.shape[-2], dy)
+        cols = overlap(expected.shape[-1], dx)
         expected = expected[..., rows, cols]
         shifted = shifted[..., rows, cols]
     if expected.numel() == 0:
@@ -122,13 +122,13 @@ def compare_batch(
     periodic: bool,
 ) -> torch.Tensor:
     """`compare_maps` for a batch in a few large operations: maps and expected [B, C, H, W],
-    `shifts[b]` the (sy, sx) cell shift of item b. Returns [B] float64 errors (NaN where the
+    `shifts[b]` the (dx, dy) cell shift of item b. Returns [B] float64 errors (NaN where the
     compared reference is zero or nothing overlaps)."""
     diff = maps - expected
     if not periodic:
         mask = torch.zeros(maps.shape[0], 1, *maps.shape[-2:], dtype=maps.dtype, device=maps.device)
-        for b, (sy, sx) in enumerate(shifts):
-            mask[b, :, overlap(maps.shape[-2], sy), overlap(maps.shape[-1], sx)] = 1.0
+        for b, (dx, dy) in enumerate(shifts):
+            mask[b, :, overlap(maps.shape[-2], dy), overlap(maps.shape[-1], dx)] = 1.0
         diff = diff * mask
         expected = expected * mask
     numerator = torch.linalg.vector_norm(diff.flatten(1), dim=1).double()

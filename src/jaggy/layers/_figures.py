@@ -36,7 +36,7 @@ def shift_axis(report: LayersReport) -> tuple[np.ndarray, str]:
     path = report.protocol.get("path", "diagonal")
     if path == "grid":
         return np.arange(len(report.views), dtype=float), "view (grid, serpentine order)"
-    amount = np.array([max(abs(uy), abs(ux)) for uy, ux in report.displacements])
+    amount = np.array([max(abs(ux), abs(uy)) for ux, uy in report.displacements])
     return amount, f"shift along the {path} path (px)"
 
 

@@ -26,7 +26,7 @@ def layers_columns(report: LayersReport) -> dict[str, list]:
             j = sub_index.get(layer.index)
             alias = None if j is None else _opt(report.aliasing_input[i, j])
             for k in range(n_views):
-                sy, sx = report.cell_shifts[li][k]
+                sx, sy = report.cell_shifts[li][k]
                 _append(
                     columns,
                     report,
@@ -47,8 +47,8 @@ def layers_columns(report: LayersReport) -> dict[str, list]:
             (("pooled", report.pooled), ("logits", report.logits))
         ):
             for k in range(n_views):
-                uy, ux = report.displacements[k]
-                sy, sx = uy / total[0], ux / total[1]
+                ux, uy = report.displacements[k]
+                sx, sy = ux / total[1], uy / total[0]  # total stride: (rows, columns)
                 _append(
                     columns,
                     report,
@@ -89,7 +89,7 @@ def _append(
     alias,
 ) -> None:
     dx, dy = report.views[k]
-    uy, ux = report.displacements[k]
+    ux, uy = report.displacements[k]
     row = (
         image_id,
         layer,
