@@ -4,10 +4,10 @@ import doctest
 
 import pytest
 
-from jaggy.metrics import _functional, _worst_case
+from jaggy.metrics import _by_view, _functional, _worst_case
 
 
-@pytest.mark.parametrize("module", [_functional, _worst_case])
+@pytest.mark.parametrize("module", [_by_view, _functional, _worst_case])
 def test_metric_docstring_examples(module):
     result = doctest.testmod(module, verbose=False)
     assert result.attempted > 0 and result.failed == 0

@@ -95,6 +95,16 @@ class ProtocolOptions:
         size)."""
         return tuple(self.sizes) if self.sizes else (round(input_size * 140 / 224),)
 
+    def frame_selection(self) -> dict:
+        """Which frames of each video are read: the keywords of `jaggy.data.FrameSelection`
+        (`start`, `stride`, `max_frames`)."""
+        extra = self.extra
+        return {
+            "start": int(extra.get("start", 0)),
+            "stride": int(extra.get("stride", 1)),
+            "max_frames": extra.get("max_frames"),
+        }
+
 
 def options_from_config(config: Mapping) -> ProtocolOptions:
     """The protocol options of an audit from its settings (an `AuditConfig.to_dict()` or a

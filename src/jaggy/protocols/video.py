@@ -31,14 +31,14 @@ class VideoProtocol(Protocol):
         return SourceRequest("frames", self.input_size)
 
     def params(self) -> dict:
-        extra = self.options.extra
+        frames = self.options.frame_selection()
         return {
             **super().params(),
             "path": None,
             "steps": None,
-            "start": int(extra.get("start", 0)),
-            "frame_stride": int(extra.get("stride", 1)),
-            "max_frames": extra.get("max_frames"),
+            "start": frames["start"],
+            "frame_stride": frames["stride"],
+            "max_frames": frames["max_frames"],
         }
 
     def view_params(self) -> list[ViewParams]:

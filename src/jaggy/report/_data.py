@@ -5,9 +5,9 @@ metric.
   `jaggedness`, the images whose curves are drawn are those with the highest `p_top1_change`
   + `jaggedness`, and every number shown per image is a value of that table.
 - Per view: one streaming pass over the predictions (`iter_sequences`) gives each protocol's
-  views and their geometry (the curves' x axis), the mean over all images of P(c*) and of
-  "top-1 is c*" at each view (the mean curves), and keeps the whole sequences of the few
-  images a figure shows. Memory grows with views x protocols and the images shown, never with
+  views and their geometry (the curves' x axis), feeds `jaggy.metrics`' per-view averages
+  (mean P(c*) and "top-1 is c*" at each view: the mean curves), and keeps the whole sequences
+  of the few images a figure shows. Memory grows with views x protocols and the images shown, never with
   rows.
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from ..metrics._by_view import ViewAverages
 from ..results import iter_sequences, read_metrics
 from ..results._files import PREDICTIONS_FILE
 
@@ -111,34 +112,20 @@ def spread_pick(ordered: np.ndarray, limit: int) -> np.ndarray:
 
 @dataclass
 class ProtocolViews:
-    """The views of one protocol key over all images: geometry and per-view means (arrays
-    indexed by view)."""
+    """The views of one protocol key over all images: their geometry and the per-view
+    averages of `jaggy.metrics` (arrays in the order of `views`)."""
 
     key: str
     params: dict[int, tuple[float, float, int]] = field(default_factory=dict)  # view: dx, dy, S
-    p_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    p_count: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    top1_is_ref: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    count: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    averages: ViewAverages = field(default_factory=ViewAverages)
 
     @property
     def views(self) -> list[int]:
         return sorted(self.params)
 
-    def add(self, view, p_ref, is_ref, dx, dy, size) -> None:
+    def add(self, view, p_ref, top1, ref_class, dx, dy, size) -> None:
         """Add the rows of some sequences (numpy arrays, one entry per row)."""
-        n = int(view.max()) + 1
-        for name in ("p_sum", "p_count", "top1_is_ref", "count"):
-            old = getattr(self, name)
-            if len(old) < n:
-                grown = np.zeros(n)
-                grown[: len(old)] = old
-                setattr(self, name, grown)
-        finite = np.isfinite(p_ref)
-        np.add.at(self.p_sum, view[finite], p_ref[finite])
-        np.add.at(self.p_count, view[finite], 1.0)
-        np.add.at(self.top1_is_ref, view, is_ref.astype(np.float64))
-        np.add.at(self.count, view, 1.0)
+        self.averages.update(view, p_ref, top1, ref_class)
         for v in np.unique(view).tolist():
             if v not in self.params:
                 j = int(np.argmax(view == v))
@@ -146,16 +133,11 @@ class ProtocolViews:
 
     def mean_p_by_view(self) -> np.ndarray:
         """Mean P(c*) over the images at each view (finite values only; NaN when none)."""
-        views = self.views
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(
-                self.p_count[views] > 0, self.p_sum[views] / self.p_count[views], np.nan
-            )
+        return self.averages.mean_p_ref()
 
     def correct_by_view(self) -> np.ndarray:
         """Fraction of the images whose top-1 is c* at each view."""
-        views = self.views
-        return self.top1_is_ref[views] / self.count[views]
+        return self.averages.top1_rate()
 
     def x_values(self) -> tuple[np.ndarray, str]:
         """The x axis of this protocol's curves and its label: the embedded size when it
@@ -208,7 +190,8 @@ def read_views(
         entry.add(
             seq.view.astype(np.int64),
             seq.p_ref.astype(np.float64),
-            top1 == seq.ref_class,
+            top1,
+            seq.ref_class,
             seq.dx if seq.dx is not None else zeros,
             seq.dy if seq.dy is not None else zeros,
             seq.size if seq.size is not None else zeros,

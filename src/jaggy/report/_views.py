@@ -35,15 +35,6 @@ def _one_thread():
         torch.set_num_threads(before)
 
 
-def _frame_options(config: dict) -> dict:
-    """The run's video frame selection (older runs have none: every frame)."""
-    return {
-        "start": int(config.get("start") or 0),
-        "stride": int(config.get("frame_stride") or 1),
-        "max_frames": config.get("max_frames"),
-    }
-
-
 class ViewMaker:
     """Re-creates a run's views for thumbnails. `problem` is set (and no views are made) when
     the run's manifest does not allow it."""
@@ -54,6 +45,7 @@ class ViewMaker:
         self.problem: str | None = None
         self.protocols: dict = {}
         self.preprocessing = None
+        self.options = None  # the run's ProtocolOptions, once its manifest is read
         self._cache: tuple[str, dict] | None = None
         self._objects: dict | None = None  # an --annotations run's objects, by id
         manifest = run.manifest or {}
@@ -74,7 +66,7 @@ class ViewMaker:
                 if k in Preprocessing.__dataclass_fields__
             }
             self.preprocessing = Preprocessing(**fields)
-            options = options_from_config(config)
+            self.options = options = options_from_config(config)
             built = build_protocols(protocol_names(config), self.preprocessing, options)
             self.protocols = {p.key: p for p in built}
         except Exception as exc:  # a protocol this install lacks, or changed geometry
@@ -150,7 +142,7 @@ class ViewMaker:
         from ..data._video import FrameSelection, read_sequence
 
         prep = self.preprocessing
-        selection = FrameSelection(**_frame_options(self.config))
+        selection = FrameSelection(**self.options.frame_selection())
         frames, _ = read_sequence(path, request, selection, prep.interpolation, prep.crop_pct)
         self._cache = (key, frames)
         return frames

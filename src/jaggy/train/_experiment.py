@@ -273,8 +273,7 @@ class _Experiment:
 
     def pixels(self, canvases: torch.Tensor) -> np.ndarray:
         """Grey values 0..1 of normalised canvases (channel 0; the digits are grey)."""
-        mean, std = self.prep.mean[0], self.prep.std[0]
-        return (canvases[:, 0] * std + mean).flatten(1).numpy()
+        return self.prep.to_pixels(canvases)[:, 0].flatten(1).numpy()
 
     # -- making a variant ---------------------------------------------------------------
 
