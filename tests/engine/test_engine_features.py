@@ -14,6 +14,8 @@ import jaggy
 from jaggy.engine._measure import FeatureTap, Measure
 from jaggy.errors import ArgumentError, JaggyError
 from jaggy.models import load_model
+from jaggy.report._run import RunFolder
+from jaggy.report._views import ViewMaker
 from jaggy.results import read_sequences
 from jaggy.results._features import read_features
 
@@ -164,8 +166,26 @@ def test_named_layer_run_stores_the_layers_pooled_output(image_folder, tmp_path)
         protocols=["neighbours"],
         save_features=True,
     )
-    assert read_features(run.out).shape[1] == 8  # the first conv's 8 channels
+    vectors = read_features(run.out)
+    assert vectors.shape[1] == 8  # the first conv's 8 channels
     assert run.summary.representation["layer"] == "features.0"
+    # by hand: the run's views re-created, a forward hook on the layer, its spatial mean
+    model = load_model("py:tinynets:tiny_jumpy")
+    taken = []
+
+    def hook(module, inputs, output):  # returns None: the output stays as it was
+        taken.append(output.mean(dim=(2, 3)))
+
+    handle = model.module.features[0].register_forward_hook(hook)
+    table = pq.read_table(run.predictions).to_pandas()
+    maker = ViewMaker(RunFolder(run.out))
+    for image_id, rows in table.groupby("image_id", sort=False):
+        views = maker.views(image_id, "neighbours", rows.view.tolist())
+        with torch.inference_mode():
+            model.module(views)
+        hand = taken.pop()
+        np.testing.assert_allclose(vectors[rows.index], hand.numpy(), rtol=1e-5, atol=1e-6)
+    handle.remove()
 
 
 @pytest.mark.parametrize(
