@@ -6,6 +6,7 @@ with `add_options` and turns the parsed arguments into the call's keywords with 
 from __future__ import annotations
 
 import argparse
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -111,11 +112,15 @@ class Command:
 
 
 def command(name: str, options, **texts: str):
-    """Make the decorated `run(args) -> int` the subcommand `name` with `options` (and
-    argparse's `help`, `description`): `run.command` is its `Command`."""
+    """Make the decorated `run(args) -> int` the subcommand `name` with `options`; its
+    docstring is the command's help: the first line for `jaggy --help`, the paragraph after it
+    for `jaggy NAME --help` (argparse re-flows both; `texts` may give `help` and `description`
+    instead). `run.command` is its `Command`."""
 
     def decorate(run):
-        run.command = Command(name, tuple(options), run, texts)
+        summary, _, rest = inspect.cleandoc(run.__doc__ or "").partition("\n\n")
+        own = {"help": summary or None, "description": rest or None, **texts}
+        run.command = Command(name, tuple(options), run, {k: v for k, v in own.items() if v})
         return run
 
     return decorate

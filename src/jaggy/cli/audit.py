@@ -182,14 +182,12 @@ def audit_config(args: argparse.Namespace, options) -> AuditConfig:
     return AuditConfig(protocols=default_protocols(args), **call_kwargs(args, options))
 
 
-@command(
-    "audit",
-    OPTIONS,
-    help="measure how often the answer changes under tiny transformations",
-    description="Run the study's protocols on MODEL and DATA; write predictions.parquet, "
-    "summary.json and manifest.json to --out.",
-)
+@command("audit", OPTIONS)
 def run(args: argparse.Namespace) -> int:
+    """measure how often the answer changes under tiny transformations
+
+    Run the study's protocols on MODEL and DATA; write predictions.parquet, summary.json and
+    manifest.json to --out."""
     bounds = parse_rules(
         args.fail_under,
         default_protocols(args) + (["worst"] if args.worst_case else []),

@@ -40,15 +40,12 @@ OPTIONS = (
 )
 
 
-@command(
-    "bias",
-    OPTIONS,
-    help="where objects sit and how large they are (photographer's bias)",
-    description="Read ANNOTATIONS (COCO JSON, VOC/ImageNet XML file or folder, ImageNet "
-    "LOC_*_solution.csv, YOLO txt folder) and write bias.json, boxes.parquet and figures "
-    "to --out.",
-)
+@command("bias", OPTIONS)
 def run(args: argparse.Namespace) -> int:
+    """where objects sit and how large they are (photographer's bias)
+
+    Read ANNOTATIONS (COCO JSON, VOC/ImageNet XML file or folder, ImageNet LOC_*_solution.csv,
+    YOLO txt folder) and write bias.json, boxes.parquet and figures to --out."""
     from ..bias import run_bias
 
     result = run_bias(**call_kwargs(args, OPTIONS))

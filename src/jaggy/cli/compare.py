@@ -50,15 +50,13 @@ OPTIONS = (
 )
 
 
-@command(
-    "compare",
-    OPTIONS,
-    help="a model against its remedies (blurpool, aps, circular), same views",
-    description="Audit MODEL and each remedied variant on the same images and views; write "
-    "compare.json (metrics with CIs, forward ms per image, parameters) and one run folder "
-    "per variant under OUT/variants/.",
-)
+@command("compare", OPTIONS)
 def run(args: argparse.Namespace) -> int:
+    """a model against its remedies (blurpool, aps, circular), same views
+
+    Audit MODEL and each remedied variant on the same images and views; write compare.json
+    (metrics with CIs, forward ms per image, parameters) and one run folder per variant under
+    OUT/variants/."""
     if not args.remedy:
         raise ArgumentError("compare needs at least one --remedy variant (e.g. blurpool:4)")
     variants = [parse_variant(spec) for spec in args.remedy]

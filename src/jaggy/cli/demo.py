@@ -39,16 +39,14 @@ def demo_config(args: argparse.Namespace) -> AuditConfig:
     )
 
 
-@command(
-    "demo",
-    OPTIONS,
-    help="the study's protocols on an embedded model and sample photos",
-    description="Audit an embedded ImageNet model (offline) on the sample photos with the "
-    "study's own Table 1 protocols (study_crop; study_black at 172/140/117 px) and jaggy's "
-    "path versions (crop; black and inpaint at 172/140/117 px; scale), then draw "
-    "P(reference class) versus shift for each photo.",
-)
+@command("demo", OPTIONS)
 def run(args: argparse.Namespace) -> int:
+    """the study's protocols on an embedded model and sample photos
+
+    Audit an embedded ImageNet model (offline) on the sample photos with the study's own Table 1
+    protocols (study_crop; study_black at 172/140/117 px) and jaggy's path versions (crop; black
+    and inpaint at 172/140/117 px; scale), then draw P(reference class) versus shift for each
+    photo."""
     started = time.perf_counter()
     config = demo_config(args)
     outputs = demo_job(config, progress=not args.no_progress)

@@ -36,15 +36,12 @@ OPTIONS = (
 )
 
 
-@command(
-    "finetune",
-    OPTIONS,
-    help="deprecated: jaggy train MODEL DATA --keep-head (fine-tune a remedied model)",
-    description="Deprecated alias of jaggy train MODEL DATA --keep-head --augment "
-    "crop:0.35,flip --holdout 0 --no-audit. Needs labelled images (ImageNet class folders "
-    "or --labels).",
-)
+@command("finetune", OPTIONS)
 def run(args: argparse.Namespace) -> int:
+    """deprecated: jaggy train MODEL DATA --keep-head (fine-tune a remedied model)
+
+    Deprecated alias of jaggy train MODEL DATA --keep-head --augment crop:0.35,flip --holdout 0
+    --no-audit. Needs labelled images (ImageNet class folders or --labels)."""
     config = FinetuneConfig(**call_kwargs(args, OPTIONS))
     result = finetune(config, progress=not args.no_progress)
     for entry in result.history:

@@ -78,17 +78,14 @@ OUTPUT_OPTIONS = (
 OPTIONS = (MODEL, *MODEL_CHANGES, *DATA_OPTIONS, *SHIFT_OPTIONS, *OUTPUT_OPTIONS)
 
 
-@command(
-    "layers",
-    OPTIONS,
-    help="where invariance breaks: stride map, per-layer equivariance, aliasing energy",
-    description="Shift each image by 0..T steps along a path and compare every layer's "
-    "feature map with the unshifted one moved by the same amount (exact where the shift is a "
-    "multiple of the layer's cumulative stride, band-limited interpolation otherwise); measure "
-    "the aliasing energy at every subsampling layer. Writes layers.json, layers.parquet and "
-    "figures to --out.",
-)
+@command("layers", OPTIONS)
 def run(args: argparse.Namespace) -> int:
+    """where invariance breaks: stride map, per-layer equivariance, aliasing energy
+
+    Shift each image by 0..T steps along a path and compare every layer's feature map with the
+    unshifted one moved by the same amount (exact where the shift is a multiple of the layer's
+    cumulative stride, band-limited interpolation otherwise); measure the aliasing energy at
+    every subsampling layer. Writes layers.json, layers.parquet and figures to --out."""
     settings = LayerSettings(**call_kwargs(args, MODEL_CHANGES + SHIFT_OPTIONS))
     if args.list_layers:
         smap = stride_table(args.model, settings)

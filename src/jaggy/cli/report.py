@@ -32,16 +32,14 @@ OPTIONS = (
 )
 
 
-@command(
-    "report",
-    OPTIONS,
-    help="write one self-contained HTML report of one or more result folders",
-    description="Write an HTML report (figures embedded, no external files) of the --out "
-    "folders of jaggy audit, demo, layers or compare: headline metrics with CIs, P(c*) "
-    "versus shift beside the views, the image x shift wall, scale curves, comparisons "
-    "across runs with the winner per metric, and each run's manifest and skipped inputs.",
-)
+@command("report", OPTIONS)
 def run(args: argparse.Namespace) -> int:
+    """write one self-contained HTML report of one or more result folders
+
+    Write an HTML report (figures embedded, no external files) of the --out folders of jaggy
+    audit, demo, layers or compare: headline metrics with CIs, P(c*) versus shift beside the
+    views, the image x shift wall, scale curves, comparisons across runs with the winner per
+    metric, and each run's manifest and skipped inputs."""
     check_out(args.out, "the HTML file to write (e.g. --out report.html)")
     limits = ReportLimits(**call_kwargs(args, LIMIT_OPTIONS))
     path = write_report(args.runs, args.out, limits)

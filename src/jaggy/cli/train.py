@@ -199,16 +199,14 @@ def canvas_config(args: argparse.Namespace) -> CanvasConfig:
     return CanvasConfig(**common, **call_kwargs(args, CANVAS_FULL, unset=False))
 
 
-@command(
-    "train",
-    OPTIONS,
-    help="learning invariance from data: the canvas experiment, or train on your data",
-    description="jaggy train --experiment canvas: digits with a photographer's bias on a "
-    "canvas, a small CNN (total stride 8) trained in variants (augmentation, remedies, "
-    "distillation), each audited at every canvas position and several sizes; metrics by "
-    "position density, image typicality and size in train.json, with figures.",
-)
+@command("train", OPTIONS)
 def run(args: argparse.Namespace) -> int:
+    """learning invariance from data: the canvas experiment, or train on your data
+
+    jaggy train --experiment canvas: digits with a photographer's bias on a canvas, a small CNN
+    (total stride 8) trained in variants (augmentation, remedies, distillation), each audited at
+    every canvas position and several sizes; metrics by position density, image typicality and
+    size in train.json, with figures."""
     if args.experiment:
         if args.model or args.data:
             raise ArgumentError(
