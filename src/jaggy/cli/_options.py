@@ -1,7 +1,8 @@
 """Command-line options declared once: each `Option` is one `add_argument` call and, when it
 feeds the library call behind a subcommand, the keyword argument its value becomes. A command
-lists its options once (shared groups from `_common`, then its own), adds them to its parser
-with `add_options` and turns the parsed arguments into the call's keywords with `call_kwargs`."""
+lists its options once (shared groups from `_common`, then its own); `@command` on its
+`run(args)` makes it a subcommand with those options, and `call_kwargs` turns the parsed
+arguments into the library call's keywords."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ class Option:
     to: the keyword of the library call that takes the value (`option` makes it the option's
         own name); None when the command reads the value itself (e.g. --resume, an argument
         of the run, not of its config).
-    convert: value -> keyword value (a path made absolute, `not` of a --no-X flag, ...).
+    convert: value -> keyword value (a path made absolute, `not` of a --no-X flag, ...);
+        not applied to None.
     """
 
     flags: tuple[str, ...]
@@ -81,8 +83,9 @@ def flatten(options: Iterable[Option | Group]) -> list[Option]:
 def call_kwargs(
     args: argparse.Namespace, options: Iterable[Option | Group], *, unset: bool = True
 ) -> dict[str, Any]:
-    """The keyword arguments of the library call: one per option that has a `to`, converted.
-    `unset=False` leaves out the options left at None, so that the callee's defaults apply."""
+    """The keyword arguments of the library call: one per option that has a `to`, converted
+    (None stays None). `unset=False` leaves out the options left at None, so that the callee's
+    defaults apply."""
     kwargs = {}
     for opt in flatten(options):
         if opt.to is None:
@@ -90,7 +93,7 @@ def call_kwargs(
         value = getattr(args, opt.dest)
         if value is None and not unset:
             continue
-        kwargs[opt.to] = opt.convert(value) if opt.convert is not None else value
+        kwargs[opt.to] = value if value is None or opt.convert is None else opt.convert(value)
     return kwargs
 
 
