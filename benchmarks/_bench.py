@@ -142,12 +142,14 @@ def sweep_bare(
     input_size: int = 224,
     seconds: float = 1.5,
     rounds: int = 2,
+    max_batch: int | None = None,
 ) -> dict[tuple[int, str], float]:
     """Median views/s of a bare loop at every batch size the automatic configuration may
-    choose x both memory formats (`rounds` passes of `seconds` each)."""
+    choose (up to `max_batch`) x both memory formats (`rounds` passes of `seconds` each)."""
     from jaggy.engine._autotune import CPU_BATCH_SIZES, GPU_BATCH_SIZES
 
     sizes = GPU_BATCH_SIZES if device.type == "cuda" else CPU_BATCH_SIZES
+    sizes = [b for b in sizes if max_batch is None or b <= max_batch]
     configs = [(b, f) for b in sizes for f in ("contiguous", "channels_last")]
     rates: dict[tuple[int, str], list[float]] = {c: [] for c in configs}
     for _ in range(rounds):

@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep-seconds", type=float, default=1.5)
     parser.add_argument("--sweep-rounds", type=int, default=2)
     parser.add_argument("--finalists", type=int, default=3)
+    parser.add_argument("--max-batch", type=int, help="largest batch size of the sweep")
     parser.add_argument("--skip-sweep", action="store_true", help="part 1 only")
     parser.add_argument(
         "--memory-format",
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             input_size=side,
             seconds=args.sweep_seconds,
             rounds=args.sweep_rounds,
+            max_batch=args.max_batch,
         )
         finalists = sorted(swept, key=swept.get, reverse=True)[: args.finalists]
         print(
