@@ -171,13 +171,16 @@ class CircularSet(WorstCaseProtocol):
         )
 
     def make_views(self, source: torch.Tensor, indices: range) -> torch.Tensor:
+        # A roll by (dy, dx) is the window at (H - dy, W - dx) mod (H, W) of the source
+        # tiled 2 x 2: one slice per view, copied once by the stack (torch.roll copies twice).
         params = self.view_params()
-        return torch.stack(
-            [
-                torch.roll(source, shifts=(int(params[k].dy), int(params[k].dx)), dims=(-2, -1))
-                for k in indices
-            ]
-        )
+        height, width = source.shape[-2:]
+        tiled = source.repeat(1, 2, 2)
+        windows = []
+        for k in indices:
+            top, left = -int(params[k].dy) % height, -int(params[k].dx) % width
+            windows.append(tiled[:, top : top + height, left : left + width])
+        return torch.stack(windows)
 
 
 class CropSet(WorstCaseProtocol):
