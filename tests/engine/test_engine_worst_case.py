@@ -68,7 +68,7 @@ def assert_same_answers(early: Path, exhaustive: Path) -> None:
     assert len(joined) == len(rows_a) and joined["top1_all"].notna().all()
     for column in ("dx", "dy", "angle", "top1"):
         assert (joined[column] == joined[f"{column}_all"]).all(), column
-    assert np.allclose(joined["p_ref"], joined["p_ref_all"], atol=1e-5)
+    assert np.allclose(joined["p_ref"], joined["p_ref_all"], atol=1e-5, equal_nan=True)
 
 
 @pytest.mark.parametrize("seed", [1, 4, 5])
@@ -177,3 +177,45 @@ def test_an_interrupted_worst_case_run_resumes_to_the_uninterrupted_rows(images,
     for name in want.column_names:
         assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
     assert per_image(out).equals(per_image(reference))
+
+
+class MarkerNet(torch.nn.Module):
+    """Class 0 when the brightest pixel is at the centre, class 1 elsewhere, NaN outputs
+    when it is moved by (20, 20) px (a roll far down the circular set's order)."""
+
+    def __init__(self):
+        super().__init__()
+        self.jaggy_preprocessing = {**dict(TinyCNN().jaggy_preprocessing), "crop_pct": 1.0}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        side = x.shape[-1]
+        where = x.sum(dim=1).flatten(1).argmax(dim=1)
+        dy, dx = (where // side - side // 2) % side, (where % side - side // 2) % side
+        logits = torch.zeros(len(x), 10, dtype=x.dtype, device=x.device)
+        logits[:, 0] = torch.where((dx == 0) & (dy == 0), 5.0, 0.0)
+        logits[:, 1] = torch.where((dx == 0) & (dy == 0), 0.0, 5.0)
+        return torch.where(((dx == 20) & (dy == 20))[:, None], float("nan"), logits)
+
+
+@pytest.mark.parametrize("batch_size", [4, 48, 1000])
+def test_a_nan_view_after_the_first_failure_gives_the_same_answer_early_and_exhaustive(
+    tmp_path, batch_size
+):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    image = np.zeros((32, 32, 3), dtype=np.uint8)
+    image[16, 16] = 255
+    Image.fromarray(image).save(folder / "marker.png")
+    options = dict(data=folder, kinds=["circular"], batch_size=batch_size)
+    early = audit(MarkerNet(), tmp_path / "early", False, **dict(options)).out
+    full = audit(MarkerNet(), tmp_path / "full", True, **dict(options)).out
+    rows = pq.read_table(full / "predictions.parquet").to_pandas()
+    assert (~rows["finite"]).sum() == 1, "the exhaustive search should meet the NaN view"
+    assert rows["finite"].iloc[0] and len(rows) == 962
+    assert_same_answers(early, full)
+    table = per_image(full)
+    assert table["robust_accuracy"].tolist() == [0.0]  # the NaN view fails, like a wrong one
+    assert table["failing_shift"].tolist() == [pytest.approx(2**0.5)]  # the roll by (1, 1)
+    assert per_image(early)["n_views"].tolist() == [min(batch_size, 962)]

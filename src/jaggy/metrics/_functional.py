@@ -318,8 +318,8 @@ def per_image_metrics(
     feature_threshold: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Every registered metric, per image: {name: [G] array}; NaN (undefined) for an image
-    with a view whose outputs were NaN or Inf, and for the class metrics of a run that
-    measured no logits. `feature_threshold`: the cosine distance beyond which a pair's
+    with a view whose outputs were NaN or Inf (except on worst-case sets, where such a view
+    simply fails), and for the class metrics of a run that measured no logits. `feature_threshold`: the cosine distance beyond which a pair's
     representation counts as changed (None: the default, `DEFAULT_FEATURE_THRESHOLD`)."""
     context = {
         "seed": seed,
@@ -341,7 +341,9 @@ def per_image_metrics(
         for name, info in _METRICS.items()
     }
     if _worst_case_set(seq, protocol):  # only what an early exit leaves unchanged
-        values = {
+        # no void images here: a non-finite view does not hold (`view_holds`), so the image
+        # is not robust whether or not an early exit reached that view
+        return {
             name: v if _METRICS[name].worst_case else np.full(seq.n_images, np.nan)
             for name, v in values.items()
         }
