@@ -79,6 +79,11 @@ def test_early_exit_answers_as_the_exhaustive_search_on_random_models(images, tm
     assert_same_answers(early, full)
     robust = per_image(full)["robust_accuracy"]
     assert 0 < robust.mean() < 1, "the model should fail some images and not others"
+    # randomK sets always run every view: worst-of-K needs the view of highest loss
+    random = per_image(early).loc["worst@random10"]
+    assert (random["n_views"] == 11).all()
+    assert (random["worst_of_k_accuracy"] >= random["robust_accuracy"]).all()
+    assert per_image(early).drop(index="worst@random10")["worst_of_k_accuracy"].isna().all()
 
 
 def test_early_exit_answers_as_the_exhaustive_search_on_real_photos(tmp_path):

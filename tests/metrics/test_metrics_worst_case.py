@@ -14,6 +14,7 @@ from jaggy.metrics._worst_case import (
     failing_angle,
     failing_shift,
     robust_accuracy,
+    worst_of_k_accuracy,
 )
 from jaggy.results import PredictionSequences
 
@@ -159,3 +160,101 @@ def test_only_worst_case_metrics_are_defined_on_worst_case_sets():
     for name in ("robust_accuracy", "clean_accuracy", "failing_shift", "failing_angle"):
         assert np.isnan(values[name]).all(), name
     assert not np.isnan(values["p_top1_change"]).all()
+
+
+def random_draws(seed: int, labelled: bool, n_images: int = 12):
+    """Rows of randomK sets (K + 1 views each) with random top-1s and p_ref values (some
+    tied), all finite. Returns the sequences and, per image, (top1, c*, p_ref) per view."""
+    rng = np.random.default_rng(seed)
+    rows, views_of = [], {}
+    for image in range(n_images):
+        n = int(rng.integers(1, 12))
+        label = int(rng.integers(0, 3)) if labelled and rng.random() < 0.8 else -1
+        top1 = np.where(rng.random(n) < 0.6, 1, rng.integers(0, 3, n))
+        p_ref = rng.choice([0.1, 0.2, 0.3, 0.4, 0.5], size=n)  # ties happen
+        ref = label if label >= 0 else int(top1[0])
+        views_of[image] = [(int(top1[v]), ref, float(p_ref[v])) for v in range(n)]
+        for v in range(n):
+            ids = [int(top1[v])] + [c for c in range(N_CLASSES) if c != top1[v]][:4]
+            rows.append(
+                {
+                    "image_index": image,
+                    "view": v,
+                    "label": label,
+                    "ref_class": ref,
+                    "top5_ids": ids,
+                    "top5_probs": [0.5, 0.2, 0.1, 0.1, 0.1],
+                    "p_ref": float(p_ref[v]),
+                    "p_prev_top1": None if v == 0 else 0.5,
+                    "dx": 0.0,
+                    "dy": 0.0,
+                    "angle": 0.0,
+                    "finite": True,
+                }
+            )
+    rng.shuffle(rows)
+    columns = {k: [r[k] for r in rows] for k in rows[0]}
+    seq = PredictionSequences.from_columns(
+        columns, protocol="worst@random10", protocol_name="worst"
+    )
+    return seq, views_of
+
+
+def ref_worst_of_k(views):
+    """Slow reference: right at the view of lowest p_ref, the earliest of equal ones."""
+    lowest = min(p for _, _, p in views)
+    top1, ref, _ = next(v for v in views if v[2] == lowest)
+    return float(top1 == ref)
+
+
+def engstrom_worst_of_k(clean_loss, clean_correct, draws):
+    """Engstrom's attacker.py with TRIES = K, USE_BEST = 1: best starts as the clean image
+    and its loss; each random draw (loss, correct) replaces it when its loss is higher;
+    the image is right when the kept one is."""
+    best_loss, best_correct = clean_loss, clean_correct
+    for loss, correct in draws:
+        if loss > best_loss:
+            best_loss, best_correct = loss, correct
+    return best_correct
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("labelled", [True, False])
+def test_worst_of_k_accuracy_matches_the_reference_and_engstroms_loop(seed, labelled):
+    seq, views_of = random_draws(seed, labelled)
+    got = worst_of_k_accuracy(seq, protocol="worst@random10")
+    robust = robust_accuracy(seq, protocol="worst@random10")
+    for g, image in enumerate(sorted(views_of)):
+        views = views_of[image]
+        assert got[g] == ref_worst_of_k(views)
+        losses = [(-math.log(p), top1 == ref) for top1, ref, p in views]
+        assert got[g] == float(engstrom_worst_of_k(*losses[0], losses[1:]))
+        assert got[g] >= robust[g]  # right at every view: right at the worst one
+    assert (got > robust).any() or seed, "some image right at its worst view, wrong elsewhere"
+
+
+def test_worst_of_k_accuracy_only_on_random_sets_and_a_nan_view_is_the_worst():
+    seq, _ = random_draws(0, True)
+    assert np.isnan(worst_of_k_accuracy(seq, protocol="worst@grid")).all()
+    other = dataclasses.replace(seq, protocol="crop", protocol_name="crop")
+    assert np.isnan(worst_of_k_accuracy(other, protocol="crop")).all()
+    seq = PredictionSequences.from_columns(
+        {
+            "image_index": [0, 0, 0],
+            "view": [0, 1, 2],
+            "label": [1] * 3,
+            "ref_class": [1] * 3,
+            "top5_ids": [[1, 0, 2, 3, 4]] * 3,
+            "top5_probs": [[0.5, 0.2, 0.1, 0.1, 0.1]] * 3,
+            "p_ref": [0.5, 0.4, float("nan")],
+            "p_prev_top1": [None, 0.5, 0.5],
+            "dx": [0.0] * 3,
+            "dy": [0.0] * 3,
+            "angle": [0.0] * 3,
+            "finite": [True, True, False],
+        },
+        protocol="worst@random2",
+        protocol_name="worst",
+    )
+    assert worst_of_k_accuracy(seq, protocol="worst@random2").tolist() == [0.0]
+    assert per_image_metrics(seq, protocol="worst@random2")["worst_of_k_accuracy"].tolist() == [0.0]

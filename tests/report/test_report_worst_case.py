@@ -48,8 +48,10 @@ def test_worst_case_section_shows_the_summary_and_the_curves(run, tmp_path):
         row = body[body.index(key) :].split("</tr>")[0]
         assert f"{value:.3f}" in row
     assert "AFC robust score, integer circular shifts" in body
-    assert "Engstrom et al. grid accuracy" in body
-    assert body.count("<svg") == 2  # |shift| curve, and |angle| for the rotating set
+    # grid scores every view: not Engstrom's grid accuracy, which scores one view
+    assert "all 775 views right (at most Engstrom et al.&#39;s grid accuracy" in body
+    assert "Engstrom et al. grid accuracy" not in body
+    assert body.count("<svg") == 2  # |shift| for the set of shifts, |angle| for the rotating
     # worst-case sets are not drawn as sequences (curves, wall); the crop protocol is
     ids = re.findall(r'<section[^>]*id="([^"]+)"', html)
     assert "curves-crop" in ids and not any(
@@ -83,3 +85,12 @@ def test_robust_within_matches_a_plain_loop(run):
     # the curve ends at the robust accuracy
     failing, robust = cases[0]
     assert robust_within(failing, robust, np.array([1e9]))[0] == pytest.approx(np.nanmean(robust))
+
+
+def test_random_sets_name_engstroms_number_on_worst_of_k_accuracy():
+    from jaggy.report.sections.worst_case import peer_name
+
+    text = peer_name("random10", 11)
+    assert "worst-of-K accuracy = Engstrom et al. worst-of-10 accuracy" in text
+    assert "robust accuracy: all 11 views right" in text
+    assert "Engstrom" not in text.split(";")[1]

@@ -225,6 +225,7 @@ TABLE_METRICS = (
     "representation_change_rate",
     "fooling_rate",
     "robust_accuracy",
+    "worst_of_k_accuracy",
     "failing_shift",
 )
 

@@ -4,7 +4,8 @@ A view *holds* when its top-1 class is c* (the label, else the top-1 of view 0, 
 untransformed input) and every output is finite. View 0 of a set is the untransformed input;
 the other views come in order of growing transformation. An early-exit search keeps the
 views up to the end of the batch holding the first failing view, so every metric here reads
-only what is the same in an exhaustive run: whether a failing view exists, and the first one.
+only what is the same in an exhaustive run: whether a failing view exists, and the first one
+(`randomK` sets always run every view, so `worst_of_k_accuracy` may read them all).
 The metrics of view sequences (pair metrics, accuracy over views) are NaN on these sets.
 
 Example (one unlabelled image; the answer changes at the third view, a 2 px shift):
@@ -23,10 +24,14 @@ Example (one unlabelled image; the answer changes at the third view, a 2 px shif
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..results import PredictionSequences
 from ._functional import register_metric
+
+_RANDOM_KIND = re.compile(r"random[1-9][0-9]*$")
 
 
 def is_worst_case(seq: PredictionSequences, protocol: str = "") -> bool:
@@ -84,12 +89,49 @@ def robust_accuracy(seq: PredictionSequences, *, protocol: str = "", **context) 
     untransformed input included, else 0; NaN for other protocols.
 
     With labels this is AFC's robust score (Michaeli et al., CVPR 2023) on `circular`, `crop`
-    and `fourier`, and Engstrom et al.'s (ICML 2019) grid and worst-of-k accuracy on `grid`
-    and `randomK`; without labels, "c* is kept", c* the top-1 of the untransformed input.
+    and `fourier`. On `grid` and `randomK` it is at most Engstrom et al.'s (ICML 2019) grid
+    and worst-of-K accuracies, which score one chosen view (see `worst_of_k_accuracy`);
+    without labels, "c* is kept", c* the top-1 of the untransformed input.
     """
     if not is_worst_case(seq, protocol):
         return np.full(seq.n_images, np.nan)
     return (first_failures(seq) < 0).astype(np.float64)
+
+
+def is_random_set(seq: PredictionSequences, protocol: str = "") -> bool:
+    """True when the rows are a `randomK` worst-case set (always computed at every view)."""
+    kind = (protocol or seq.protocol or "").split("@", 1)[-1]
+    return is_worst_case(seq, protocol) and _RANDOM_KIND.match(kind) is not None
+
+
+@register_metric(
+    "worst_of_k_accuracy",
+    higher_is_better=True,
+    worst_case=True,
+    label="worst-of-K accuracy",
+    short="worst-of-K",
+)
+def worst_of_k_accuracy(seq: PredictionSequences, *, protocol: str = "", **context) -> np.ndarray:
+    """`randomK` sets only: 1 when the top-1 is c* (the label, when labelled) at the view of
+    highest loss, else 0; NaN for other protocols.
+
+    The view of highest loss is the one of lowest `p_ref` (cross-entropy -log p_ref), the
+    untransformed input included, ties to the earliest view; a view with NaN/Inf outputs
+    counts as the highest loss (and is not right). With labels this is Engstrom et al.'s
+    (ICML 2019) worst-of-K accuracy (their `eval.sh` TRIES=K USE_BEST=1): keep the clean
+    input and replace it by each random draw of higher loss. It is at least
+    `robust_accuracy` (right at every view).
+    """
+    out = np.full(seq.n_images, np.nan)
+    if not is_random_set(seq, protocol):
+        return out
+    finite = np.ones(len(seq.view), bool) if seq.finite is None else seq.finite.astype(bool)
+    loss_rank = np.where(finite & np.isfinite(seq.p_ref), seq.p_ref, -np.inf)
+    holds = view_holds(seq.top1, seq.ref_class, seq.finite)
+    for g, (start, end) in enumerate(zip(seq.starts, seq.ends, strict=True)):
+        if end > start:
+            out[g] = float(holds[start + int(np.argmin(loss_rank[start:end]))])
+    return out
 
 
 @register_metric(
@@ -119,9 +161,11 @@ def clean_accuracy(seq: PredictionSequences, *, protocol: str = "", **context) -
     digits=2,
 )
 def failing_shift(seq: PredictionSequences, *, protocol: str = "", **context) -> np.ndarray:
-    """|(dx, dy)| in px of the first failing view of a worst-case set: the smallest shift
-    that changes the answer (0 when the untransformed input already fails); NaN when no view
-    fails (the image is robust) and for other protocols."""
+    """|(dx, dy)| in px of the first failing view of a worst-case set in the set's order: on
+    the sets of shifts the smallest shift that changes the answer (0 when the untransformed
+    input already fails); on `grid` and `randomK` the shift of the first failing view in
+    their combined |shift| and |angle| order. NaN when no view fails (the image is robust)
+    and for other protocols."""
     if not is_worst_case(seq, protocol) or seq.dx is None or seq.dy is None:
         return np.full(seq.n_images, np.nan)
     return _at_first_failure(seq, np.hypot(seq.dx, seq.dy))
@@ -136,8 +180,8 @@ def failing_shift(seq: PredictionSequences, *, protocol: str = "", **context) ->
     digits=1,
 )
 def failing_angle(seq: PredictionSequences, *, protocol: str = "", **context) -> np.ndarray:
-    """|angle| in degrees of the first failing view of a worst-case set (0 for sets of
-    shifts); NaN when no view fails and for other protocols."""
+    """|angle| in degrees of the first failing view of a worst-case set in the set's order
+    (0 for sets of shifts); NaN when no view fails and for other protocols."""
     if not is_worst_case(seq, protocol):
         return np.full(seq.n_images, np.nan)
     angle = seq.angle if seq.angle is not None else np.zeros(len(seq.view))

@@ -4,9 +4,12 @@ transformation of a set?
 An image is *robust* on a set when the model is right (labelled) or keeps c* (unlabelled: the
 top-1 class of the untransformed input) at every view of it. View 0 of every set is the
 untransformed input, so c* is known before any transformed view; the other views follow in
-order of growing transformation (|shift|, then |angle|), so the first failing view is the
-smallest transformation that changes the answer. The engine stops an image's search at its
-first failing batch of views unless `--exhaustive` keeps every view.
+order of growing transformation (|shift|; on `grid` and `randomK` a combined key of |shift|
+and |angle|), so on the sets of shifts the first failing view is the smallest shift that
+changes the answer, and on `grid` and `randomK` it is the first failing view in the set's
+order. The engine stops an image's search at its first failing batch of views unless
+`--exhaustive` keeps every view; `randomK` always keeps every view (K + 1), for
+`worst_of_k_accuracy`.
 
 | KIND | views (input size R) | after |
 | --- | --- | --- |
@@ -30,9 +33,12 @@ angle 0 the content moves by (dx, dy), and a positive angle turns it counter-clo
 screen. Engstrom's sets are symmetric under t -> -t, so the sets are theirs; they sampled with
 the grid of `linspace(-1, 1, R)` (torch's old align_corners=True), jaggy with pixel-exact
 coordinates (align_corners=False: a 12 px translation moves the content by exactly 12 px).
-AFC's robust score and Engstrom's accuracies count an image as right only when its label is
-the top-1 class; Engstrom's worst-of-k keeps the view of highest loss, which jaggy replaces by
-"right at every view" (the same or fewer robust images).
+AFC's robust score counts an image as right only when its label is the top-1 class at every
+view. Engstrom's accuracies score one view per image: worst-of-K the view of highest loss
+(the clean input, replaced by each draw of higher cross-entropy loss), which is
+`worst_of_k_accuracy`; grid the first misclassified view in (rotation, tx, ty) order, kept only
+when its loss is above the clean input's. jaggy's `robust_accuracy` ("right at every view")
+gives the same or fewer right images than either.
 """
 
 from __future__ import annotations
@@ -351,7 +357,8 @@ class GridSet(_RotationTranslation):
 
 class RandomSet(_RotationTranslation):
     """The untransformed input and K random draws from the grid's ranges (Engstrom's
-    worst-of-K), in the order drawn. Drawn per image, seeded by (`--seed`, the key, the
+    worst-of-K), in the grid's order (the draws are a set: the answers do not depend on it).
+    Drawn per image, seeded by (`--seed`, the key, the
     image's id), so a view depends only on the image and the seed."""
 
     def __init__(self, preprocessing, options, k: int = 10, image_id: str | None = None):
@@ -367,10 +374,19 @@ class RandomSet(_RotationTranslation):
         angles = rng.uniform(-ENGSTROM_ROTATION, ENGSTROM_ROTATION, size=k)
         shifts = rng.uniform(-t, t, size=(k, 2))
         r = self.input_size
-        self._params = [ViewParams(0.0, 0.0, r, 0.0)] + [
-            ViewParams(float(dx), float(dy), r, float(a))
-            for a, (dx, dy) in zip(angles, shifts, strict=True)
-        ]
+        self._params = self._sort(
+            [ViewParams(0.0, 0.0, r, 0.0)]
+            + [
+                ViewParams(float(dx), float(dy), r, float(a))
+                for a, (dx, dy) in zip(angles, shifts, strict=True)
+            ]
+        )
+
+    @property
+    def exhaustive(self) -> bool:
+        """Always every view (K + 1 of them): `worst_of_k_accuracy` needs the view of
+        highest loss."""
+        return True
 
     def for_image(self, image_id: str) -> Protocol:
         return RandomSet(self.preprocessing, self.options, self.k, image_id)

@@ -1,6 +1,6 @@
 """Worst case: robust accuracy on each worst-case set (`--worst-case`), and the curves of the
 first failing transformation (fraction of images still robust when the set is cut at |shift|
-<= r, or |angle| <= a), read from summary.json and metrics.parquet."""
+<= r, for the sets of shifts, or |angle| <= a), read from summary.json and metrics.parquet."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ from .._run import read_json
 from .._templates import number, render_template, svg_markup
 from ._common import metric_digits, metric_help, metric_label, protocol_info
 
-# What robust accuracy is called where each set comes from (with labels).
+# What the table's numbers are, with labels, next to the peers' (whose sets these are).
 PEER_NAMES = {
-    "circular": "AFC robust score, integer circular shifts",
-    "crop": "AFC robust score, crop shifts",
-    "fourier": "AFC robust score, fractional shifts",
-    "grid": "Engstrom et al. grid accuracy",
+    "circular": "robust accuracy = AFC robust score, integer circular shifts",
+    "crop": "robust accuracy = AFC robust score, crop shifts",
+    "fourier": "robust accuracy = AFC robust score, fractional shifts",
+    "grid": (
+        "robust accuracy: all {views} views right "
+        "(at most Engstrom et al.'s grid accuracy, which scores one chosen view)"
+    ),
 }
-TABLE_METRICS = ("clean_accuracy", "robust_accuracy", "worst_case_accuracy")
+TABLE_METRICS = ("clean_accuracy", "robust_accuracy", "worst_of_k_accuracy", "worst_case_accuracy")
 CURVE_POINTS = 80
 
 
@@ -37,16 +40,21 @@ def has_worst_case(run_dir: Path) -> bool:
     return isinstance(protocols, dict) and bool(worst_keys(protocols))
 
 
-def peer_name(kind: str) -> str:
+def peer_name(kind: str, views=None) -> str:
+    views = number(views, 0) if views is not None else "the"
     if kind.startswith("random"):
-        return f"Engstrom et al. worst-of-{kind[len('random') :]} accuracy"
-    return PEER_NAMES.get(kind, "")
+        k = kind[len("random") :]
+        return (
+            f"worst-of-K accuracy = Engstrom et al. worst-of-{k} accuracy; "
+            f"robust accuracy: all {views} views right"
+        )
+    return PEER_NAMES.get(kind, "").format(views=views)
 
 
 def table_rows(runs, report) -> tuple[list[str], list[str], list[list]]:
     many = len(runs) > 1
     header = (["run"] if many else []) + ["set", "images", "views / image", "computed / image"]
-    header += [metric_label(m) for m in TABLE_METRICS] + ["robust accuracy, with labels, is"]
+    header += [metric_label(m) for m in TABLE_METRICS] + ["with labels, the numbers are"]
     titles = [""] * (len(header) - len(TABLE_METRICS) - 1)
     titles += [metric_help(m) for m in TABLE_METRICS] + [""]
     rows = []
@@ -66,7 +74,7 @@ def table_rows(runs, report) -> tuple[list[str], list[str], list[list]]:
                 f"{number(float(np.mean(computed)) if len(computed) else None, 1)} ({mode})",
             ]
             row += [{"entry": entry.get(m), "digits": metric_digits(m)} for m in TABLE_METRICS]
-            rows.append(row + [peer_name(kind)])
+            rows.append(row + [peer_name(kind, info.get("views"))])
     return header, titles, rows
 
 
@@ -115,7 +123,10 @@ def worst_case(runs, report):
     if not rows:
         return None
     charts = [
-        failing_curve(runs, report, "failing_shift", lambda run, key: True, "|shift| r (px)"),
+        # a rotating set's first failing view is not its smallest shift: no |shift| curve
+        failing_curve(
+            runs, report, "failing_shift", lambda run, key: not _rotates(run, key), "|shift| r (px)"
+        ),
         failing_curve(runs, report, "failing_angle", _rotates, "|angle| a (degrees)"),
     ]
     return render_template(
