@@ -182,7 +182,9 @@ def choose_configuration(setup: AuditSetup, memory_formats: list[str]) -> dict:
         "seconds": round(time.perf_counter() - probe.started, 3),
     }
     if probe.rates:
-        _PROCESS_PROBES[key] = _EarlierProbe(setup.loaded.module, choice, probe.best_rate())
+        _PROCESS_PROBES[key] = _EarlierProbe(
+            setup.loaded.module, choice, probe.best_rate(), probe.budget()
+        )
     return choice
 
 
@@ -193,15 +195,16 @@ class _EarlierProbe:
     forwards of each shape it builds kernels for, are then paid once per process rather than
     once per audit (a notebook or a benchmark that audits many folders)."""
 
-    def __init__(self, module: torch.nn.Module, choice: dict, best_rate: float):
+    def __init__(self, module: torch.nn.Module, choice: dict, best_rate: float, budget: float):
         self.module = weakref.ref(module)  # an id alone could be reused by another model
         self.choice = choice
         self.best_rate = best_rate
+        self.budget = budget  # unrounded: the choice records it rounded
 
     def reusable(self, setup: AuditSetup, run_views: int) -> bool:
         if self.module() is not setup.loaded.module:
             return False
-        return probe_budget(run_views, self.best_rate) <= self.choice["budget_seconds"]
+        return probe_budget(run_views, self.best_rate) <= self.budget
 
 
 _PROCESS_PROBES: dict[tuple, _EarlierProbe] = {}
