@@ -101,11 +101,24 @@ def afc_robust_score(correct_clean: bool, correct_shifted: list[bool]) -> bool:
     return robust_shift
 
 
-def engstrom_grid_correct(is_correct: list[bool]) -> bool:
-    """attack_steps.Spatial (grid): the first view that is not correct is the adversarial
-    example; the image counts as right only when there is none."""
-    argmin = int(np.argmin(np.asarray(is_correct) * 1.0))
-    return bool(is_correct[argmin])
+def engstrom_grid_correct(views, clean: int) -> bool:
+    """Engstrom's grid (attack_steps.Spatial 'grid', then attacker.py with TRIES=1,
+    USE_BEST=1). `views`: (is_correct, loss) in `itertools.product(rots, trans, trans)`
+    order, `clean` the index of the untransformed one. The attack returns the first view
+    that is not correct (batches of 200, argmin in each), else the first view; the attacker
+    keeps the clean image unless that view's loss is higher; the image is right when the
+    kept one is."""
+    chosen = 0
+    for i in range(0, len(views), 200):
+        batch = [correct for correct, _ in views[i : i + 200]]
+        argmin = int(np.argmin(np.asarray(batch) * 1.0))
+        if batch[argmin] == 0:
+            chosen = i + argmin
+            break
+    best_correct, best_loss = views[clean]
+    if views[chosen][1] > best_loss:
+        best_correct = views[chosen][0]
+    return bool(best_correct)
 
 
 def assert_close(got, want):
@@ -140,7 +153,26 @@ def test_robust_accuracy_is_the_peers_number_with_labels(seed):
             continue
         correct = [top1 == label for top1, *_ in views_of[image]]
         assert robust[g] == float(afc_robust_score(correct[0], correct[1:]))
-        assert robust[g] == float(engstrom_grid_correct(correct))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_robust_accuracy_is_at_most_engstroms_grid_accuracy(seed):
+    """Engstrom's grid accuracy scores one view (the first misclassified one, kept only when
+    its loss is above the clean image's): right at every view implies right there, not the
+    other way round, so jaggy labels grid's robust accuracy "all views right"."""
+    rng = np.random.default_rng(seed)
+    strictly = 0
+    for _ in range(200):
+        n = int(rng.integers(2, 500))
+        correct = rng.random(n) < rng.choice([0.97, 0.999, 1.0])
+        loss = rng.choice([0.5, 1.0, 2.0], size=n)
+        clean = int(rng.integers(0, n))
+        views = list(zip(correct.tolist(), loss.tolist(), strict=True))
+        engstrom = engstrom_grid_correct(views, clean)
+        robust = bool(afc_robust_score(correct[clean], correct.tolist()))
+        assert robust <= engstrom
+        strictly += engstrom and not robust
+    assert strictly, "some image right by Engstrom's grid but not at every view"
 
 
 def test_only_worst_case_metrics_are_defined_on_worst_case_sets():

@@ -70,6 +70,19 @@ def test_circular_is_afcs_integer_set():
         assert torch.equal(views[k], torch.roll(source, (int(p.dy), int(p.dx)), dims=(-2, -1)))
 
 
+@pytest.mark.parametrize("input_size", [20, 31])
+def test_circular_below_32_is_afcs_set_taken_modulo_r(input_size):
+    protocol = worst("circular", Preprocessing(input_size=input_size))
+    source = source_for(protocol)
+    views = all_views(protocol, source)
+    afc = torch.cat(afc_integer_views(source[None]))  # AFC's fixed range(1, 32)
+    distinct = as_set(afc)
+    distinct = sorted(set(distinct))
+    assert as_set(views) == distinct  # each of AFC's views once, the identity included
+    assert torch.equal(views[0], source)
+    assert len(views) == len(distinct) == input_size**2  # every roll of an R x R image
+
+
 def afc_crop_views(expanded: torch.Tensor, inp_size: int, max_shift: int) -> list[torch.Tensor]:
     """evaluate_adversarial_crop_shift_metrics on a batch of `CenterCrop(inp + 2 M)` images."""
     m = max_shift
@@ -153,6 +166,19 @@ def test_fourier_is_afcs_fractional_set():
     shifts = sorted((p.dx, p.dy) for p in protocol.view_params()[1:])
     expected = sorted((-j / u, -i / u) for u in (3, 4) for i in range(1, u) for j in range(1, u))
     assert np.allclose(np.array(shifts), np.array(expected))
+
+
+def test_fourier_differs_from_afcs_subpixel_shift_at_30_by_the_thirds():
+    """AFC's UpsampleRFFT (Nyquist handling, irfft2 without s=) gives the band-limited shift
+    only when 4 divides R; at R = 30 its shifts by thirds differ from jaggy's, its quarters
+    do not (documented in protocols/worst.py)."""
+    protocol = worst("fourier", Preprocessing(input_size=30))
+    source = source_for(protocol)
+    views = all_views(protocol, source)
+    afc = torch.cat(afc_fraction_views(source[None]))
+    nearest = torch.cdist(afc.flatten(1), views.flatten(1)).min(dim=1).values
+    assert (nearest[[0] + list(range(5, 14))] < 1e-9).all()  # the clean view and quarters
+    assert (nearest[1:5] > 1.0).all()  # the four shifts by thirds
 
 
 # --- Engstrom: the grid, random draws, and the transformation ------------------------------

@@ -13,9 +13,9 @@ order. The engine stops an image's search at its first failing batch of views un
 
 | KIND | views (input size R) | after |
 | --- | --- | --- |
-| `circular` | the standard input and its `torch.roll` by every (dx, dy) in (1..31)^2 (961 shifts; 1..R-1 when R < 32; a roll past R / 2 is recorded as the equal roll by dx - R) | AFC `evaluate_full_adversarial_shift_metrics` |
-| `crop` | the shorter side resized to 256 R / 224, centre crop R + 2M, M = 16 R / 224 px: the centre window and every window at offsets (1..2M)^2 | AFC `evaluate_adversarial_crop_shift_metrics` |
-| `fourier` | the standard input and its band-limited shifts by -(i/u, j/u) px, u in {3, 4}, i, j in 1..u-1 (13 fractional shifts) | AFC `evaluate_fraction_adversarial_shift_metrics`, max_up 4 |
+| `circular` | the standard input and its `torch.roll` by every (dx, dy) in (1..31)^2 (961 shifts; taken modulo R when R < 32, each distinct roll once; a roll past R / 2 is recorded as the equal roll by dx - R) | AFC `evaluate_full_adversarial_shift_metrics` |
+| `crop` | the shorter side resized to 256 R / 224, centre crop R + 2M, M = 16 R / 224 px: the centre window and every window at offsets (1..2M)^2 (M = 16 and the 256 R / 224 scaling are jaggy's choices: AFC's `--eval_crop_shift` has no default, and is used as CenterCrop(224 + 2 shift) after Resize(256)) | AFC `evaluate_adversarial_crop_shift_metrics` |
+| `fourier` | the standard input and its band-limited shifts by -(i/u, j/u) px, u in {3, 4}, i, j in 1..u-1 (13 fractional shifts); AFC's `subpixel_shift` equals it when 4 divides R (elsewhere its Nyquist handling and irfft2 without `s=` change some views: at R = 30 the thirds) | AFC `evaluate_fraction_adversarial_shift_metrics`, max_up 4 |
 | `grid` | rotations -30..30 deg in 31 steps x translations -t, -t/2, 0, t/2, t per axis, t = 3 R / 28 px (24 px at 224), 775 views | Engstrom et al. 2019, attack_type 'grid' |
 | `randomK` (`random10`) | the standard input and K draws of a rotation uniform in [-30, 30] deg and a translation uniform in [-t, t]^2 | Engstrom et al. 2019, worst-of-10 |
 
@@ -30,8 +30,10 @@ dy > 0 moves it down. A rotation+translation view samples the input at R(angle) 
 for every output pixel p (px from the image centre, x right, y down), bilinearly, with black
 outside (black pixels, not zeros after normalisation; Engstrom transformed [0, 1] images): at
 angle 0 the content moves by (dx, dy), and a positive angle turns it counter-clockwise on the
-screen. Engstrom's sets are symmetric under t -> -t, so the sets are theirs; they sampled with
-the grid of `linspace(-1, 1, R)` (torch's old align_corners=True), jaggy with pixel-exact
+screen. Engstrom's sets are symmetric under t -> -t, so the sets are theirs; they sampled the
+grid of `linspace(-1, 1, R)` with `grid_sample` without `align_corners`, whose meaning depends
+on the torch version: before 1.3 identity sampling (a translation of 3 (R - 1) / 28 px), from
+1.3 a zoom by R / (R - 1) (a translation of 24 px at 224); jaggy samples with pixel-exact
 coordinates (align_corners=False: a 12 px translation moves the content by exactly 12 px).
 AFC's robust score counts an image as right only when its label is the top-1 class at every
 view. Engstrom's accuracies score one view per image: worst-of-K the view of highest loss
@@ -58,8 +60,8 @@ from .fourier import fourier_shift_phases
 
 KINDS = ("circular", "crop", "fourier", "grid", "random10")
 AFC_WINDOW = 32  # circular: rolls by 1..31 px per axis
-AFC_CROP_RESIZE = 256  # crop: Resize(256) at a 224 input
-AFC_CROP_SHIFT = 16  # crop: max_shift M at a 224 input (windows at offsets 1..2M)
+AFC_CROP_RESIZE = 256  # crop: Resize(256) at a 224 input (scaled with R: jaggy's choice)
+AFC_CROP_SHIFT = 16  # crop: max_shift M at a 224 input (jaggy's choice; AFC has no default)
 AFC_MAX_UP = 4  # fourier: fractional shifts k / u for u up to 4
 ENGSTROM_ROTATION = 30.0  # degrees
 ENGSTROM_TRANSLATION = 3 / 28  # of the image side: (spatial constraint 30 / 10) / 28
@@ -153,28 +155,27 @@ class WorstCaseProtocol(Protocol):
 
 
 class CircularSet(WorstCaseProtocol):
+    """AFC's rolls by (1..31)^2, taken modulo R (each distinct roll once, the identity only as
+    view 0), so below R = 32 the robust answer is still AFC's at that size."""
+
     kind = "circular"
 
-    @property
-    def window(self) -> int:
-        return min(AFC_WINDOW, self.input_size)
-
     def params(self) -> dict:
-        return {**super().params(), "shifts": [1, self.window - 1]}
+        return {**super().params(), "shifts": [1, AFC_WINDOW - 1]}
 
     def source(self) -> SourceRequest:
         return SourceRequest("standard", self.input_size)
 
     def _view_params(self) -> list[ViewParams]:
-        r, shifts = self.input_size, range(1, self.window)
+        r, shifts = self.input_size, range(1, AFC_WINDOW)
 
         def wrapped(s: int) -> int:  # a roll by s is a roll by s - R: record the shorter
+            s %= r
             return s - r if s > r // 2 else s
 
-        return _by_size(
-            [ViewParams(0, 0, r)]
-            + [ViewParams(wrapped(x), wrapped(y), r) for x in shifts for y in shifts]
-        )
+        rolls = dict.fromkeys((wrapped(x), wrapped(y)) for x in shifts for y in shifts)
+        rolls.pop((0, 0), None)  # the identity is view 0
+        return _by_size([ViewParams(0, 0, r)] + [ViewParams(x, y, r) for x, y in rolls])
 
     def make_views(self, source: torch.Tensor, indices: range) -> torch.Tensor:
         # A roll by (dy, dx) is the window at (H - dy, W - dx) mod (H, W) of the source
