@@ -4,6 +4,7 @@ search resumes to the rows of an uninterrupted one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +225,8 @@ def test_a_nan_view_after_the_first_failure_gives_the_same_answer_early_and_exha
     assert table["robust_accuracy"].tolist() == [0.0]  # the NaN view fails, like a wrong one
     assert table["failing_shift"].tolist() == [pytest.approx(2**0.5)]  # the roll by (1, 1)
     assert per_image(early)["n_views"].tolist() == [min(batch_size, 962)]
+    summaries = [
+        json.loads((out / "summary.json").read_text())["protocols"]["worst@circular"]
+        for out in (early, full)
+    ]
+    assert [s["robust_accuracy"]["value"] for s in summaries] == [0.0, 0.0]

@@ -53,7 +53,8 @@ def summarize_metrics(
     the images of the table with its bootstrap 95% CI (seeded by seed, key and metric), the
     number of images and of pairs. A metric undefined for every image (NaN, e.g. accuracy
     without labels) has value None, and so has every metric of a key with a view whose
-    outputs were NaN or Inf (undefined, never "stable": a gate must fail)."""
+    outputs were NaN or Inf (undefined, never "stable": a gate must fail), except on
+    worst-case sets, where such a view fails as a wrong one does (the image is not robust)."""
     keys = table.column("protocol").to_numpy(zero_copy_only=False)
     n_pairs = table.column("n_pairs").to_numpy()
     nonfinite = table.column("n_nonfinite_views").to_numpy()
@@ -62,13 +63,14 @@ def summarize_metrics(
     for key in dict.fromkeys(keys.tolist()):
         rows = keys == key
         n_nonfinite = int(nonfinite[rows].sum())
+        worst_case = _is_worst_case_key(key)
         estimates = {}
         for name in list_metrics():
             boot_seed = [seed, zlib.crc32(f"{key}/{name}".encode())]
             value, ci = bootstrap_mean_ci(
                 values[name][rows], n_resamples=n_resamples, seed=boot_seed
             )
-            if n_nonfinite:
+            if n_nonfinite and not worst_case:  # a worst-case set's NaN/Inf view fails
                 value, ci = None, [None, None]
             estimates[name] = Estimate(value, tuple(ci))
         out[key] = ProtocolSummary(
@@ -106,3 +108,13 @@ def summarize_sequences(
     table = pa.concat_tables(blocks) if blocks else metrics_schema(list_metrics()).empty_table()
     summary = summarize_metrics(table, seed=seed, n_resamples=n_resamples)
     return {key: entry.to_dict() for key, entry in summary.items()}
+
+
+def _is_worst_case_key(key: str) -> bool:
+    from ..errors import ArgumentError
+    from ..protocols._registry import protocol_class
+
+    try:
+        return bool(protocol_class(str(key).split("@", 1)[0]).worst_case)
+    except ArgumentError:
+        return False
