@@ -139,15 +139,16 @@ WORST_CASE_OPTIONS = Group(
             metavar="KIND",
             help="a worst-case set, key worst@KIND (repeatable): circular (AFC: every roll in "
             "(1..31)^2), crop (AFC: every crop offset), fourier (AFC: fractional shifts), grid "
-            "(Engstrom: 31 rotations x 5 x 5 translations), randomK (Engstrom: worst of K "
-            "random draws, e.g. random10); robust_accuracy counts the images kept at every "
-            "view; without --protocol only these sets run",
+            "(Engstrom's 31 rotations x 5 x 5 translations), randomK (K random draws, e.g. "
+            "random10; worst_of_k_accuracy is Engstrom's worst-of-K); robust_accuracy counts "
+            "the images kept at every view; without --protocol only these sets run",
         ),
         option(
             "--exhaustive",
             action="store_true",
             help="compute every view of the worst-case sets (default: stop each image at its "
-            "first failing batch; the robust answers are the same)",
+            "first failing batch; the robust answers are the same; randomK always runs every "
+            "view)",
         ),
     ),
 )
