@@ -9,30 +9,17 @@ protocols are unknown here, the report says so instead of showing views.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..engine._threads import torch_threads
 from ._run import RunFolder
 
 THUMB_SIDE = 64  # px
 _BATCH = 16  # views made per call when re-creating a sequence
-
-
-@contextmanager
-def _one_thread():
-    """Run torch on one thread, then restore the setting. Views for a handful of thumbnails
-    are small work: extra threads barely help, and on a busy machine their spin-waiting made
-    the report several times slower (measured 8 s against 69 s for the demo run)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class ViewMaker:
@@ -165,7 +152,7 @@ class ViewMaker:
             else:
                 source = self._source(image_id, path, protocol.source())
             normalised = self.preprocessing.normalize(source)
-            with torch.inference_mode(), _one_thread():
+            with torch.inference_mode(), torch_threads(1):  # small work: see engine._threads
                 return torch.stack(self._views(protocol, normalised, views))
         except Exception as exc:  # an unreadable file must not end the report
             return f"cannot re-create the views ({type(exc).__name__}: {exc})"
