@@ -22,10 +22,12 @@ from jaggy.engine._autotune import (
 )
 from jaggy.engine._runner import execute
 from jaggy.engine._setup import AuditSetup
+from jaggy.engine._store import RunStore
 from jaggy.errors import ArgumentError, JaggyError
 from tinynets import TinyCNN
 
 MODULE = Path(__file__).stem
+PACED = f"py:{MODULE}:paced"
 N_IMAGES = 6
 OOM_LIMIT = 4  # views per call above which `oom_above_4` runs out of memory
 SEEN_THREADS: list[int] = []
@@ -70,6 +72,22 @@ def thread_spy() -> torch.nn.Module:
     return ThreadSpy()
 
 
+SECONDS_PER_CALL = 0.03
+
+
+class Paced(TinyCNN):
+    """TinyCNN that takes SECONDS_PER_CALL per forward call: three calls measure a
+    configuration (one untimed, two timed), so the probe ends within a short run."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(SECONDS_PER_CALL)
+        return super().forward(x)
+
+
+def paced() -> torch.nn.Module:
+    return Paced(num_classes=1000)
+
+
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tune") / "images"
@@ -97,7 +115,7 @@ def rows(out: Path):
 
 def test_auto_probes_formats_and_sizes_and_records_them(images, tmp_path):
     started = time.perf_counter()
-    result = run_audit(config(images, tmp_path / "auto"), progress=False)
+    result = run_audit(config(images, tmp_path / "auto", model=PACED), progress=False)
     assert time.perf_counter() - started < 30
     tuned = result.manifest.autotune
     assert tuned["seconds"] < 10  # a tiny model: well under a second on an idle machine
@@ -112,25 +130,47 @@ def test_auto_probes_formats_and_sizes_and_records_them(images, tmp_path):
     )
     assert result.manifest.batch_size == tuned["batch_size"]
     assert result.manifest.memory_format == tuned["memory_format"]
-    assert tuned["views"]["from"] == "img000.png"
+    assert tuned["on_run_views"] is True and "incomplete" not in tuned
     record = json.loads((tmp_path / "auto" / "run.json").read_text())
     assert record["autotune"] == tuned and record["identity"]["batch_size"] == "auto"
 
 
+def assert_rows_close(a, b) -> None:
+    """Rows of runs whose batches differ in configuration: the same views and answers, the
+    probabilities equal within float tolerance."""
+    assert a.num_rows == b.num_rows
+    for name in ("image_id", "protocol", "view", "dx", "dy", "top1", "ref_class", "finite"):
+        assert a.column(name).to_pylist() == b.column(name).to_pylist(), name
+    for name in ("top5_probs", "p_ref"):
+        torch.testing.assert_close(
+            torch.tensor(a.column(name).to_pylist(), dtype=torch.float64),
+            torch.tensor(b.column(name).to_pylist(), dtype=torch.float64),
+            rtol=1e-4,
+            atol=1e-6,
+            equal_nan=True,
+        )
+
+
 def test_auto_rows_equal_a_fixed_run_with_the_recorded_choice(images, tmp_path):
-    auto = run_audit(config(images, tmp_path / "auto"), progress=False)
+    auto = run_audit(config(images, tmp_path / "auto", model=PACED), progress=False)
     choice = auto.manifest.autotune
     fixed = run_audit(
         config(
             images,
             tmp_path / "fixed",
+            model=PACED,
             batch_size=choice["batch_size"],
             memory_format=choice["memory_format"],
         ),
         progress=False,
     )
-    assert rows(auto.out).equals(rows(fixed.out))
-    assert auto.summary == fixed.summary
+    assert_rows_close(rows(auto.out), rows(fixed.out))
+    # The chunks the probe's batches did not touch are those of the fixed run, bit for bit.
+    touched = {entry["chunk"] for entry in choice["schedule"]}
+    assert 0 < choice["views"]["count"] < rows(auto.out).num_rows
+    later = 2 * (max(touched) + 1) * 8  # 2 images of 8 views per chunk
+    assert later < rows(auto.out).num_rows
+    assert rows(auto.out).slice(later).equals(rows(fixed.out).slice(later))
 
 
 def test_resume_reuses_the_recorded_choice_without_probing(images, tmp_path, monkeypatch):
@@ -140,7 +180,8 @@ def test_resume_reuses_the_recorded_choice_without_probing(images, tmp_path, mon
     def no_probe(*args, **kwargs):
         raise AssertionError("a resumed run must not probe again")
 
-    monkeypatch.setattr("jaggy.engine._autotune.choose_configuration", no_probe)
+    monkeypatch.setattr("jaggy.engine._runner.choose_configuration", no_probe)
+    monkeypatch.setattr("jaggy.engine._runner.LiveProbe", no_probe)
     again = run_audit(config(images, out, images=2), resume=True, progress=False)
     assert again.manifest.autotune == first.manifest.autotune
     assert rows(out).num_rows == 2 * 8
@@ -287,12 +328,13 @@ def fake_timings(monkeypatch, rates: dict) -> list:
     returns the list of configurations timed, in order."""
     timed = []
 
-    def time_calls(forward, batch):
+    def timed_call(forward, batch):
         key = (batch.shape[0], forward.memory_format)
-        timed.append(key)
+        if key not in timed:
+            timed.append(key)
         return batch.shape[0] / rates[key]
 
-    monkeypatch.setattr("jaggy.engine._autotune._time_calls", time_calls)
+    monkeypatch.setattr("jaggy.engine._autotune._timed_call", timed_call)
     return timed
 
 
@@ -356,7 +398,7 @@ def test_a_later_audit_of_the_same_model_reuses_the_probe(images, tmp_path, monk
     def no_probe(*args, **kwargs):
         raise AssertionError("probed again")
 
-    monkeypatch.setattr("jaggy.engine._autotune.probe_views", no_probe)
+    monkeypatch.setattr("jaggy.engine._runner.LiveProbe", no_probe)
     again = AuditSetup(config(images, tmp_path / "again", batch_size="auto"), first.loaded)
     b = execute(again, progress=False)
     assert b.manifest.autotune["reused"] is True
@@ -367,3 +409,130 @@ def test_a_later_audit_of_the_same_model_reuses_the_probe(images, tmp_path, monk
     other = AuditSetup(config(images, tmp_path / "other", batch_size="auto"))  # a new model
     with pytest.raises(AssertionError, match="probed again"):
         execute(other, progress=False)
+
+
+class StopsAfter(Paced):
+    """Paced, and an error at the `calls`-th forward call (a run killed mid-probe)."""
+
+    calls = 0
+    limit = 10**9
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        StopsAfter.calls += 1
+        if StopsAfter.calls > StopsAfter.limit:
+            raise RuntimeError("stopped for the test")
+        return super().forward(x)
+
+
+def stops_after() -> torch.nn.Module:
+    return StopsAfter(num_classes=1000)
+
+
+class NanForBright(Paced):
+    """Paced, with NaN logits for the views whose central input value falls in every fourth
+    thousandth (about a quarter of them, whatever batch they are in)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        bright = (x[:, 0, 16, 16] * 1000).floor() % 4 == 0
+        return torch.where(bright[:, None], torch.full_like(out, float("nan")), out)
+
+
+def nan_for_bright() -> torch.nn.Module:
+    return NanForBright(num_classes=1000)
+
+
+def test_the_probe_record_describes_the_batches_it_ran(images, tmp_path):
+    result = run_audit(config(images, tmp_path / "auto", model=PACED), progress=False)
+    tuned = result.manifest.autotune
+    store = RunStore(result.out)
+    per_chunk = {c: store.chunk_info(c).get("probe_views", 0) for c in range(3)}
+    scheduled = {e["chunk"]: sum(b[0] for b in e["batches"]) for e in tuned["schedule"]}
+    assert {c: v for c, v in per_chunk.items() if v} == scheduled
+    assert sum(scheduled.values()) == tuned["views"]["count"]
+    # every configuration it measured ran its untimed call and its timed calls on the run
+    calls = sum(1 + p["timed_calls"] for p in tuned["probes"] if "timed_calls" in p)
+    assert calls <= sum(len(e["batches"]) for e in tuned["schedule"])
+    assert 0 <= tuned["extra_seconds"] <= tuned["forward_seconds"] <= tuned["seconds"]
+    assert result.timings["autotune"] == tuned["extra_seconds"]
+    assert all(
+        b[1] in ("contiguous", "channels_last") for e in tuned["schedule"] for b in e["batches"]
+    )
+
+
+def test_a_run_killed_mid_probe_probes_again_on_resume(images, tmp_path):
+    out = tmp_path / "killed"
+    StopsAfter.calls, StopsAfter.limit = 0, 4  # the probe needs 6 calls at the start
+    try:
+        with pytest.raises(RuntimeError, match="stopped for the test"):
+            run_audit(config(images, out, model=f"py:{MODULE}:stops_after"), progress=False)
+    finally:
+        StopsAfter.limit = 10**9
+    record = json.loads((out / "run.json").read_text())
+    assert record["autotune"]["status"] == "pending"
+    assert not list((out / "parts").glob("chunk-*.parquet"))  # nothing committed mid-probe
+    again = run_audit(
+        config(images, out, model=f"py:{MODULE}:stops_after"), resume=True, progress=False
+    )
+    tuned = again.manifest.autotune
+    assert tuned.get("status") is None and tuned["on_run_views"] is True
+    fixed = run_audit(
+        config(
+            images,
+            tmp_path / "fixed",
+            model=PACED,
+            batch_size=tuned["batch_size"],
+            memory_format=tuned["memory_format"],
+        ),
+        progress=False,
+    )
+    assert_rows_close(rows(out), rows(fixed.out))
+    assert len(again.manifest.sessions) == 2
+
+
+def test_a_probed_chunk_computed_again_on_resume_runs_the_recorded_batches(images, tmp_path):
+    out = tmp_path / "auto"
+    first = run_audit(config(images, out, model=PACED), progress=False)
+    reference = rows(out)
+    touched = [e["chunk"] for e in first.manifest.autotune["schedule"]]
+    for chunk in touched:  # lost after the choice was recorded
+        RunStore(out).chunk_path(chunk).unlink()
+    (out / "predictions.parquet").unlink()
+    again = run_audit(config(images, out, model=PACED), resume=True, progress=False)
+    assert rows(out).equals(reference)  # bit for bit: the same batches, the same formats
+    assert again.manifest.autotune == first.manifest.autotune
+
+
+def test_non_finite_outputs_during_the_probe_are_rows_like_any_other(images, tmp_path):
+    spec = f"py:{MODULE}:nan_for_bright"
+    auto = run_audit(config(images, tmp_path / "auto", model=spec), progress=False)
+    tuned = auto.manifest.autotune
+    assert tuned["on_run_views"] is True and tuned["views"]["count"] > 0
+    fixed = run_audit(
+        config(
+            images,
+            tmp_path / "fixed",
+            model=spec,
+            batch_size=tuned["batch_size"],
+            memory_format=tuned["memory_format"],
+        ),
+        progress=False,
+    )
+    finite = rows(auto.out).column("finite").to_pylist()
+    assert 0 < finite.count(False) < len(finite)
+    assert_rows_close(rows(auto.out), rows(fixed.out))
+    assert auto.manifest.nonfinite_views["count"] == finite.count(False)
+
+
+def test_out_of_memory_during_the_probe_reruns_the_views_without_back_off(images, tmp_path):
+    auto = run_audit(
+        config(images, tmp_path / "oom", model=f"py:{MODULE}:oom_above_4", chunk_images=8),
+        progress=False,
+    )
+    tuned = auto.manifest.autotune
+    assert tuned["batch_size"] <= OOM_LIMIT
+    assert auto.manifest.oom_backoff == []
+    assert rows(auto.out).num_rows == N_IMAGES * 8
+    keys = [(r["image_id"], r["protocol"], r["view"]) for r in rows(auto.out).to_pylist()]
+    assert len(set(keys)) == len(keys)  # the views of a failed batch ran once, in order
+    assert keys == sorted(keys, key=lambda k: (k[0], k[1] != "crop", k[2]))

@@ -105,14 +105,25 @@ def test_two_ranks_equal_one_process_row_by_row(two_rank_run, tmp_path):
     merged = pq.read_table(out / "predictions.parquet")
     alone = pq.read_table(single / "predictions.parquet")
     assert merged.num_rows == alone.num_rows == N_IMAGES * 2 * 3
-    for name in merged.column_names:  # exact: ids and probabilities
-        assert merged.column(name).to_pylist() == alone.column(name).to_pylist(), name
-    assert json.loads((out / "summary.json").read_text()) == json.loads(
-        (single / "summary.json").read_text()
-    )
+    # Rank 0's probe ran on its own first batches, in other configurations: those chunks
+    # agree within float tolerance, every other chunk exactly.
+    assert record["autotune"]["on_run_views"] is True
+    probed = {entry["chunk"] for entry in record["autotune"]["schedule"]}
+    assert probed and all(chunk % 2 == 0 for chunk in probed)
+    chunk_of = [i // CHUNK for i in merged.column("image_index").to_pylist()]
+    for name in merged.column_names:
+        a, b = merged.column(name).to_pylist(), alone.column(name).to_pylist()
+        exact = [(x, y) for x, y, c in zip(a, b, chunk_of, strict=True) if c not in probed]
+        assert all(x == y for x, y in exact), name
+        if name in ("top5_probs", "p_ref", "p_prev_top1", "feat_cos", "feat_rel_l2"):
+            np.testing.assert_allclose(
+                np.array(a, dtype=float), np.array(b, dtype=float), rtol=1e-4, atol=1e-6
+            )
+        else:
+            assert a == b, name
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["world_size"] == 2
-    np.testing.assert_array_equal(read_features(out), read_features(single))
+    np.testing.assert_allclose(read_features(out), read_features(single), rtol=1e-4, atol=1e-6)
 
 
 def test_two_rank_output_resumes_in_one_process(two_rank_run, tmp_path):

@@ -1,34 +1,47 @@
-"""`--batch-size auto`: time a few batch sizes and memory formats on real views, keep the fastest.
+"""`--batch-size auto`: time a few batch sizes and memory formats on the run's own first
+batches, keep the fastest.
 
-The probe runs the run's own model, dtype and device on views of the first readable image
-(every protocol contributes), in eager mode. It starts at a batch size that is usually near
-the best (4 on a CPU, 64 on a GPU), in every memory format, then climbs: doubling the batch
-while throughput improves, else halving it while that improves (throughput over batch size
-rises, peaks, then falls as activations leave the caches). Each configuration gets one
-untimed call (it builds kernels/plans for the new shape) and then timed calls; the fastest
-timed call counts, because other processes on the machine can only slow a call down.
+The probe times the run's own model, dtype and device, in eager mode, on the audit's own
+first batches: each tried configuration computes real views of the run, whose rows are kept,
+so the probe costs only the difference between the tried configurations and the chosen one
+(`extra_seconds` in its record), not the time of the views it ran. It starts at a batch size
+that is usually near the best (4 on a CPU, 64 on a GPU), in every memory format, then climbs:
+doubling the batch while throughput improves, else halving it while that improves
+(throughput over batch size rises, peaks, then falls as activations leave the caches). Each
+configuration's first call is untimed (it builds kernels/plans for the new shape), then timed
+calls follow; the fastest timed call counts, because other processes on the machine can only
+slow a call down. A batch cut short by the end of a chunk runs but is not a measurement.
 
-The probe costs time the run does not spend on its own views, so it has a budget: 1% of the
-run's estimated duration (from the rates measured so far), at least 0.3 s and at most 20 s. A
-short run probes little; an ImageNet-sized run probes until the climb ends.
+The probe has a budget of wall time: 1% of the run's estimated duration (from the rates
+measured so far), at least 0.3 s and at most 20 s. A short run probes little; an
+ImageNet-sized run probes until the climb ends. A run whose views end first keeps the best
+configuration measured so far (`"incomplete": true`).
 
-The choice and every timing go into run.json and manifest.json; a resumed run or another rank
-reuses the recorded choice instead of probing again, so results never depend on timing noise
-beyond the recorded batch size and memory format. Within one process, a later audit of the
-same model object with the same settings reuses an earlier probe's choice (recorded with
-`"reused": true`), unless it is long enough to deserve a larger budget: the probe and the
-first forward of each shape are paid once per process, not once per audit.
+The choice, every timing and the batches each chunk ran during the probe go into run.json
+(before any chunk the probe touched is committed) and manifest.json. A chunk's rows depend on
+the configuration of each of its batches, so a resumed run recomputes such a chunk with the
+recorded batches (`schedule`), and another rank or session uses the recorded choice: results
+never depend on timing noise beyond what is recorded. Views computed at different
+configurations differ only at float tolerance (as between any two configurations).
+
+A compiled run (`--compile`) probes on copies of its first views instead (every tried shape
+would be compiled) and throws their outputs away (`"on_run_views": false`). Within one
+process, a later audit of the same model object with the same settings reuses an earlier
+probe's choice (recorded with `"reused": true`), unless it is long enough to deserve a larger
+budget: the probe and the first forward of each shape are paid once per process, not once per
+audit.
 """
 
 from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import torch
 
-from ._forward import Forward, is_out_of_memory, set_memory_format
+from ._forward import Forward, is_out_of_memory, set_memory_format, synchronize
 
 if TYPE_CHECKING:
     from ._setup import AuditSetup
@@ -36,12 +49,18 @@ if TYPE_CHECKING:
 CPU_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 GPU_BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
 START_BATCH = {"cpu": 4, "cuda": 64}
-POOL_VIEWS = 64  # real views kept for probing; larger batches repeat them
+POOL_VIEWS = 64  # views copied for a probe that throws its outputs away
 MIN_TIMED_SECONDS = 0.05  # timed calls last at least this long together ...
 LONG_CALL_SECONDS = 0.25  # ... and one timed call is enough when it lasts this long
+MAX_TIMED_CALLS = 50
 BUDGET_FRACTION = 0.01
 MIN_BUDGET_SECONDS = 0.3
 MAX_BUDGET_SECONDS = 20.0
+PENDING = "pending"  # run.json's autotune status until the probe has chosen
+
+# One forward call to make: (batch size, memory format, timed). The search is sent back the
+# call's seconds, or None when it ran out of memory.
+Step = tuple[int, str, bool]
 
 
 def probe_budget(run_views: int, rate: float) -> float:
@@ -61,17 +80,20 @@ def candidate_batch_sizes(device: torch.device, max_views: int) -> list[int]:
     return kept or [max(1, max_views)]
 
 
-class _Probe:
-    """Times configurations within a budget and remembers every result."""
+class ProbeSearch:
+    """Which configurations to time, in which order, within a budget (see the module doc).
+    `steps()` yields the forward calls to make; whoever makes them sends back their seconds."""
 
-    def __init__(self, setup: AuditSetup, pool: torch.Tensor, run_views: int):
-        self.setup = setup
-        self.pool = pool
+    def __init__(self, sizes: list[int], formats: list[str], start_batch: int, run_views: int):
+        self.sizes = sizes
+        self.formats = formats
+        self.start = max([i for i, b in enumerate(sizes) if b <= start_batch], default=0)
         self.run_views = run_views
         self.started = time.perf_counter()
         self.results: list[dict] = []
         self.rates: dict[tuple[int, str], float] = {}
         self.out_of_memory: set[tuple[int, str]] = set()
+        self.timing: dict[tuple[int, str], list[float]] = {}  # timed calls so far
 
     def best_rate(self) -> float:
         return max(self.rates.values(), default=0.0)
@@ -79,60 +101,97 @@ class _Probe:
     def budget(self) -> float:
         return probe_budget(self.run_views, self.best_rate())
 
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
     def affordable(self, batch_size: int, memory_format: str) -> bool:
         """Whether (about three calls of) this configuration fit in what is left."""
         rate = self.rates.get((batch_size // 2, memory_format)) or self.best_rate()
         cost = 3 * batch_size / rate if rate else 0.0
-        return time.perf_counter() - self.started + cost <= self.budget()
+        return self.elapsed() + cost <= self.budget()
 
-    def rate(self, batch_size: int, memory_format: str) -> float | None:
+    def choice(self) -> tuple[int, str]:
+        """The fastest configuration measured; without any, the smallest batch after out of
+        memory (the run's own back-off takes over), else the starting configuration."""
+        if self.rates:
+            return max(self.rates, key=self.rates.get)
+        if self.out_of_memory:
+            return self.sizes[0], self.formats[0]
+        return self.sizes[self.start], self.formats[0]
+
+    def steps(self) -> Generator[Step, float | None, None]:
+        start = self.sizes[self.start]
+        for memory_format in self.formats:  # every format at the starting size first
+            yield from self._rate(start, memory_format)
+        # The most promising format climbs first: a short budget is best spent there.
+        ranked = sorted(self.formats, key=lambda f: -(self.rates.get((start, f)) or 0))
+        for memory_format in ranked:
+            yield from self._climb(memory_format)
+
+    def _rate(self, batch_size: int, memory_format: str):
         """Views/s of the configuration (None when it runs out of memory)."""
         key = (batch_size, memory_format)
         if key in self.rates or key in self.out_of_memory:
             return self.rates.get(key)
-        device = self.setup.device
-        forward = Forward(
-            self.setup.loaded.module,
-            device,
-            self.setup.config.dtype,
-            memory_format,
-            measure=self.setup.measure,
-            headless=self.setup.headless,
-        )
-        batch = self.pool[torch.arange(batch_size, device=self.pool.device) % len(self.pool)]
         entry = {"batch_size": batch_size, "memory_format": memory_format}
-        try:
-            per_call = _time_calls(forward, batch)
-        except RuntimeError as exc:
-            forward.close()
-            if not is_out_of_memory(exc):
-                raise
-            del batch
-            _free_cached_memory(device)
-            self.out_of_memory.add(key)
-            self.results.append({**entry, "error": "out of memory"})
-            return None
-        forward.close()  # the probe's feature hooks come off the module again
-        self.rates[key] = batch_size / per_call
-        self.results.append(
-            {**entry, "views_per_s": round(self.rates[key], 2), "seconds_per_call": per_call}
-        )
+        if (yield (batch_size, memory_format, False)) is None:  # untimed: builds kernels
+            return self._failed(key, entry)
+        times = self.timing[key] = []
+        # Two timed calls at least (the faster counts), more for fast calls, one for a call
+        # that alone lasts LONG_CALL_SECONDS (noise is then a small part of it).
+        while not times or (
+            (len(times) < 2 or sum(times) < MIN_TIMED_SECONDS)
+            and sum(times) < LONG_CALL_SECONDS
+            and len(times) < MAX_TIMED_CALLS
+        ):
+            seconds = yield (batch_size, memory_format, True)
+            if seconds is None:
+                return self._failed(key, entry)
+            times.append(seconds)
+        self._measured(key, entry)
         return self.rates[key]
 
-    def climb(self, sizes: list[int], start: int, memory_format: str) -> None:
-        """From sizes[start]: up while throughput improves, else down while it improves."""
-        best = self.rate(sizes[start], memory_format)
+    def _measured(self, key: tuple[int, str], entry: dict) -> None:
+        times = self.timing.pop(key)
+        per_call = min(times)
+        self.rates[key] = key[0] / per_call
+        self.results.append(
+            {
+                **entry,
+                "views_per_s": round(self.rates[key], 2),
+                "seconds_per_call": per_call,
+                "timed_calls": len(times),
+            }
+        )
+
+    def stop(self) -> None:
+        """The views ended: a configuration with timed calls so far counts with those."""
+        for key in [k for k, times in self.timing.items() if times]:
+            self._measured(key, {"batch_size": key[0], "memory_format": key[1]})
+        self.timing.clear()
+
+    def _failed(self, key: tuple[int, str], entry: dict) -> None:
+        self.timing.pop(key, None)
+        self.out_of_memory.add(key)
+        self.results.append({**entry, "error": "out of memory"})
+        return None
+
+    def _climb(self, memory_format: str):
+        """From the start: up while throughput improves, else down while it improves."""
+        sizes, start = self.sizes, self.start
+        best = yield from self._rate(sizes[start], memory_format)
         if best is None:  # out of memory: smaller batches only
             for i in range(start - 1, -1, -1):
-                if self.rate(sizes[i], memory_format) is not None:
-                    best, start = self.rates[(sizes[i], memory_format)], i
+                rate = yield from self._rate(sizes[i], memory_format)
+                if rate is not None:
+                    best, start = rate, i
                     break
             else:
                 return
         for step in (1, -1):
             i, moved = start + step, False
             while 0 <= i < len(sizes) and self.affordable(sizes[i], memory_format):
-                rate = self.rate(sizes[i], memory_format)
+                rate = yield from self._rate(sizes[i], memory_format)
                 if rate is None or rate <= best:
                     break
                 best, moved = rate, True
@@ -141,50 +200,202 @@ class _Probe:
                 return
 
 
+def _search_for(setup: AuditSetup, memory_formats: list[str]) -> tuple[ProbeSearch, tuple]:
+    """The search of a run, and the key of its choice among this process's probes."""
+    device = setup.device
+    chunk_views = setup.views_per_image() * min(setup.config.chunk_images, len(setup.items))
+    sizes = candidate_batch_sizes(device, chunk_views)
+    run_views = max(1, setup.views_per_image() * len(setup.items) // setup.ranks.world_size)
+    search = ProbeSearch(sizes, memory_formats, START_BATCH.get(device.type, 4), run_views)
+    return search, _process_key(setup, memory_formats, sizes)
+
+
+def earlier_choice(setup: AuditSetup, memory_formats: list[str]) -> dict | None:
+    """This process's earlier choice for the same model object and settings, when this run is
+    not long enough to deserve a larger budget than that probe had (else None)."""
+    search, key = _search_for(setup, memory_formats)
+    earlier = _PROCESS_PROBES.get(key)
+    if earlier is not None and earlier.reusable(setup, search.run_views):
+        return {**earlier.choice, "reused": True, "seconds": 0.0, "extra_seconds": 0.0}
+    return None
+
+
+def pending_record(setup: AuditSetup, memory_formats: list[str]) -> dict:
+    """run.json's autotune entry until the probe on the run's own batches has chosen: the
+    configuration it starts with, and the formats it tries. No chunk is committed before the
+    choice replaces it, so a run killed meanwhile probes again on resume."""
+    search, _ = _search_for(setup, memory_formats)
+    return {
+        "status": PENDING,
+        "batch_size": search.sizes[search.start],
+        "memory_format": memory_formats[0],
+        "formats": list(memory_formats),
+    }
+
+
+def is_pending(autotune: dict | None) -> bool:
+    return bool(autotune) and autotune.get("status") == PENDING
+
+
+def recorded_schedule(autotune: dict | None) -> dict[int, list[list]]:
+    """chunk -> [[batch size, memory format], ...]: the batches each chunk ran while the
+    probe chose; a chunk recomputed on resume runs the same batches, so its rows are those of
+    the uninterrupted run."""
+    if not autotune or is_pending(autotune):
+        return {}
+    return {int(e["chunk"]): [list(b) for b in e["batches"]] for e in autotune.get("schedule", [])}
+
+
+def _record(search: ProbeSearch, setup: AuditSetup) -> dict:
+    batch_size, memory_format = search.choice()
+    return {
+        "batch_size": batch_size,
+        "memory_format": memory_format,
+        "probes": search.results,
+        "dtype": setup.config.dtype,
+        "threads": torch.get_num_threads(),
+        "budget_seconds": round(search.budget(), 3),
+        "seconds": round(search.elapsed(), 3),
+    }
+
+
+def _remember(setup: AuditSetup, key: tuple, search: ProbeSearch, choice: dict) -> None:
+    if search.rates:
+        _PROCESS_PROBES[key] = _EarlierProbe(
+            setup.loaded.module, choice, search.best_rate(), search.budget()
+        )
+
+
+class LiveProbe:
+    """The probe on the run's own batches. The batcher asks it for the configuration of the
+    next batch (`batch_size`, `memory_format`) and tells it what each batch took (`observe`),
+    until it has chosen (`done`); `finish` then gives the record for run.json.
+
+    Args:
+        setup: the resolved run.
+        memory_formats: formats to try ('contiguous', 'channels_last').
+    """
+
+    def __init__(self, setup: AuditSetup, memory_formats: list[str]):
+        self.setup = setup
+        self.search, self.key = _search_for(setup, memory_formats)
+        self.views = 0  # views of the run its batches computed (their rows are kept)
+        self.calls: list[tuple[int, float]] = []  # (views, seconds) of every measured call
+        self.schedule: dict[int, list[list]] = {}  # chunk -> [batch size, format] per batch
+        self._steps = self.search.steps()
+        self._step: Step | None = next(self._steps)
+        self._incomplete = False
+
+    @property
+    def done(self) -> bool:
+        return self._step is None
+
+    @property
+    def batch_size(self) -> int:
+        return self._step[0] if self._step else self.search.choice()[0]
+
+    @property
+    def memory_format(self) -> str:
+        return self._step[1] if self._step else self.search.choice()[1]
+
+    def observe(self, chunk: int, views: int, seconds: float | None) -> None:
+        """A batch of `views` views of `chunk` ran at the current configuration in `seconds`
+        of forward (None: it ran out of memory; its views run again)."""
+        if self._step is None:
+            return
+        if seconds is not None:
+            self.views += views
+            self.calls.append((views, seconds))
+            self.schedule.setdefault(chunk, []).append([views, self._step[1]])
+            if views != self._step[0]:  # cut short by the end of a chunk: no measurement
+                return
+        try:
+            self._step = self._steps.send(seconds)
+        except StopIteration:
+            self._step = None
+
+    def finish(self) -> dict:
+        """End the probe (at the latest when the run's views end) and return its record."""
+        if self._step is not None:
+            self._incomplete = True
+            self._steps.close()
+            self._step = None
+            self.search.stop()
+        search = self.search
+        choice = _record(search, self.setup)
+        rate = search.rates.get(search.choice())
+        extra = sum(s - v / rate for v, s in self.calls) if rate else 0.0
+        choice.update(
+            {
+                "on_run_views": True,
+                "views": {"count": self.views, "from": "the run's own first views (rows kept)"},
+                "forward_seconds": round(sum(s for _, s in self.calls), 3),
+                "extra_seconds": round(max(0.0, extra), 3),
+                "schedule": [
+                    {"chunk": c, "batches": batches} for c, batches in self.schedule.items()
+                ],
+            }
+        )
+        if self._incomplete:
+            choice["incomplete"] = True
+        _remember(self.setup, self.key, search, choice)
+        return choice
+
+
 def choose_configuration(setup: AuditSetup, memory_formats: list[str]) -> dict:
-    """Probe and return {'batch_size', 'memory_format', 'probes', 'seconds', 'views', ...}.
+    """Probe on copies of the first views (their outputs are thrown away) and return
+    {'batch_size', 'memory_format', 'probes', 'seconds', 'views', ...}: the probe of a
+    compiled run, whose every tried shape would be compiled.
 
     Args:
         setup: the resolved run (model on its device, protocols, images).
         memory_formats: formats to try ('contiguous', 'channels_last').
     """
-    device = setup.device
-    chunk_views = setup.views_per_image() * min(setup.config.chunk_images, len(setup.items))
-    sizes = candidate_batch_sizes(device, chunk_views)
-    run_views = max(1, setup.views_per_image() * len(setup.items) // setup.ranks.world_size)
-    key = _process_key(setup, memory_formats, sizes)
-    earlier = _PROCESS_PROBES.get(key)
-    if earlier is not None and earlier.reusable(setup, run_views):
-        return {**earlier.choice, "reused": True, "seconds": 0.0}
+    reused = earlier_choice(setup, memory_formats)
+    if reused is not None:
+        return reused
+    search, key = _search_for(setup, memory_formats)
     pool, pool_source = probe_views(setup)
-    first = START_BATCH.get(device.type, 4)
-    start = max([i for i, b in enumerate(sizes) if b <= first], default=0)
-    probe = _Probe(setup, pool, run_views)
-    for memory_format in memory_formats:  # every format at the starting size first
-        probe.rate(sizes[start], memory_format)
-    # The most promising format climbs first: a short budget is best spent there.
-    ranked = sorted(memory_formats, key=lambda f: -(probe.rates.get((sizes[start], f)) or 0))
-    for memory_format in ranked:
-        probe.climb(sizes, start, memory_format)
+    device = setup.device
+    forward = Forward(
+        setup.loaded.module,
+        device,
+        setup.config.dtype,
+        memory_formats[0],
+        measure=setup.measure,
+        headless=setup.headless,
+    )
+    steps = search.steps()
+    try:
+        step = next(steps)
+        while True:
+            batch_size, memory_format, _timed = step
+            if memory_format != forward.memory_format:
+                forward.set_memory_format(memory_format)
+            batch = pool[torch.arange(batch_size, device=pool.device) % len(pool)]
+            try:
+                seconds = _timed_call(forward, batch)
+            except RuntimeError as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                del batch
+                free_cached_memory(device)
+                seconds = None
+            step = steps.send(seconds)
+    except StopIteration:
+        pass
+    finally:
+        forward.close()  # the probe's feature hooks come off the module again
     set_memory_format(setup.loaded.module, "contiguous")
-    if probe.rates:
-        batch_size, memory_format = max(probe.rates, key=probe.rates.get)
-    else:  # even the smallest batch failed: the run's own back-off takes over
-        batch_size, memory_format = sizes[0], memory_formats[0]
-    choice = {
-        "batch_size": batch_size,
-        "memory_format": memory_format,
-        "probes": probe.results,
-        "views": {"count": len(pool), "from": pool_source},
-        "dtype": setup.config.dtype,
-        "threads": torch.get_num_threads(),
-        "budget_seconds": round(probe.budget(), 3),
-        "seconds": round(time.perf_counter() - probe.started, 3),
-    }
-    if probe.rates:
-        _PROCESS_PROBES[key] = _EarlierProbe(
-            setup.loaded.module, choice, probe.best_rate(), probe.budget()
-        )
+    choice = _record(search, setup)
+    choice.update(
+        {
+            "on_run_views": False,
+            "views": {"count": len(pool), "from": pool_source},
+            "extra_seconds": choice["seconds"],
+        }
+    )
+    _remember(setup, key, search, choice)
     return choice
 
 
@@ -197,7 +408,8 @@ class _EarlierProbe:
 
     def __init__(self, module: torch.nn.Module, choice: dict, best_rate: float, budget: float):
         self.module = weakref.ref(module)  # an id alone could be reused by another model
-        self.choice = choice
+        kept = ("batch_size", "memory_format", "probes", "dtype", "threads", "budget_seconds")
+        self.choice = {k: choice[k] for k in kept}  # the run-specific parts stay with that run
         self.best_rate = best_rate
         self.budget = budget  # unrounded: the choice records it rounded
 
@@ -225,34 +437,16 @@ def _process_key(setup: AuditSetup, memory_formats: list[str], sizes: list[int])
     )
 
 
-def _time_calls(forward: Forward, batch: torch.Tensor) -> float:
-    """Seconds of the fastest timed forward call of `batch` (after one untimed call)."""
-    _synchronize(forward.device)
+def _timed_call(forward: Forward, batch: torch.Tensor) -> float:
+    """Seconds of one forward call of `batch`, the device synchronised before and after."""
+    synchronize(forward.device)
+    start = time.perf_counter()
     forward.outputs(batch)
-    _synchronize(forward.device)
-    times: list[float] = []
-    # Two timed calls at least (the faster counts), more for fast calls, one for a call that
-    # alone lasts LONG_CALL_SECONDS (noise is then a small part of it).
-    while not times or (
-        (len(times) < 2 or sum(times) < MIN_TIMED_SECONDS)
-        and sum(times) < LONG_CALL_SECONDS
-        and len(times) < 50
-    ):
-        start = time.perf_counter()
-        forward.outputs(batch)
-        _synchronize(forward.device)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    synchronize(forward.device)
+    return time.perf_counter() - start
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-def _free_cached_memory(device: torch.device) -> None:
+def free_cached_memory(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
 

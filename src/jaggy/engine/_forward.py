@@ -11,6 +11,7 @@ one batch are collected while the next batch runs (one batch in flight).
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -203,6 +204,15 @@ class Forward:
         self._carry_top1 = torch.zeros(1, dtype=torch.long, device=device)
         self._carry_ref = torch.zeros(1, dtype=torch.long, device=device)
         self._carry_features: torch.Tensor | None = None  # [1, D] of the last view
+        self.time_outputs = False  # measure each batch's forward (the probe's timings)
+        self.last_seconds = 0.0  # ... into this, the device synchronised before and after
+
+    def set_memory_format(self, memory_format: str) -> None:
+        """Run the next batches in `memory_format`; the sequence state carries over, so a
+        run can change format between any two batches (the probe does)."""
+        self.memory_format = memory_format
+        self.torch_memory_format = TORCH_MEMORY_FORMATS[memory_format]
+        set_memory_format(self.module, memory_format)
 
     def outputs(self, views: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(logits [B, K] or None, features [B, D] float32 or None), as the measure asks."""
@@ -268,7 +278,13 @@ class Forward:
 
     def _submit(self, views: torch.Tensor, segments: list[Segment], rows: RowColumns) -> _Pending:
         prev_pos, ref_pos, labels, has_prev, paired, carry = self._plan(segments)
+        if self.time_outputs:
+            synchronize(self.device)
+            started = time.perf_counter()
         logits, features = self.outputs(views)
+        if self.time_outputs:
+            synchronize(self.device)
+            self.last_seconds = time.perf_counter() - started
         device = self.device
         with torch.inference_mode():
             prev_index = torch.from_numpy(prev_pos).to(device)
@@ -397,6 +413,13 @@ def representation_change(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tenso
     cosine = torch.where(defined, 0.5 * (unit_a - unit_b).square().sum(dim=1), nan)
     relative = torch.where(defined, (b - a).norm(dim=1) / torch.where(na > 0, na, 1.0), nan)
     return cosine, relative
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def _to_pinned(tensor: torch.Tensor | None) -> torch.Tensor | None:

@@ -32,6 +32,15 @@ from ..results._files import MANIFEST_FILE, SUMMARY_FILE
 from ..results._metrics_table import write_metrics
 from ..results._predictions import PREDICTION_SCHEMA
 from ..results._records import Session, write_record
+from ._autotune import (
+    LiveProbe,
+    choose_configuration,
+    earlier_choice,
+    free_cached_memory,
+    is_pending,
+    pending_record,
+    recorded_schedule,
+)
 from ._config import AuditConfig
 from ._device import resolve_device
 from ._distributed import split_chunks
@@ -57,7 +66,8 @@ __all__ = [
 @dataclass
 class AuditResult:
     """What a run returns. `summary` and `manifest` are None on ranks other than 0.
-    `timings` (seconds): autotune, compute, merge, metrics, summary, total."""
+    `timings` (seconds): autotune (what the probe cost beyond the chosen configuration),
+    compute (the probe's batches included), merge, metrics, summary, total."""
 
     out: Path
     summary: Summary | None
@@ -113,6 +123,7 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
         done_chunks = set(done)
         remaining = [c for c in range(setup.n_chunks) if c not in done_chunks]
         mine = split_chunks(remaining, ranks)
+        choice = _PendingChoice(setup, store, record)
         report = {
             "rank": ranks.rank,
             "chunks": 0,
@@ -134,6 +145,7 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
                         f"rank {ranks.rank} sees other {what} than rank 0: every node needs "
                         "the same DATA, labels and model"
                     )
+            probe = choice.start() if ranks.is_main else choice.wait()
             forward = _make_forward(setup, record.memory_format)
             try:
                 with engine_threads(setup.device):  # the forward runs on the run's threads
@@ -142,16 +154,20 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
                         store,
                         forward,
                         mine,
-                        record.batch_size,
-                        record.current.session,
+                        record,
                         report,
                         progress and ranks.is_main,
-                        record.run_id,
+                        probe=probe,
+                        on_chosen=choice.decide,
                     )
             finally:
                 forward.close()
+            if probe is not None and not probe.done:  # rank 0 had no views to probe on
+                choice.decide(probe.finish())
         except JaggyError as exc:
             report["error"] = str(exc)
+            if ranks.is_main:
+                choice.fail()  # no rank waits for a choice that never comes
             if not ranks.distributed:
                 raise
         reports = ranks.all_gather_object(report)
@@ -225,10 +241,12 @@ def resolve_settings(setup: AuditSetup) -> dict:
     requested = config.requested_memory_format
     autotune = None
     if config.batch_size == "auto":
-        formats = ["contiguous", "channels_last"] if requested == "auto" else [requested]
-        from ._autotune import choose_configuration
-
-        autotune = choose_configuration(setup, formats)
+        formats = probe_formats(config)
+        autotune = earlier_choice(setup, formats)
+        if autotune is None and config.compile:
+            autotune = choose_configuration(setup, formats)
+        if autotune is None:  # probed on the run's own first batches (_PendingChoice)
+            autotune = pending_record(setup, formats)
         batch_size, memory_format = autotune["batch_size"], autotune["memory_format"]
     else:
         batch_size = int(config.batch_size)
@@ -239,6 +257,67 @@ def resolve_settings(setup: AuditSetup) -> dict:
         "threads": torch.get_num_threads(),
         "autotune": autotune,
     }
+
+
+def probe_formats(config: AuditConfig) -> list[str]:
+    """The memory formats `--batch-size auto` tries."""
+    requested = config.requested_memory_format
+    return ["contiguous", "channels_last"] if requested == "auto" else [requested]
+
+
+class _PendingChoice:
+    """The choice of `--batch-size auto` while the probe runs on the run's own first batches
+    (rank 0's): rank 0 records it in run.json once made (before committing any chunk the
+    probe touched) and hands it to the other ranks, which wait for it before their first
+    batch. Nothing to do when run.json already holds a choice."""
+
+    def __init__(self, setup: AuditSetup, store: RunStore, record: RunRecord):
+        self.setup = setup
+        self.store = store
+        self.record = record
+        self.pending = is_pending(record.autotune)
+        self.sent = not (self.pending and setup.ranks.distributed)
+
+    def start(self) -> LiveProbe | None:
+        """Rank 0: the probe to run, or None when the choice is known (a resumed run, or an
+        earlier probe of this process that fits)."""
+        if not self.pending:
+            return None
+        formats = self.record.autotune["formats"]
+        earlier = earlier_choice(self.setup, formats)
+        if earlier is not None:
+            self.decide(earlier)
+            return None
+        return LiveProbe(self.setup, formats)
+
+    def decide(self, choice: dict) -> None:
+        record = self.record
+        record.batch_size, record.memory_format = choice["batch_size"], choice["memory_format"]
+        record.autotune = choice
+        self.pending = False
+        self.store.write_run(record)
+        self._send(choice)
+
+    def fail(self) -> None:
+        self._send(None)
+
+    def _send(self, choice: dict | None) -> None:
+        if not self.sent:
+            self.sent = True
+            self.setup.ranks.broadcast_object(choice)
+
+    def wait(self) -> None:
+        """Other ranks: take rank 0's choice (returns the probe to run there: none)."""
+        if not self.pending:
+            return None
+        choice = self.setup.ranks.broadcast_object(None)
+        if choice is None:
+            raise JaggyError("rank 0 failed before choosing the batch size (--batch-size auto)")
+        record = self.record
+        record.batch_size, record.memory_format = choice["batch_size"], choice["memory_format"]
+        record.autotune = choice
+        self.pending = False
+        return None
 
 
 def _apply_recorded_threads(setup: AuditSetup, record: RunRecord) -> None:
@@ -311,7 +390,7 @@ def _finish(
     write_record(store.out / MANIFEST_FILE, manifest)
     first_session = len(record.sessions) == 1
     timings = {
-        "autotune": (record.autotune or {}).get("seconds", 0.0) if first_session else 0.0,
+        "autotune": _probe_cost(record.autotune) if first_session else 0.0,
         "compute": round(compute_seconds, 3),
         "merge": round(merge_seconds, 3),
         "metrics": round(metrics_seconds, 3),
@@ -319,6 +398,15 @@ def _finish(
         "total": round(time.perf_counter() - started, 3),
     }
     return AuditResult(store.out, summary, manifest, 0, timings)
+
+
+def _probe_cost(autotune: dict | None) -> float:
+    """Seconds the probe cost the run: beyond what the chosen configuration would have taken
+    for the views the probe's batches computed (all of its time when it threw its outputs
+    away)."""
+    if not autotune:
+        return 0.0
+    return autotune.get("extra_seconds", autotune.get("seconds", 0.0))
 
 
 def _representation_record(setup: AuditSetup) -> dict | None:
@@ -392,6 +480,8 @@ class _ChunkRows:
         self.skipped: list[dict] = []
         self.converted: list[dict] = []
         self.images = 0
+        self.backoff: list[dict] = []
+        self.probe_views = 0  # views the probe's batches computed
 
 
 def _compute_chunks(
@@ -399,13 +489,17 @@ def _compute_chunks(
     store: RunStore,
     forward: Forward,
     chunks: list[int],
-    batch_size: int,
-    session: int,
+    record: RunRecord,
     report: dict,
     show_progress: bool,
-    run_id: str | None = None,
+    probe: LiveProbe | None = None,
+    on_chosen=None,
 ) -> None:
-    """Compute and commit `chunks` (in order); count them and any back-off in `report`."""
+    """Compute and commit `chunks` (in order); count them and any back-off in `report`.
+
+    `probe`: `--batch-size auto` still choosing, on these batches; `on_chosen(choice)`
+    records its choice. The chunks it touched are committed only after that, so that a
+    committed chunk always belongs to a recorded configuration (its batches: the schedule)."""
     if not chunks:
         return
     config = setup.config
@@ -424,24 +518,38 @@ def _compute_chunks(
         smoothing=0.05,
         dynamic_ncols=True,
     )
-    batcher = _Batcher(forward, batch_size, bar, prep.input_size)
+    batcher = _Batcher(forward, record.batch_size, bar, prep.input_size, probe, on_chosen)
+    schedule = recorded_schedule(record.autotune)
     plans = [(protocol, ViewPlan(protocol)) for protocol in setup.protocols]
     current: _ChunkRows | None = None
+    held: list[_ChunkRows] = []  # done, waiting for the probe's choice to be recorded
     decoded_stream = iterate_decoded(
         dataset,
         workers,
         pin_memory=setup.device.type == "cuda",
         background=setup.device.type == "cpu",
     )
-    context = {"session": session, "rank": setup.ranks.rank, "run_id": run_id}
+    context = {"session": record.current.session, "rank": setup.ranks.rank, "run_id": record.run_id}
+
+    def close(chunk: _ChunkRows) -> None:
+        batcher.flush()
+        batcher.forward.drain()
+        chunk.backoff = batcher.take_backoff()
+        chunk.probe_views = batcher.take_probe_views()
+        held.append(chunk)
+        if batcher.probe is None:
+            for done in held:
+                _commit(store, batcher, done, context, report, setup.loaded)
+            held.clear()
+
     try:
         for decoded in decoded_stream:
             chunk = decoded.item.index // size
             if current is None or chunk != current.chunk:
                 if current is not None:
-                    _commit(store, batcher, current, context, report, setup.loaded)
+                    close(current)
                 current = _ChunkRows(chunk)
-                batcher.rows = current.rows
+                batcher.start_chunk(current, schedule.get(chunk))
             current.images += 1
             if decoded.error is not None:
                 current.skipped.append(
@@ -457,7 +565,11 @@ def _compute_chunks(
                 current.converted.append({"image_id": decoded.item.image_id, "note": decoded.note})
             _enqueue_image(setup, plans, batcher, decoded)
         if current is not None:
-            _commit(store, batcher, current, context, report, setup.loaded)
+            if held or batcher.probe is not None:
+                batcher.flush()
+                batcher.forward.drain()
+                batcher.end_probe()  # the run's views ended first: choose from what ran
+            close(current)
     finally:
         decoded_stream.close()
         bar.close()
@@ -511,6 +623,7 @@ def _search_until_failure(
     batcher.forward.drain()
     first = 0
     while first < len(plan):
+        batcher.configure()
         last = min(first + batcher.batch_size, len(plan))
         seen = len(batcher.rows.blocks)
         views = protocol.make_views(source, range(first, last))
@@ -536,8 +649,6 @@ def _commit(
     report: dict,
     loaded: LoadedModel,
 ) -> None:
-    batcher.flush()
-    batcher.forward.drain()
     table = _with_saved_features(
         chunk.rows.to_table(PREDICTION_SCHEMA), chunk.rows, batcher.forward
     )
@@ -546,21 +657,20 @@ def _commit(
     report["nonfinite"] += nonfinite["views"]
     if report["nonfinite"] * 2 > report["views"]:
         raise JaggyError(_nonfinite_cause(loaded, nonfinite, report))
-    backoff = [{**event, "chunk": chunk.chunk, **context} for event in batcher.take_backoff()]
-    store.write_chunk(
-        chunk.chunk,
-        table,
-        {
-            "chunk": chunk.chunk,
-            "images": chunk.images,
-            "skipped": chunk.skipped,
-            "converted": chunk.converted,
-            "batch_size": batcher.batch_size,
-            "backoff": backoff,
-            "nonfinite": nonfinite,
-            **context,
-        },
-    )
+    backoff = [{**event, "chunk": chunk.chunk, **context} for event in chunk.backoff]
+    info = {
+        "chunk": chunk.chunk,
+        "images": chunk.images,
+        "skipped": chunk.skipped,
+        "converted": chunk.converted,
+        "batch_size": batcher.base_batch_size,
+        "backoff": backoff,
+        "nonfinite": nonfinite,
+        **context,
+    }
+    if chunk.probe_views:
+        info["probe_views"] = chunk.probe_views  # their batches: autotune's schedule
+    store.write_chunk(chunk.chunk, table, info)
     report["chunks"] += 1
     report["backoff"].extend(backoff)
 
@@ -616,20 +726,60 @@ class _Batcher:
     smaller) and runs them. Views are copied once, straight into a batch tensor laid out in
     the model's memory format.
 
+    The configuration of each batch: the run's, or while `--batch-size auto` chooses, the
+    probe's (`probe`, told what each batch took; `on_chosen` gets its choice), or for a chunk
+    the probe touched that is computed again on resume, the recorded batches (`script`).
+
     Out of memory on a batch: halve the batch size, free the cache, rerun the same views in
     pieces of the new size; the smaller size stays for the rest of the session and every
     halving is recorded (chunk info and manifest `oom_backoff`)."""
 
-    def __init__(self, forward: Forward, batch_size: int, bar, input_size: int):
+    def __init__(
+        self,
+        forward: Forward,
+        batch_size: int,
+        bar,
+        input_size: int,
+        probe: LiveProbe | None = None,
+        on_chosen=None,
+    ):
         self.forward = forward
+        self.base_batch_size = batch_size  # the run's configuration, after any back-off
+        self.base_memory_format = forward.memory_format
         self.batch_size = batch_size
         self.bar = bar
         self.input_size = input_size
+        self.probe = probe
+        self.on_chosen = on_chosen
+        self.chunk = -1
+        self.script: list[list] = []
+        self.probe_views = 0
         self.views: list[torch.Tensor] = []
         self.segments: list[Segment] = []
         self.filled = 0
         self.rows = RowColumns()
         self._backoff: list[dict] = []
+        self.configure()
+
+    def start_chunk(self, chunk: _ChunkRows, script: list[list] | None) -> None:
+        self.chunk = chunk.chunk
+        self.rows = chunk.rows
+        self.script = list(script or [])
+        self.configure()
+
+    def configure(self) -> None:
+        """Set the batch size and memory format of the next batch (between batches only)."""
+        if self.filled:
+            return
+        if self.script:
+            batch_size, memory_format = self.script[0]
+        elif self.probe is not None:
+            batch_size, memory_format = self.probe.batch_size, self.probe.memory_format
+        else:
+            batch_size, memory_format = self.base_batch_size, self.base_memory_format
+        self.batch_size = int(batch_size)
+        if memory_format != self.forward.memory_format:
+            self.forward.set_memory_format(memory_format)
 
     def room(self) -> int:
         return self.batch_size - self.filled
@@ -665,6 +815,8 @@ class _Batcher:
         start = 0
         while start < total:
             take = min(self.batch_size, total - start)
+            probing = self.probe is not None and not self.script
+            self.forward.time_outputs = probing
             try:
                 self.forward.run(
                     batch[start : start + take],
@@ -674,10 +826,44 @@ class _Batcher:
             except RuntimeError as exc:
                 if not is_out_of_memory(exc):
                     raise
-                self._back_off(take, exc)
+                if probing:  # a configuration the probe no longer tries
+                    free_cached_memory(self.forward.device)
+                    self._observe(take, None)
+                else:
+                    self.script = []
+                    self._back_off(take, exc)
                 continue
+            if self.script:
+                self.script.pop(0)
+            elif probing:
+                self.probe_views += take
+                self._observe(take, self.forward.last_seconds)
             self.bar.update(take)
             start += take
+            self.configure()
+
+    def _observe(self, take: int, seconds: float | None) -> None:
+        self.probe.observe(self.chunk, take, seconds)
+        if self.probe.done:
+            self.end_probe()
+        self.configure()
+
+    def end_probe(self) -> None:
+        """Take the probe's choice (made, or from what ran so far) for the rest of the run."""
+        if self.probe is None:
+            return
+        choice = self.probe.finish()
+        self.probe = None
+        self.forward.time_outputs = False
+        self.base_batch_size = choice["batch_size"]
+        self.base_memory_format = choice["memory_format"]
+        if self.on_chosen is not None:
+            self.on_chosen(choice)
+        self.configure()
+
+    def take_probe_views(self) -> int:
+        views, self.probe_views = self.probe_views, 0
+        return views
 
     def _back_off(self, failed_size: int, exc: RuntimeError) -> None:
         if failed_size <= 1:
@@ -687,9 +873,8 @@ class _Batcher:
             ) from exc
         new_size = max(1, failed_size // 2)
         self._backoff.append({"from": failed_size, "to": new_size})
-        self.batch_size = new_size
-        if self.forward.device.type == "cuda":
-            torch.cuda.empty_cache()
+        self.batch_size = self.base_batch_size = new_size
+        free_cached_memory(self.forward.device)
 
     def take_backoff(self) -> list[dict]:
         events, self._backoff = self._backoff, []
