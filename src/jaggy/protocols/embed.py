@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 
 from ..errors import ArgumentError
+from . import _inpaint
 from ._base import SizedProtocol, SourceRequest, ViewParams
 from ._paths import path_offsets, path_span
 from ._registry import register_protocol
@@ -16,9 +14,9 @@ from ._registry import register_protocol
 # The study's inpainting (InpaintingFunction.py, Azulay & Weiss 2019): [0.5, 0.5] convolved
 # with itself 10 times, the 12-tap binomial C(11, k) / 2048; at most 80 rounds, stopping once
 # 200 or fewer pixels are still zero.
-INPAINT_TAPS = torch.tensor([math.comb(11, k) for k in range(12)], dtype=torch.float64) / 2048
-INPAINT_MAX_ROUNDS = 80
-INPAINT_ZEROS_LEFT = 200
+INPAINT_TAPS = torch.tensor(_inpaint.TAPS, dtype=torch.float64)
+INPAINT_MAX_ROUNDS = _inpaint.MAX_ROUNDS
+INPAINT_ZEROS_LEFT = _inpaint.ZEROS_LEFT
 
 
 class EmbedProtocol(SizedProtocol):
@@ -119,60 +117,35 @@ class InpaintProtocol(EmbedProtocol):
 
     def make_views(self, source: torch.Tensor, indices: range) -> torch.Tensor:
         prep = self.preprocessing
-        pixels = (prep.to_pixels(source) * 255).round().clamp(0, 255)
-        canvas, mask = self.paste(pixels, indices)
         work = torch.float32 if source.device.type == "mps" else torch.float64
-        filled = inpaint(canvas.to(work), mask.to(work))
+        pixels = (prep.to_pixels(source) * 255).round().clamp(0, 255).to(work)
+        x0, y0 = self._origin()
+        params = self.view_params()
+        origins = [(x0 + int(params[k].dx), y0 + int(params[k].dy)) for k in indices]
+        r = self.input_size
+        filled = _inpaint.Canvases.pasted(pixels, origins, r, r).inpaint().image()
         return prep.normalize(filled.to(source.dtype) / 255.0)
 
 
-def _blur12(x: torch.Tensor) -> torch.Tensor:
-    """The study's separable 12-tap binomial blur of [N, C, H, W], zero outside: rows, then
-    columns, each as scipy's `convolve2d(..., 'same')`, whose window for an even filter spans
-    6 pixels before and 5 after. Written as a sum of 12 shifted slices: in float64 that is
-    several times faster than a depthwise convolution on a CPU."""
-    taps = [float(t) for t in INPAINT_TAPS]
-    h, w = x.shape[-2:]
-    padded = F.pad(x, (6, 5, 0, 0))
-    rows = padded[..., 0:w] * taps[0]
-    for k in range(1, 12):
-        rows.add_(padded[..., k : k + w], alpha=taps[k])
-    padded = F.pad(rows, (0, 0, 6, 5))
-    out = padded[..., 0:h, :] * taps[0]
-    for k in range(1, 12):
-        out.add_(padded[..., k : k + h, :], alpha=taps[k])
-    return out
-
-
 def inpaint(canvas: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The study's inpainting (InpaintingFunction.py), vectorised over views and channels.
+    """The study's inpainting (InpaintingFunction.py) of each view.
 
-    One round: blur (image * mask) and the mask with the 12-tap binomial (`_blur12`); every
-    pixel outside the mask takes blurred_image / blurred_mask (0 where the blurred mask is 0),
-    pixels inside keep their value. The first round's mask is the pasted image; after each
-    round the mask is every pixel whose channels do not sum to zero. Rounds repeat while more
-    than 200 pixels sum to zero, at most 80 times, so a few far corner pixels may stay black,
-    and black pixels of the image itself are filled from round two on, as in the study.
+    One round: blur (image * mask) and the mask with the separable 12-tap binomial, rows then
+    columns, each as scipy's `convolve2d(..., 'same')` (zero outside the canvas; the window of
+    an even filter spans 6 px before and 5 after); every pixel outside the mask takes
+    blurred_image / blurred_mask (0 where the blurred mask is 0), pixels inside keep their
+    value. The first round's mask is the pasted image; after each round the mask is every
+    pixel whose channels do not sum to zero. Rounds repeat while more than 200 pixels sum to
+    zero, at most 80 times, so a few far corner pixels may stay black, and black pixels of the
+    image itself are filled from round two on, as in the study. Each round is computed only
+    where it can change a pixel, with the same arithmetic as over the whole canvas
+    (`protocols/_inpaint.py`).
 
     Args:
         canvas: [N, C, H, W] pixel values (0..255, black = 0) on a black background.
-        mask: [N, 1, H, W], 1 on the pasted image.
+        mask: [N, 1, H, W], 1 on the pasted image, 0 elsewhere.
 
     Returns:
         The inpainted canvases [N, C, H, W], same dtype.
     """
-    image, mask = canvas, mask.to(canvas.dtype)
-    zero = image.sum(dim=1, keepdim=True) == 0
-    active = zero.flatten(1).sum(dim=1) > INPAINT_ZEROS_LEFT
-    for _ in range(INPAINT_MAX_ROUNDS):
-        if not bool(active.any()):
-            break
-        blurred = _blur12(image * mask)
-        weight = _blur12(mask)
-        filled = blurred / (weight + (weight == 0).to(weight.dtype))
-        step = mask * image + (1 - mask) * filled
-        image = torch.where(active.view(-1, 1, 1, 1), step, image)
-        zero = image.sum(dim=1, keepdim=True) == 0
-        mask = (~zero).to(image.dtype)
-        active = active & (zero.flatten(1).sum(dim=1) > INPAINT_ZEROS_LEFT)
-    return image
+    return _inpaint.inpaint(canvas, mask)
