@@ -27,15 +27,25 @@ def texts(root: ET.Element) -> list[str]:
     return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
 
 
+POINT_MARKS = (f"{SVG}use", f"{SVG}circle")  # matplotlib's scatter, or written directly
+
+
 def titled_marks(root: ET.Element) -> list[tuple[str, ET.Element]]:
     """(title, mark) of every group holding a title and one point mark."""
     out = []
     for group in root.iter(f"{SVG}g"):
         title = group.find(f"{SVG}title")
-        marks = [c for c in group if c.tag in (f"{SVG}use", f"{SVG}path")]
-        if title is not None and len(marks) == 1 and marks[0].tag == f"{SVG}use":
+        marks = [c for c in group if c.tag in (*POINT_MARKS, f"{SVG}path")]
+        if title is not None and len(marks) == 1 and marks[0].tag in POINT_MARKS:
             out.append((title.text, marks[0]))
     return out
+
+
+def point_xy(mark: ET.Element) -> tuple[float, float]:
+    """The centre of a point mark in the SVG's px (<use x y> or <circle cx cy>)."""
+    if mark.tag == f"{SVG}circle":
+        return float(mark.get("cx")), float(mark.get("cy"))
+    return float(mark.get("x")), float(mark.get("y"))
 
 
 def sample_chart() -> str:
@@ -97,8 +107,8 @@ def test_every_point_has_its_hover_title_in_order():
     marks = titled_marks(root)
     # the NaN point is not drawn: three titled points, in data order, left to right
     assert [t for t, _ in marks] == ["p0", "p1 <i>", "p3"]
-    xs = [float(m.get("x")) for _, m in marks]
-    ys = [float(m.get("y")) for _, m in marks]
+    xs = [point_xy(m)[0] for _, m in marks]
+    ys = [point_xy(m)[1] for _, m in marks]
     assert xs == sorted(xs)
     assert ys[0] > ys[1]  # y = 0 is lower on the page than y = 1
     fills = [re.search(r"fill:(#\w+)", m.get("style")).group(1) for _, m in marks]
@@ -175,7 +185,10 @@ def test_wall_embeds_the_cells_and_titles_the_rows():
 
 
 def _image_box(image: ET.Element) -> tuple[float, float]:
-    """(left, width) of an <image> in the SVG's px, from matplotlib's transform."""
+    """(left, width) of an <image> in the SVG's px: from matplotlib's transform, or from the
+    x and width of an image written directly."""
+    if image.get("transform") is None:
+        return float(image.get("x", "0")), float(image.get("width"))
     a, _, _, _, e, _ = (float(v) for v in re.findall(r"[-\d.]+", image.get("transform")))
     return e, a * float(image.get("width"))
 
@@ -189,7 +202,7 @@ def test_views_sit_above_their_points_and_are_jpeg():
     assert sorted(points) == [f"point {k}" for k in range(4)]
     for image, k in zip(images, (0, 3), strict=True):
         left, width = _image_box(image)
-        assert float(points[f"point {k}"].get("x")) == pytest.approx(left + width / 2, abs=0.6)
+        assert point_xy(points[f"point {k}"])[0] == pytest.approx(left + width / 2, abs=0.6)
     view_titles = [t.text for t in root.iter(f"{SVG}title") if t.text.startswith("v")]
     assert "v0 <x>" in view_titles and "v3 <x>" in view_titles
 
@@ -198,7 +211,7 @@ def test_curve_without_views_still_spreads_its_points():
     svg = views_and_curve_svg(
         [], [0.1, 0.5, 0.9], [True, False, True], ["0", "1", "2"], point_titles=["a", "b", "c"]
     )
-    xs = [float(m.get("x")) for _, m in titled_marks(parse(svg))]
+    xs = [point_xy(m)[0] for _, m in titled_marks(parse(svg))]
     assert len(set(xs)) == 3 and xs == sorted(xs)
 
 

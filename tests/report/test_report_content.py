@@ -471,9 +471,13 @@ def test_curve_axes_follow_the_path(run_dir, tmp_path):
     assert 'data-columns="9"' in html
 
 
-def test_report_is_deterministic_and_self_contained(run_dir):
+def test_report_is_deterministic_and_self_contained(run_dir, monkeypatch):
     html = render_report([run_dir])
     assert render_report([run_dir]) == html  # same folders, same bytes (figures included)
+    from jaggy.figures import _parallel
+
+    monkeypatch.setattr(_parallel, "MAX_WORKERS", 1)  # every figure and view drawn here
+    assert render_report([run_dir]) == html
     assert "<script" not in html and "@import" not in html
     for match in re.finditer(r'(?:src|href)="([^"]*)"', html):
         assert match.group(1).startswith(("data:", "#")), match.group(1)

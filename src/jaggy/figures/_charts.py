@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
+from ._deferred import deferrable
 from ._palette import mpl_style
 from ._svg_export import figure_svg, new_figure, svg_style
 
@@ -49,6 +50,7 @@ def _legend_columns(labels: list[str], width: float) -> int:
     return max(1, min(len(labels), int(width // (longest * 6.2 + 34))))
 
 
+@deferrable
 def line_chart(
     series: Sequence[Series],
     *,

@@ -1,5 +1,9 @@
 """The study's Figure 1 for one image: the views the model saw in a row, and under them P(c*)
-at every view on one x axis, so each view sits above its point."""
+at every view on one x axis, so each view sits above its point.
+
+Its layout is fixed pixel geometry (frames, a curve block, three y ticks), so the SVG is written
+directly (`_svg_writer`): a report draws dozens of these, and matplotlib's generic machinery
+(text layout, transforms, SVG parsing) cost about 0.1 s each for what is a few elements."""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.lines import Line2D
-from matplotlib.patches import Rectangle
 from PIL import Image
 
+from ._deferred import deferrable
 from ._palette import CORRECT, WRONG
-from ._svg_export import figure_svg, new_figure, svg_style
+from ._svg_writer import element, num, svg_document, text_content, titled
+
+GUIDE = "#e3e5ea"  # dashed view-to-point guides and the y grid (the report's grid colour)
+TICK = "#555555"  # tick label colour (as `_svg_export.STYLE`)
 
 
 def image_data_uri(pixels: np.ndarray | Image.Image, format: str = "PNG", quality: int = 85) -> str:
@@ -35,6 +41,7 @@ def correctness_colours(correct: Sequence[bool]) -> list[str]:
     return [CORRECT if bool(c) else WRONG for c in correct]
 
 
+@deferrable
 def views_and_curve_svg(
     thumbnails: Sequence[tuple[int, np.ndarray | None, str]],
     p_values: Sequence[float],
@@ -57,6 +64,9 @@ def views_and_curve_svg(
         tick_labels: x label of every view (shift in px, or embedded size).
         colour: the curve's colour (matches the image's line in the protocol's chart).
         point_titles: hover text of every point.
+
+    Returns:
+        SVG markup (class "sequence"); every string in it is XML-escaped.
     """
     n = len(p_values)
     shown = max(len(thumbnails), 1)
@@ -70,96 +80,121 @@ def views_and_curve_svg(
     width = left + frame + span + 6
     strip = frame if thumbnails else 0
     curve_top = top + strip + 8
-    height = curve_top + curve_height + 18
+    curve_bottom = curve_top + curve_height
+    height = curve_bottom + 18
+    right = width - 6
     step = span / max(n - 1, 1)  # px per view along the curve
 
     def x_px(position: float) -> float:
         return left + frame / 2 + position * step
 
-    with svg_style():
-        figure = new_figure(width, height)
-        titles: dict[str, str | list[str]] = {}
-        images: dict[str, str] = {}
-        if thumbnails:  # one axes in px for the whole strip, y pointing down
-            strip_axes = figure.add_axes((0, 1 - (top + frame) / height, 1, frame / height))
-            strip_axes.set_axis_off()
-            strip_axes.set_xlim(0, width)
-            strip_axes.set_ylim(top + frame, top)
-        for j, (position, pixels, tip) in enumerate(thumbnails):
-            x = left + j * pitch
-            ok = 0 <= position < n and bool(correct[position])
-            frame_box = Rectangle(
-                (x + 1.5, top + 1.5),
-                frame - 3,
-                frame - 3,
-                facecolor="#f0f0f0",
-                edgecolor=CORRECT if ok else WRONG,
-                linewidth=3,
-                clip_on=False,
+    def y_px(p: float) -> float:
+        return curve_bottom - p * curve_height
+
+    body: list[str] = []
+    for j, (position, pixels, tip) in enumerate(thumbnails):  # frames, then views on them
+        x = left + j * pitch
+        ok = 0 <= position < n and bool(correct[position])
+        body.append(
+            element(
+                "rect",
+                x=num(x + 1.5),
+                y=num(top + 1.5),
+                width=num(frame - 3),
+                height=num(frame - 3),
+                style=f"fill:#f0f0f0;stroke:{CORRECT if ok else WRONG};stroke-width:3;"
+                "stroke-linejoin:miter",
             )
-            strip_axes.add_patch(frame_box)
-            if pixels is not None:
-                drawn = strip_axes.imshow(
-                    pixels,
-                    extent=(x + 3, x + 3 + thumb, top + 3 + thumb, top + 3),
-                    interpolation="none",
-                    aspect="auto",
-                    zorder=2,  # over the frame's grey fill
+        )
+        if pixels is not None:
+            image = element(
+                "image",
+                x=num(x + 3),
+                y=num(top + 3),
+                width=num(thumb),
+                height=num(thumb),
+                href=image_data_uri(pixels, "JPEG", quality=72),
+            )
+            body.append(titled(tip, image))
+    for position, _, _ in thumbnails:  # a dashed guide from each view down to its point
+        gx = num(x_px(position))
+        body.append(
+            element(
+                "path",
+                d=f"M {gx} {num(top + frame)} L {gx} {num(curve_bottom)}",
+                style=f"fill:none;stroke-dasharray:2,2;stroke:{GUIDE}",
+            )
+        )
+    every = max(1, int(np.ceil(24 / max(step, 1e-9))))
+    for i in range(n):  # x tick labels: at most one per 24 px, and the last view
+        if i % every == 0 or i == n - 1:
+            body.append(
+                element(
+                    "text",
+                    text_content(tick_labels[i]),
+                    style=f"font-size:9px;text-anchor:middle;fill:{TICK}",
+                    x=num(x_px(i)),
+                    y=num(curve_bottom + 9.84),
                 )
-                drawn.set_clip_on(False)
-                drawn.set_gid(f"pixels{j}")
-                images[f"pixels{j}"] = image_data_uri(pixels, "JPEG", quality=72)
-                titles[f"pixels{j}"] = tip
-            guide_x = x_px(position)
-            figure.add_artist(
-                Line2D(
-                    [guide_x / width] * 2,
-                    [1 - (top + frame) / height, 1 - (curve_top + curve_height) / height],
-                    color="#e3e5ea",
-                    linestyle=(0, (2, 2)),
-                    linewidth=1,
+            )
+    for p, label in ((0.0, "0"), (0.5, "0.5"), (1.0, "1")):  # y grid and tick labels
+        y = num(y_px(p))
+        body.append(
+            element(
+                "path",
+                d=f"M {num(left)} {y} L {num(right)} {y}",
+                style=f"fill:none;stroke:{GUIDE};stroke-width:0.8;stroke-linecap:square",
+            )
+        )
+        body.append(
+            element(
+                "text",
+                label,
+                style=f"font-size:9px;text-anchor:end;fill:{TICK}",
+                x=num(left - 3),
+                y=num(y_px(p) + 3.42),
+            )
+        )
+    label_x, label_y = num(12.28), num(curve_top + curve_height / 2)
+    body.append(
+        element(
+            "text",
+            "P(c*)",
+            style="font-size:10px;text-anchor:middle",
+            x=label_x,
+            y=label_y,
+            transform=f"rotate(-90 {label_x} {label_y})",
+        )
+    )
+    p = np.asarray(p_values, dtype=np.float64)
+    finite = np.isfinite(p)
+    points = [(num(x_px(k)), num(y_px(p[k]))) for k in range(n)]
+    runs: list[list[int]] = []  # a NaN leaves a gap in the line
+    for k in range(n):
+        if not finite[k]:
+            continue
+        if runs and runs[-1][-1] == k - 1:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    for run in runs:
+        if len(run) >= 2:
+            body.append(
+                element(
+                    "polyline",
+                    points=" ".join(f"{points[k][0]},{points[k][1]}" for k in run),
+                    style=f"fill:none;stroke:{colour};stroke-width:1.8;stroke-linecap:square",
                 )
             )
-        right = width - 6
-        axes = figure.add_axes(
-            (
-                left / width,
-                1 - (curve_top + curve_height) / height,
-                (right - left) / width,
-                curve_height / height,
-            )
+    radius = num(np.sqrt(30) / 2)  # a scatter point of 30 px^2, as the charts draw them
+    for k in np.nonzero(finite)[0]:
+        fill = CORRECT if bool(correct[k]) else WRONG
+        mark = element(
+            "circle",
+            cx=points[k][0],
+            cy=points[k][1],
+            r=radius,
+            style=f"fill:{fill};stroke:#ffffff;stroke-width:0.8",
         )
-        axes.set_xlim((left - x_px(0)) / step, (right - x_px(0)) / step)
-        if thumbnails:
-            strip_axes.set_xlim(0, width)  # imshow changed the limits
-            strip_axes.set_ylim(top + frame, top)
-        axes.set_ylim(0, 1)
-        axes.set_yticks([0, 0.5, 1], ["0", "0.5", "1"])
-        axes.grid(axis="x", visible=False)
-        axes.tick_params(length=0, pad=3)
-        for spine in axes.spines.values():
-            spine.set_visible(False)
-        axes.set_ylabel("P(c*)", labelpad=2)
-        p = np.asarray(p_values, dtype=np.float64)
-        k = np.arange(n)
-        finite = np.isfinite(p)
-        axes.plot(k, p, color=colour, linewidth=1.8)
-        points = axes.scatter(
-            k[finite],
-            p[finite],
-            s=30,
-            c=correctness_colours([correct[i] for i in k[finite]]),
-            edgecolors="white",
-            linewidths=0.8,
-            zorder=3,
-            clip_on=False,
-        )
-        if point_titles is not None and finite.any():
-            points.set_gid("points")
-            titles["points"] = [point_titles[i] for i in k[finite]]
-        every = max(1, int(np.ceil(24 / max(step, 1e-9))))
-        ticks = [i for i in range(n) if i % every == 0 or i == n - 1]
-        axes.set_xticks(ticks, [tick_labels[i] for i in ticks])
-        return figure_svg(
-            figure, description=description, css_class="sequence", titles=titles, images=images
-        )
+        body.append(titled(point_titles[k] if point_titles is not None else None, mark))
+    return svg_document(width, height, body, css_class="sequence", description=description)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._deferred import deferrable
 from ._palette import WALL_COLOURS
 from ._svg_export import figure_svg, new_figure, svg_style
 
@@ -25,6 +26,7 @@ def _short(label: str) -> str:
     return label if len(label) <= MAX_LABEL_CHARS else "…" + label[-(MAX_LABEL_CHARS - 1) :]
 
 
+@deferrable
 def wall_svg(
     states: np.ndarray,
     row_labels: Sequence[str],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ArgumentError, DataError, JaggyError
+from ..figures._deferred import deferred_figures
+from ..figures._parallel import run_calls
 from ..results._atomic import atomic_write_text
 from ._data import ProtocolViews, RunMetrics, Sequence, read_run_metrics, read_views, spread_pick
 from ._registry import list_sections
@@ -98,9 +101,22 @@ class Report:
         """Thumbnails of views (uint8 arrays) or the reason there are none; made once."""
         memo = (run.index, image_id, key, tuple(views))
         if memo not in self._thumbs:
-            maker = self.view_maker(run)
-            self._thumbs[memo] = maker.thumbnails(image_id, key, views) if views else []
+            self.make_thumbnails(run, [(image_id, key, views)])
         return self._thumbs[memo]
+
+    def make_thumbnails(self, run: RunFolder, wanted: list[tuple[str, str, list[int]]]) -> None:
+        """Make the thumbnails of (image id, protocol key, views) requests not made yet, spread
+        over worker processes (each request re-creates its views: seconds for a few dozen)."""
+        maker = self.view_maker(run)
+        todo = [w for w in wanted if (run.index, w[0], w[1], tuple(w[2])) not in self._thumbs]
+        made = run_calls(
+            [
+                functools.partial(maker.thumbnails, image_id, key, views) if views else list
+                for image_id, key, views in todo
+            ]
+        )
+        for (image_id, key, views), thumbs in zip(todo, made, strict=True):
+            self._thumbs[(run.index, image_id, key, tuple(views))] = thumbs
 
     def view_maker(self, run: RunFolder) -> ViewMaker:
         if run.index not in self._makers:
@@ -115,6 +131,12 @@ def render_report(run_dirs: list[str | Path], limits: ReportLimits | None = None
     runs = [RunFolder(path, i) for i, path in enumerate(run_dirs)]
     distinct_labels(runs)
     report = Report(runs, limits or ReportLimits())
+    with deferred_figures() as figures:  # sections first, then every figure in one pass
+        page = _render_page(runs, report)
+    return figures.resolve(page)
+
+
+def _render_page(runs: list[RunFolder], report: Report) -> str:
     sections = list_sections()
     shown = {
         section.name: [run for run in runs if section.present(run.path)] for section in sections

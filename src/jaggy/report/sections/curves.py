@@ -170,15 +170,16 @@ def curves(runs, report):
         problem = report.view_maker(run).problem
         if problem and report.curve_images(run):
             problems.append((run.label, problem))
-    for run in runs:
-        # Make the thumbnails image by image, so each image file is decoded once.
+    for run in runs:  # every thumbnail of the section, made in one parallel pass
         details = report.details(run)
+        wanted = []
         for index in report.curve_images(run):
             for key in report.protocol_keys(run):
                 seq = details.get((key, index))
                 if seq is not None:
                     positions = _thumb_positions(len(seq.view), report.limits.thumbnails)
-                    report.thumbnails(run, seq.image_id, key, [int(seq.view[p]) for p in positions])
+                    wanted.append((seq.image_id, key, [int(seq.view[p]) for p in positions]))
+        report.make_thumbnails(run, wanted)
     protocols = []
     for key in keys:
         having = [run for run in runs if key in report.protocol_keys(run)]

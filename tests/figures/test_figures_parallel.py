@@ -1,0 +1,52 @@
+"""Figures drawn together: the process pool keeps the calls' order, and a deferred figure is
+the same bytes as one drawn where it is called."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from jaggy.figures._charts import Series, line_chart
+from jaggy.figures._deferred import deferred_figures
+from jaggy.figures._parallel import run_calls, worker_count
+from jaggy.figures._sequence import views_and_curve_svg
+
+
+def _square_and_pid(i: int) -> tuple[int, int]:
+    return i * i, os.getpid()
+
+
+@pytest.mark.parametrize("workers", [1, 2, None])
+def test_results_come_back_in_call_order(workers):
+    calls = [lambda i=i: _square_and_pid(i) for i in range(9)]
+    results = run_calls(calls, workers)
+    assert [r[0] for r in results] == [i * i for i in range(9)]
+    if workers == 1:
+        assert {r[1] for r in results} == {os.getpid()}  # no processes asked for: none used
+    elif worker_count(9) > 1:
+        assert os.getpid() not in {r[1] for r in results}  # drawn in the workers
+
+
+def test_an_error_in_a_worker_is_raised_here():
+    def fails():
+        raise ValueError("bad figure")
+
+    with pytest.raises(ValueError, match="bad figure"):
+        run_calls([lambda: 1, fails], 2)
+
+
+def test_deferred_figures_are_the_bytes_drawn_at_once():
+    series = [Series("a <b>", [0, 1, 2], [0.1, 0.5, 0.9], point_titles=["x", "y", "z"])]
+    direct = line_chart(series, title="t")
+    sequence = views_and_curve_svg([], [0.2, 0.4], [True, False], ["0", "1"])
+    with deferred_figures() as figures:
+        chart = line_chart(series, title="t")
+        unused = line_chart([Series("never shown", [0, 1], [1, 2])])
+        later = views_and_curve_svg([], [0.2, 0.4], [True, False], ["0", "1"])
+    assert chart != direct and "<svg" not in chart + unused + later  # placeholders
+    forged = "\x00figure-0-0\x00"  # a string in the data that looks like a placeholder
+    page = figures.resolve(f"<p>{chart}</p>{forged}<p>{later}{chart}</p>", workers=2)
+    assert page == f"<p>{direct}</p>{forged}<p>{sequence}{direct}</p>"
+    assert "never shown" not in page
+    assert line_chart(series, title="t") == direct  # outside the block: drawn at once
