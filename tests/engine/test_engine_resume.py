@@ -260,3 +260,48 @@ def test_resume_into_a_foreign_folder_is_refused(images, tmp_path):
     (out / "notes.txt").write_text("mine")
     with pytest.raises(ArgumentError, match="holds no jaggy run"):
         run_audit(config(images, out), resume=True, progress=False)
+
+
+def test_sigkill_while_the_automatic_batch_size_is_probed_then_resume(images, tmp_path):
+    """`--batch-size auto` probes on the run's own first batches; a SIGKILL before its
+    choice is recorded leaves no chunk committed, and the resumed run probes again."""
+    out = tmp_path / "auto"
+    args = [sys.executable, "-m", "jaggy", *cli_args(images, out)]
+    args[args.index("--batch-size") + 1] = "auto"
+    process = subprocess.Popen(
+        args,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    # the probe needs 6 calls of SECONDS_PER_BATCH at least, from the moment run.json exists
+    kill_when(process, lambda: (out / "run.json").is_file(), 0.02)
+    record = json.loads((out / "run.json").read_text())
+    assert record["autotune"]["status"] == "pending", "the kill should fall inside the probe"
+    assert committed(out) == 0
+    resumed = run_audit(config(images, out, batch_size="auto"), resume=True, progress=False)
+    tuned = resumed.manifest.autotune
+    assert tuned["on_run_views"] is True and tuned.get("status") is None
+    killed, again = sessions(out)
+    assert killed["status"] == "interrupted" and killed["chunks"] == 0
+    assert again["chunks_by_rank"] == [N_IMAGES // CHUNK]
+    fixed = run_audit(
+        config(
+            images,
+            tmp_path / "fixed",
+            batch_size=tuned["batch_size"],
+            memory_format=tuned["memory_format"],
+        ),
+        progress=False,
+    )
+    got, want = (pq.read_table(o / "predictions.parquet") for o in (out, fixed.out))
+    assert got.num_rows == want.num_rows == N_IMAGES * 8
+    for name in ("image_id", "protocol", "view", "top1", "ref_class"):
+        assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
+    torch.testing.assert_close(
+        torch.tensor(got.column("top5_probs").to_pylist()),
+        torch.tensor(want.column("top5_probs").to_pylist()),
+        rtol=1e-4,
+        atol=1e-6,
+    )

@@ -230,3 +230,16 @@ def test_a_nan_view_after_the_first_failure_gives_the_same_answer_early_and_exha
         for out in (early, full)
     ]
     assert [s["robust_accuracy"]["value"] for s in summaries] == [0.0, 0.0]
+
+
+def test_early_exit_on_the_automatic_configuration_answers_as_the_exhaustive_search(
+    images, tmp_path
+):
+    """The probe of --batch-size auto runs on the search's own batches (of its sizes and
+    formats): the early exit still stops after the batch of the first failing view."""
+    model = jumpy(4)
+    early = audit(model, tmp_path / "early", False, data=images, batch_size="auto").out
+    full = audit(model, tmp_path / "full", True, data=images, batch_size=48).out
+    tuned = json.loads((early / "manifest.json").read_text())["autotune"]
+    assert tuned["on_run_views"] is True and tuned["views"]["count"] > 0
+    assert_same_answers(early, full)
