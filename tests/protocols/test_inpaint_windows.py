@@ -12,7 +12,7 @@ from inpaint_reference import reference_inpaint, reference_make_views
 
 from jaggy.models import Preprocessing
 from jaggy.protocols import ProtocolOptions, build_protocols
-from jaggy.protocols._inpaint import Canvases
+from jaggy.protocols._inpaint import inpaint_pasted
 from jaggy.protocols.embed import inpaint
 
 # float64 sums of 0..255 values: the same operations in the same order give the same numbers;
@@ -132,7 +132,7 @@ def test_pasted_canvases_are_the_canvases_with_their_masks():
     for v, (x, y) in enumerate(origins):
         canvas[v, :, y : y + 13, x : x + 17] = image
         mask[v, :, y : y + 13, x : x + 17] = 1
-    got = Canvases.pasted(image, origins, 35, 50).inpaint().image()
+    got = inpaint_pasted(image, origins, 35, 50, torch.float64)
     torch.testing.assert_close(got, reference_inpaint(canvas, mask), rtol=0, atol=ATOL)
 
 

@@ -4,12 +4,15 @@ only where a round can change a pixel.
 A round blurs the masked image and the mask with the separable 12-tap binomial and sets every
 pixel outside the mask to blurred image / blurred mask (0 where the blurred mask is 0). Only
 pixels outside the mask within the filter's reach of it can change: they lie in the mask's
-bounding box C (the image's black pixels, from the second round on) or in the band of 5 px
-before and 6 px after C. So a round blurs just those windows of each view (the band's four
-sides and the box of C's holes), each with its own 6/5 px margins, stacked over the views.
-Every output is the same chain of multiply-adds, in the same order, as in a blur of the whole
-canvas (terms whose inputs lie outside C are left out: they would add exact zeros), so the
-numbers are those of rounds over whole canvases, bit for bit.
+bounding box (the image's black pixels, from the second round on) or in the band of 5 px
+before and 6 px after it. The views of one call are stacked with their masks aligned (a view
+of the demo's path is its neighbour moved by a pixel), so one set of windows serves all of
+them: the four sides of the band around the union U of their masks' boxes, and the box of
+U's pixels outside a mask. Each window is blurred with its own 6/5 px margins; pixels outside
+a view's canvas stay zero, and a view that has stopped is left as it is. Every output is the
+same chain of multiply-adds, in the same order, as in a blur of the whole canvas (terms whose
+inputs lie outside U are left out: they would add exact zeros), so the numbers are those of
+rounds over whole canvases, bit for bit.
 """
 
 from __future__ import annotations
@@ -25,247 +28,248 @@ BEFORE, AFTER = 6, 5
 HALO = BEFORE + AFTER
 MAX_ROUNDS = 80
 ZEROS_LEFT = 200
+# the blurred mask is a multiple of 2^-22 (dyadic taps on a 0/1 mask), so a floor far below
+# it changes no quotient and turns 0 / 0 into the study's 0 / (0 + 1) = 0
+WEIGHT_FLOOR = 2.0**-60
+CHUNK = 16  # views inpainted together: their buffers stay in the CPU's caches
 
-Box = tuple[int, int, int, int]  # rows r0:r1, columns c0:c1 of a canvas
+Box = tuple[int, int, int, int]  # rows r0:r1, columns c0:c1
 NO_BOX = (0, 0, 0, 0)
 
 
-class Canvases:
-    """Views being inpainted, in one zero-padded buffer [V, C + 1, H + 11, W + 11]: channels
-    0..C-1 the image, zero outside the mask, channel C the 0/1 mask; canvas pixel (y, x) at
-    (y + 6, x + 6). Each view's mask bounding box and mask pixel count are kept up to date,
-    and `zeros` holds its pixels summing to zero before the first round."""
+class _Chunk:
+    """Views inpainted together, in one zero-padded buffer [V, C + 1, Ha + 11, Wa + 11]:
+    channels 0..C-1 the image (zero outside the mask), channel C the 0/1 mask. View v's canvas
+    pixel (y, x) is at aligned position (y + oy_v, x + ox_v), stored 6 rows and columns
+    further in; `inside` [V, 1, Ha, Wa] is 1 on each view's canvas."""
 
-    def __init__(self, work: torch.Tensor, boxes: list[Box], counts: list[int], zeros: list[int]):
+    def __init__(self, work, offsets, height, width, counts, zeros, union):
         self.work = work
         self.channels = work.shape[1] - 1
-        self.height, self.width = work.shape[2] - HALO, work.shape[3] - HALO
-        self.boxes, self.counts, self.zeros = boxes, counts, zeros
-        self.pasted_image: torch.Tensor | None = None  # set by `pasted`
+        self.height, self.width = height, width
+        self.offsets = offsets
+        n, _, hb, wb = work.shape
+        self.aligned = (hb - HALO, wb - HALO)
+        inside = work.new_zeros(n, 1, hb - HALO, wb - HALO)
+        for v, (oy, ox) in enumerate(offsets):
+            inside[v, :, oy : oy + height, ox : ox + width] = 1
+        self.inside = inside
+        self.counts, self.zeros, self.union = counts, zeros, union
+        self.scratch: dict[str, torch.Tensor] = {}
 
-    @classmethod
-    def from_canvas(cls, canvas: torch.Tensor, mask: torch.Tensor) -> Canvases:
-        """Canvases [N, C, H, W] and 0/1 masks [N, 1, H, W]. Pixels outside the mask are
-        replaced in the first round whatever they hold, so they start at zero here."""
-        n, c, h, w = canvas.shape
-        work = canvas.new_zeros(n, c + 1, h + HALO, w + HALO)
-        inner = work[..., BEFORE : BEFORE + h, BEFORE : BEFORE + w]
-        binary = mask.to(canvas.dtype)
-        torch.mul(canvas, binary, out=inner[:, :c])
-        inner[:, c:] = binary
-        on = binary[:, 0] != 0
-        zeros = (canvas.sum(dim=1) == 0).flatten(1).sum(dim=1).tolist()
-        return cls(work, _boxes(on), on.flatten(1).sum(dim=1).tolist(), zeros)
+    def canvas(self, v: int) -> Box:
+        oy, ox = self.offsets[v]
+        return (oy, oy + self.height, ox, ox + self.width)
 
-    @classmethod
-    def pasted(
-        cls, image: torch.Tensor, origins: list[tuple[int, int]], height: int, width: int
-    ) -> Canvases:
-        """The image [C, S, S'] pasted at each (x, y) of `origins` on a black height x width
-        canvas and masked where it was pasted; it must lie inside the canvas."""
-        c, s_h, s_w = image.shape
-        work = image.new_zeros(len(origins), c + 1, height + HALO, width + HALO)
-        for v, (x, y) in enumerate(origins):
-            window = work[v, :, BEFORE + y : BEFORE + y + s_h, BEFORE + x : BEFORE + x + s_w]
-            window[:c] = image
-            window[c] = 1
-        black = int((image.sum(dim=0) == 0).sum())
-        zeros = height * width - s_h * s_w + black
-        boxes = [(y, y + s_h, x, x + s_w) for x, y in origins]
-        views = cls(work, boxes, [s_h * s_w] * len(origins), [zeros] * len(origins))
-        views.pasted_image = image
-        return views
+    def inner(self, box: Box) -> torch.Tensor:
+        """The buffer [V, C + 1, h, w] at aligned box `box`."""
+        r0, r1, c0, c1 = box
+        return self.work[:, :, BEFORE + r0 : BEFORE + r1, BEFORE + c0 : BEFORE + c1]
 
-    def image(self) -> torch.Tensor:
-        """The canvases [V, C, H, W] (a view of the buffer)."""
-        h, w = self.height, self.width
-        return self.work[:, : self.channels, BEFORE : BEFORE + h, BEFORE : BEFORE + w]
+    def image(self, v: int) -> torch.Tensor:
+        """View v's canvas [C, H, W] (a view of the buffer)."""
+        r0, r1, c0, c1 = self.canvas(v)
+        return self.work[v, : self.channels, BEFORE + r0 : BEFORE + r1, BEFORE + c0 : BEFORE + c1]
 
-    def inpaint(self) -> Canvases:
+    def inpaint(self) -> None:
         """The study's rounds on every view while more than 200 of its pixels sum to zero, at
         most 80; a view also stops after a round that changed nothing (every later round would
         do the same)."""
-        views = [v for v, z in enumerate(self.zeros) if z > ZEROS_LEFT]
-        start = list(self.boxes)
+        n = len(self.offsets)
+        active = [z > ZEROS_LEFT for z in self.zeros]
         for round_ in range(1, MAX_ROUNDS + 1):
-            if not views:
+            if not any(active):
                 break
             first = round_ == 1
-            added = self._round(views, count_holes=not first)
+            added, grown = self._round(active, count_holes=not first)
             if first:
-                self._mask_nonzero(views, start, added)
+                self._mask_nonzero(added, grown)
             else:
-                for v, (n_added, box) in added.items():
-                    self.counts[v] += n_added
-                    self.boxes[v] = _union(self.boxes[v], box)
-                views = [v for v in views if added[v][0] > 0]
-            views = [v for v in views if self.height * self.width - self.counts[v] > ZEROS_LEFT]
-        return self
+                self.counts = [c + a for c, a in zip(self.counts, added, strict=True)]
+                self.union = _union(self.union, grown)
+            hw = self.height * self.width
+            for v in range(n):
+                if active[v] and (
+                    hw - self.counts[v] <= ZEROS_LEFT or (not first and added[v] == 0)
+                ):
+                    active[v] = False
 
-    def _mask_nonzero(self, views: list[int], start: list[Box], ring: dict) -> None:
-        """After the first round the mask is every pixel whose channels do not sum to zero.
-        Outside each view's first box C the round wrote that mask already; inside C it is
-        the image's non-black pixels."""
-        c = self.channels
-        known = None
-        if self.pasted_image is not None:
-            on = self.pasted_image.sum(dim=0) != 0
-            known = int(on.sum()), _boxes(on[None])[0]
-        for v in views:
-            r0, r1, c0, c1 = start[v]
-            region = self.work[v, :, BEFORE + r0 : BEFORE + r1, BEFORE + c0 : BEFORE + c1]
-            if known is None:
-                on = region[:c].sum(dim=0) != 0
-                count, box = int(on.sum()), _boxes(on[None])[0]
-            else:
-                count, box = known
-            if count < (r1 - r0) * (c1 - c0) or known is None:
-                region[c] = on
-            inside = (r0 + box[0], r0 + box[1], c0 + box[2], c0 + box[3]) if count else NO_BOX
-            self.counts[v] = count + ring[v][0]
-            self.boxes[v] = _union(inside, ring[v][1])
+    def _mask_nonzero(self, added: list[int], grown: Box) -> None:
+        """After the first round the mask is every pixel whose channels do not sum to zero:
+        outside U the round wrote it already, inside U it is set here. U becomes the box of
+        the new masks (smaller where the image has black rows or columns at its border)."""
+        region = self.inner(self.union)
+        on = region[:, : self.channels].sum(dim=1) != 0
+        region[:, self.channels] = on
+        counts = on.flatten(1).sum(dim=1).tolist()
+        self.counts = [c + a for c, a in zip(counts, added, strict=True)]
+        r0, _, c0, _ = self.union
+        box = _boxes(on.any(dim=0, keepdim=True))[0]
+        inside = (r0 + box[0], r0 + box[1], c0 + box[2], c0 + box[3]) if box[1] else NO_BOX
+        self.union = _union(inside, grown)
 
-    def _windows(self, v: int) -> list[tuple[str, Box]]:
-        """The windows of view v that hold every pixel the next round can change."""
-        r0, r1, c0, c1 = self.boxes[v]
+    def _windows(self, active: list[bool]) -> list[tuple[str, Box]]:
+        """The windows (aligned boxes) that hold every pixel the next round can change."""
+        r0, r1, c0, c1 = self.union
         if r1 <= r0:
             return []
-        o_r0, o_r1 = max(r0 - AFTER, 0), min(r1 + BEFORE, self.height)
-        o_c0, o_c1 = max(c0 - AFTER, 0), min(c1 + BEFORE, self.width)
+        ha, wa = self.aligned
+        o_r0, o_r1 = max(r0 - AFTER, 0), min(r1 + BEFORE, ha)
+        o_c0, o_c1 = max(c0 - AFTER, 0), min(c1 + BEFORE, wa)
         sides = [
-            ("top", (o_r0, r0, o_c0, o_c1)),
-            ("bottom", (r1, o_r1, o_c0, o_c1)),
-            ("left", (r0, r1, o_c0, c0)),
-            ("right", (r0, r1, c1, o_c1)),
+            ("band", (o_r0, r0, o_c0, o_c1)),
+            ("band", (r1, o_r1, o_c0, o_c1)),
+            ("band", (r0, r1, o_c0, c0)),
+            ("band", (r0, r1, c1, o_c1)),
         ]
         wins = [(kind, b) for kind, b in sides if b[0] < b[1] and b[2] < b[3]]
-        if self.counts[v] < (r1 - r0) * (c1 - c0):  # C holds pixels outside the mask
-            y0, x0 = BEFORE + r0, BEFORE + c0
-            holes = self.work[v, self.channels, y0 : y0 + r1 - r0, x0 : x0 + c1 - c0] == 0
-            a, b, p, q = _boxes(holes[None])[0]
+        holes = [
+            v
+            for v in range(len(active))
+            if active[v] and self.counts[v] < _area(_intersect(self.union, self.canvas(v)))
+        ]
+        if holes:  # U holds canvas pixels outside some mask
+            region = self.inner(self.union)
+            inside = self.inside[:, :, r0:r1, c0:c1]
+            zero = (region[holes, self.channels] == 0) & (inside[holes, 0] != 0)
+            a, b, p, q = _boxes(zero.any(dim=0, keepdim=True))[0]
             wins.append(("holes", (r0 + a, r0 + b, c0 + p, c0 + q)))
         return wins
 
-    def _round(self, views: list[int], count_holes: bool) -> dict[int, tuple[int, Box]]:
-        """One round on `views`: every window is computed from the buffer as it was, then
-        written back. Returns the pixels each view added to its mask and their box (those of
-        the holes only if `count_holes`)."""
-        kinds: dict[str, list[tuple[int, Box]]] = {}
-        for v in views:
-            for kind, box in self._windows(v):
-                kinds.setdefault(kind, []).append((v, box))
-        results = {kind: self._blur_kind(wins, kind) for kind, wins in kinds.items()}
-        added = {v: (0, NO_BOX) for v in views}
-        for kind, (placed, values, news) in results.items():
-            for (v, (a, b, p, q)), (pa, pp), value in zip(kinds[kind], placed, values, strict=True):
-                region = value[:, a - pa : b - pa, p - pp : q - pp]
-                self.work[v, :, BEFORE + a : BEFORE + b, BEFORE + p : BEFORE + q] = region
-            if kind == "holes" and not count_holes:
+    def _round(self, active: list[bool], count_holes: bool) -> tuple[list[int], Box]:
+        """One round. Each window reads only inputs inside U (all else is still zero), and a
+        band is written outside U, so bands are written as soon as they are computed; the
+        holes (inside U) are computed first and written last. Returns the pixels each view
+        added to its mask (in the holes only if `count_holes`) and the box of those added
+        outside U."""
+        everyone = all(active)
+        keep = None if everyone else torch.tensor(active, device=self.work.device)
+        added = [0] * len(active)
+        grown = NO_BOX
+        windows = self._windows(active)
+        holes = [self._holes(box, keep) for kind, box in windows if kind == "holes"]
+        for kind, box in windows:
+            if kind != "band":
                 continue
-            for (v, _), (pa, pp), (n_new, box) in zip(kinds[kind], placed, news(), strict=True):
-                if n_new:
-                    r0, r1, c0, c1 = box
-                    box = (pa + r0, pa + r1, pp + c0, pp + c1)
-                    added[v] = (added[v][0] + n_new, _union(added[v][1], box))
-        return added
+            values = self._filled(box, "band")
+            inside = self.inside[:, :, box[0] : box[1], box[2] : box[3]]
+            if keep is not None:
+                inside = inside * keep.view(-1, 1, 1, 1)
+            values[:, : self.channels].mul_(inside)
+            on = self._nonzero(values)
+            self.inner(box).copy_(values)
+            for v, count in enumerate(on.sum(dim=(1, 2)).tolist()):
+                added[v] += int(count)
+            b = _box_of(on.amax(dim=0))
+            if b[1]:
+                grown = _union(grown, (box[0] + b[0], box[0] + b[1], box[2] + b[2], box[2] + b[3]))
+        for box, values, new in holes:
+            self.inner(box).copy_(values)
+            if count_holes:
+                for v, count in enumerate(new.sum(dim=(1, 2)).tolist()):
+                    added[v] += int(count)
+        return added, grown
 
-    def _blur_kind(self, wins: list[tuple[int, Box]], kind: str):
-        """One round on windows of one kind, padded to one shape and stacked: their placed
-        origins, the new values [K, C + 1, h, w] (image, then mask: channels not summing to
-        zero), and a function giving each window's added mask pixels and their box."""
-        hh = max(b - a for _, (a, b, _, _) in wins)
-        ww = max(q - p for _, (_, _, p, q) in wins)
-        placed = [(min(a, self.height - hh), min(p, self.width - ww)) for _, (a, _, p, _) in wins]
-        tall = hh > ww  # blurred transposed, so that the long side is the contiguous one
-        x = torch.stack(
-            [
-                _maybe_t(self.work[v, :, pa : pa + hh + HALO, pp : pp + ww + HALO], tall)
-                for (v, _), (pa, pp) in zip(wins, placed, strict=True)
-            ]
-        )
-        # window rows and columns inside the masks' boxes: outside them every input is zero
-        spans = [
-            (self._span(self.boxes[v][:2], pa, hh), self._span(self.boxes[v][2:], pp, ww))
-            for (v, _), (pa, pp) in zip(wins, placed, strict=True)
-        ]
-        rows = (min(s[0][0] for s in spans), max(s[0][1] for s in spans))
-        cols = (min(s[1][0] for s in spans), max(s[1][1] for s in spans))
-        blurred = _blur_windows(x, hh, ww, rows, cols, tall)
-        x = _maybe_t(x, tall)
+    def _holes(self, box: Box, keep):
+        """The round in the holes window: new values [V, C + 1, h, w] and the pixels
+        [V, h, w] they add to the mask (those outside a mask, on the canvas, not black)."""
         c = self.channels
-        old = x[..., BEFORE : BEFORE + hh, BEFORE : BEFORE + ww]
-        mask, image = old[:, c:], old[:, :c]
-        weight = blurred[:, c:]
-        filled = blurred[:, :c] / (weight + (weight == 0).to(weight.dtype))
-        step = mask * image + (1 - mask) * filled
-        on = step.sum(dim=1, keepdim=True) != 0
-        values = torch.cat([step, on.to(step.dtype)], dim=1)
+        old = self.inner(box)
+        filled = self._filled(box, "holes")
+        change = (old[:, c] == 0) & (self.inside[:, 0, box[0] : box[1], box[2] : box[3]] != 0)
+        if keep is not None:
+            change &= keep.view(-1, 1, 1)
+        # mask * image + (1 - mask) * filled with a 0/1 mask: image where 1, filled where 0
+        values = torch.where(change[:, None], filled, old)
+        on = self._nonzero(values)
+        return box, values, change & (on != 0)
 
-        def news():
-            device = x.device
-            own = torch.tensor(
-                [
-                    [a - pa, b - pa, p - pp, q - pp]
-                    for (_, (a, b, p, q)), (pa, pp) in zip(wins, placed, strict=True)
-                ],
-                device=device,
-            )
-            r, k = torch.arange(hh, device=device), torch.arange(ww, device=device)
-            in_rows = (r >= own[:, :1]) & (r < own[:, 1:2])
-            in_cols = (k >= own[:, 2:3]) & (k < own[:, 3:4])
-            new = on[:, 0] & (mask[:, 0] == 0) & in_rows[:, :, None] & in_cols[:, None, :]
-            return zip(new.flatten(1).sum(dim=1).tolist(), _boxes(new), strict=True)
+    def _filled(self, box: Box, kind: str) -> torch.Tensor:
+        """blurred image / blurred mask in window `box`, [V, C + 1, h, w] (channel C is free
+        for the caller), in a scratch buffer of `kind`."""
+        a, b, p, q = box
+        hh, ww = b - a, q - p
+        c = self.channels
+        r0, r1, c0, c1 = self.union
+        rows = (max(r0 - a + BEFORE, 0), min(r1 - a + BEFORE, hh + HALO))
+        cols = (max(c0 - p + BEFORE, 0), min(c1 - p + BEFORE, ww + HALO))
+        x = self.work[:, :, a : a + hh + HALO, p : p + ww + HALO]
+        if hh > ww:  # blurred transposed (see `_blur_into`)
+            out = self._scratch(kind, (x.shape[0], c + 1, ww, hh)).transpose(-1, -2)
+        else:
+            out = self._scratch(kind, (x.shape[0], c + 1, hh, ww))
+        _blur_into(out, x, rows, cols, lambda shape: self._scratch("rows", shape))
+        weight = out[:, c:].clamp_(min=WEIGHT_FLOOR)
+        torch.div(out[:, :c], weight, out=out[:, :c])
+        return out
 
-        return placed, values, news
+    def _nonzero(self, values: torch.Tensor) -> torch.Tensor:
+        """Channel C of `values` set to 1 where channels 0..C-1 do not sum to zero, 0 elsewhere
+        (a view [V, h, w])."""
+        c = self.channels
+        on = values[:, c]
+        torch.add(values[:, 0], values[:, 1], out=on) if c > 1 else on.copy_(values[:, 0])
+        for k in range(2, c):
+            on.add_(values[:, k])
+        return on.ne_(0)
 
-    @staticmethod
-    def _span(box: tuple[int, int], origin: int, size: int) -> tuple[int, int]:
-        """Where canvas range box[0]:box[1] falls among the inputs of a window of `size`
-        outputs from `origin` (its inputs start 6 px before)."""
-        return max(box[0] - origin + BEFORE, 0), min(box[1] - origin + BEFORE, size + HALO)
+    def _scratch(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+        """A reusable buffer of `shape` (contents undefined), one per name."""
+        numel = math.prod(shape)
+        buffer = self.scratch.get(name)
+        if buffer is None or buffer.numel() < numel:
+            buffer = self.work.new_empty(max(numel, 1))
+            self.scratch[name] = buffer
+        return buffer[:numel].view(shape)
 
 
-def _maybe_t(x: torch.Tensor, transpose: bool) -> torch.Tensor:
-    return x.transpose(-1, -2) if transpose else x
-
-
-def _blur_windows(
-    x: torch.Tensor,
-    h: int,
-    w: int,
-    rows: tuple[int, int],
-    cols: tuple[int, int],
-    transposed: bool = False,
-) -> torch.Tensor:
-    """The study's blur, rows then columns, of windows [K, C, h + 11, w + 11] that carry their
-    6/5 px margins (`transposed`: given as [K, C, w + 11, h + 11]): [K, C, h, w]. Each output
-    is the same chain of multiply-adds as in scipy's `convolve2d(..., 'same')` order over the
-    whole canvas. Inputs outside rows[0]:rows[1] and columns cols[0]:cols[1] (window
-    coordinates) are zero: the terms they would add, exact zeros before or after the others,
-    are left out."""
-    n, c = x.shape[:2]
+def _blur_into(out: torch.Tensor, x: torch.Tensor, rows, cols, scratch) -> None:
+    """The study's blur, rows then columns, of windows x [K, C, h + 11, w + 11] that carry
+    their 6/5 px margins, into out [K, C, h, w]: each output the same chain of multiply-adds
+    as in scipy's `convolve2d(..., 'same')` order over the whole canvas, with the terms whose
+    inputs lie outside rows[0]:rows[1] x cols[0]:cols[1] (window coordinates; zero there) left
+    out: they would add exact zeros, before or after the others. A window taller than wide is
+    blurred transposed, so that its long side is the contiguous one: `out` is then the
+    transpose of a contiguous [K, C, w, h]."""
+    n, c, h, w = out.shape
     ra, rb = rows
-    k0, k1 = max(0, cols[0] - w + 1), min(12, cols[1])
-    j0, j1 = max(0, ra - h + 1), min(12, rb)
-    if transposed:  # the same sums, with rows and columns swapped in memory
-        blurred_rows = x.new_zeros(n, c, w, h + HALO)
-        part, src = blurred_rows[..., ra:rb], x[..., ra:rb]
-        torch.mul(src[:, :, k0 : k0 + w], TAPS[k0], out=part)
-        for k in range(k0 + 1, k1):
-            part.add_(src[:, :, k : k + w], alpha=TAPS[k])
-        out = blurred_rows[..., j0 : j0 + h] * TAPS[j0]
-        for j in range(j0 + 1, j1):
-            out.add_(blurred_rows[..., j : j + h], alpha=TAPS[j])
-        return out.transpose(-1, -2)
-    blurred_rows = x.new_zeros(n, c, h + HALO, w)
-    part, src = blurred_rows[:, :, ra:rb], x[:, :, ra:rb]
-    torch.mul(src[..., k0 : k0 + w], TAPS[k0], out=part)
-    for k in range(k0 + 1, k1):
-        part.add_(src[..., k : k + w], alpha=TAPS[k])
-    out = blurred_rows[..., j0 : j0 + h, :] * TAPS[j0]
-    for j in range(j0 + 1, j1):
-        out.add_(blurred_rows[..., j : j + h, :], alpha=TAPS[j])
-    return out
+    ca, cb = cols
+    if h > w:  # rows of the transposed window: [K, C, columns, rows]
+        src = x[:, :, ra:rb, ca:cb].transpose(-1, -2).contiguous()
+        blurred_rows = scratch((n, c, w, rb - ra)).zero_()
+        for k in range(12):
+            j0, j1 = max(0, ca - k), min(w, cb - k)
+            if j0 < j1:
+                blurred_rows[:, :, j0:j1].add_(src[:, :, j0 + k - ca : j1 + k - ca], alpha=TAPS[k])
+        out_t = out.transpose(-1, -2)
+        out_t.zero_()
+        for j in range(12):
+            i0, i1 = max(0, ra - j), min(h, rb - j)
+            if i0 < i1:
+                out_t[..., i0:i1].add_(blurred_rows[..., i0 + j - ra : i1 + j - ra], alpha=TAPS[j])
+        return
+    src = x[:, :, ra:rb]
+    blurred_rows = scratch((n, c, rb - ra, w)).zero_()
+    for k in range(12):
+        j0, j1 = max(0, ca - k), min(w, cb - k)
+        if j0 < j1:
+            blurred_rows[..., j0:j1].add_(src[..., j0 + k : j1 + k], alpha=TAPS[k])
+    out.zero_()
+    for j in range(12):
+        i0, i1 = max(0, ra - j), min(h, rb - j)
+        if i0 < i1:
+            out[..., i0:i1, :].add_(blurred_rows[..., i0 + j - ra : i1 + j - ra, :], alpha=TAPS[j])
+
+
+def _box_of(on: torch.Tensor) -> Box:
+    """Bounding box of the nonzero pixels of one map [h, w]; (0, 0, 0, 0) if none."""
+    h = on.shape[0]
+    flags = torch.cat([on.amax(dim=1), on.amax(dim=0)]).tolist()
+    rows = [i for i in range(h) if flags[i]]
+    if not rows:
+        return NO_BOX
+    cols = [i for i, f in enumerate(flags[h:]) if f]
+    return (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1)
 
 
 def _boxes(on: torch.Tensor) -> list[Box]:
@@ -292,13 +296,84 @@ def _union(a: Box, b: Box) -> Box:
     return (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
 
 
+def _intersect(a: Box, b: Box) -> Box:
+    return (max(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), min(a[3], b[3]))
+
+
+def _area(box: Box) -> int:
+    return max(box[1] - box[0], 0) * max(box[3] - box[2], 0)
+
+
+def _aligned(boxes: list[Box]) -> list[tuple[int, int]]:
+    """Offsets (oy, ox) that put the top left corners of `boxes` at one aligned position."""
+    top, left = max(b[0] for b in boxes), max(b[2] for b in boxes)
+    return [(top - b[0], left - b[2]) for b in boxes]
+
+
+def _new_buffer(like: torch.Tensor, offsets, channels: int, height: int, width: int):
+    span_y, span_x = max(o[0] for o in offsets), max(o[1] for o in offsets)
+    n = len(offsets)
+    return like.new_zeros(n, channels + 1, height + span_y + HALO, width + span_x + HALO)
+
+
 def inpaint(canvas: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The study's inpainting of canvases [N, C, H, W] with 0/1 masks [N, 1, H, W]; see
-    `jaggy.protocols.embed.inpaint`. Views that start with 200 or fewer zero pixels are
-    returned as they are."""
-    views = Canvases.from_canvas(canvas, mask).inpaint()
-    out = views.image().clone()
-    untouched = torch.tensor([z <= ZEROS_LEFT for z in views.zeros], device=canvas.device)
-    if bool(untouched.any()):
-        out[untouched] = canvas[untouched]
+    """The study's inpainting of canvases [N, C, H, W] (pixel values 0..255, black = 0) with
+    0/1 masks [N, 1, H, W]; see `jaggy.protocols.embed.inpaint`. Views that start with 200 or
+    fewer zero pixels are returned as they are."""
+    n, c, h, w = canvas.shape
+    out = canvas.clone()
+    binary = mask.to(canvas.dtype)
+    on = binary[:, 0] != 0
+    boxes = _boxes(on)
+    counts = on.flatten(1).sum(dim=1).tolist()
+    zeros = (canvas.sum(dim=1) == 0).flatten(1).sum(dim=1).tolist()
+    for first in range(0, n, CHUNK):
+        views = range(first, min(first + CHUNK, n))
+        if all(zeros[v] <= ZEROS_LEFT for v in views):
+            continue
+        offsets = _aligned([boxes[v] for v in views])
+        work = _new_buffer(canvas, offsets, c, h, w)
+        union = NO_BOX
+        for i, v in enumerate(views):
+            oy, ox = offsets[i]
+            inner = work[i, :, BEFORE + oy : BEFORE + oy + h, BEFORE + ox : BEFORE + ox + w]
+            torch.mul(canvas[v], binary[v], out=inner[:c])
+            inner[c:] = binary[v]
+            if counts[v]:
+                r0, r1, c0, c1 = boxes[v]
+                union = _union(union, (r0 + oy, r1 + oy, c0 + ox, c1 + ox))
+        chunk = _Chunk(
+            work, offsets, h, w, [counts[v] for v in views], [zeros[v] for v in views], union
+        )
+        chunk.inpaint()
+        for i, v in enumerate(views):
+            if zeros[v] > ZEROS_LEFT:
+                out[v] = chunk.image(i)
+    return out
+
+
+def inpaint_pasted(
+    image: torch.Tensor, origins: list[tuple[int, int]], height: int, width: int, dtype
+) -> torch.Tensor:
+    """`inpaint` of the image [C, S, S'] pasted at each (x, y) of `origins` on a black
+    height x width canvas, masked where it was pasted (it must lie inside the canvas):
+    canvases [V, C, height, width] of `dtype`."""
+    c, s_h, s_w = image.shape
+    out = torch.empty(len(origins), c, height, width, dtype=dtype, device=image.device)
+    black = int((image.sum(dim=0) == 0).sum())
+    zeros = height * width - s_h * s_w + black
+    for first in range(0, len(origins), CHUNK):
+        part = origins[first : first + CHUNK]
+        offsets = _aligned([(y, y + s_h, x, x + s_w) for x, y in part])
+        work = _new_buffer(image, offsets, c, height, width)
+        top, left = part[0][1] + offsets[0][0], part[0][0] + offsets[0][1]
+        placed = work[:, :, BEFORE + top : BEFORE + top + s_h, BEFORE + left : BEFORE + left + s_w]
+        placed[:, :c] = image
+        placed[:, c] = 1
+        n = len(part)
+        union = (top, top + s_h, left, left + s_w)
+        chunk = _Chunk(work, offsets, height, width, [s_h * s_w] * n, [zeros] * n, union)
+        chunk.inpaint()
+        for i in range(n):
+            out[first + i] = chunk.image(i)
     return out

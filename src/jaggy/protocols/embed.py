@@ -123,8 +123,8 @@ class InpaintProtocol(EmbedProtocol):
         params = self.view_params()
         origins = [(x0 + int(params[k].dx), y0 + int(params[k].dy)) for k in indices]
         r = self.input_size
-        filled = _inpaint.Canvases.pasted(pixels, origins, r, r).inpaint().image()
-        return prep.normalize(filled.to(source.dtype) / 255.0)
+        filled = _inpaint.inpaint_pasted(pixels, origins, r, r, source.dtype)
+        return prep.normalize(filled / 255.0)
 
 
 def inpaint(canvas: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
