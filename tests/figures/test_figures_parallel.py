@@ -50,3 +50,29 @@ def test_deferred_figures_are_the_bytes_drawn_at_once():
     assert page == f"<p>{direct}</p>{forged}<p>{sequence}{direct}</p>"
     assert "never shown" not in page
     assert line_chart(series, title="t") == direct  # outside the block: drawn at once
+
+
+def _torch_sum_and_pid() -> tuple[float, int]:
+    import torch
+
+    x = torch.ones(64, 1024, 1024)
+    return float((x * 2).sum()), os.getpid()
+
+
+def test_workers_use_torch_after_the_parent_ran_it_on_several_threads(monkeypatch):
+    import torch
+
+    from jaggy.figures import _parallel
+
+    if worker_count(2) < 2:
+        pytest.skip("one core or no fork here: the calls run in this process")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.ones(64, 1024, 1024).mul(2).sum()  # the parent's OpenMP threads are started
+        monkeypatch.setattr(_parallel, "CALL_TIMEOUT_S", 60.0)
+        results = run_calls([_torch_sum_and_pid, _torch_sum_and_pid], 2)
+    finally:
+        torch.set_num_threads(before)
+    assert [r[0] for r in results] == [2.0 * 64 * 1024 * 1024] * 2
+    assert os.getpid() not in {r[1] for r in results}  # done in the workers, not after a hang

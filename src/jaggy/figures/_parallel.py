@@ -5,6 +5,10 @@ machine's cores are free. Workers are forked once the work is known: they inheri
 make (functions and arguments are never pickled), and only the results travel back, in the
 order of the calls, so the output does not depend on which worker drew what. Where processes
 cannot be forked (Windows, macOS, a single core) the same calls run one after another here.
+
+A forked worker runs torch on one thread: the OpenMP pool of a process that has run torch on
+several threads (the audit's forward) does not survive a fork, and a worker that used it would
+wait forever. Should a worker still hang or die, the calls not returned run here instead.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 MAX_WORKERS = 4  # a few: the work is seconds at most, and each worker costs a fork
+CALL_TIMEOUT_S = 300.0  # a result not back this long after the previous one: do the rest here
 
 _CALLS: Sequence[Callable[[], Any]] = ()  # what forked workers run (set just before forking)
 
@@ -29,6 +34,12 @@ def worker_count(calls: int) -> int:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return max(1, min(MAX_WORKERS, cores, calls))
+
+
+def _start_worker() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None:  # see the module doc: the parent's thread pool is gone here
+        torch.set_num_threads(1)
 
 
 def _run(index: int) -> Any:
@@ -53,10 +64,17 @@ def run_calls(calls: Sequence[Callable[[], Any]], workers: int | None = None) ->
     try:
         context = multiprocessing.get_context("fork")
         try:
-            pool = context.Pool(workers)
+            pool = context.Pool(workers, initializer=_start_worker)
         except OSError:  # no processes left to start: do the work here
             return [call() for call in calls]
+        results: list[Any] = []
         with pool:
-            return pool.map(_run, range(len(calls)), chunksize=1)
+            returned = pool.imap(_run, range(len(calls)), chunksize=1)
+            try:
+                for _ in calls:
+                    results.append(returned.next(timeout=CALL_TIMEOUT_S))
+            except multiprocessing.TimeoutError:
+                pool.terminate()
+        return results + [call() for call in calls[len(results) :]]
     finally:
         _CALLS = ()
