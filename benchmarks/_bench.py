@@ -1,5 +1,6 @@
-"""Shared helpers of the benchmark scripts: a folder of real photos, the machine, interleaved
-repeats, and the bare `model(x)` loop every engine number is compared with.
+"""Shared helpers of the benchmark scripts: the set-up every script shares (device, model,
+a work folder, the machine and its load printed at the start and the end), a folder of real
+photos, interleaved repeats, and the bare `model(x)` loop every engine number is compared with.
 
 Timing on a shared machine: other processes slow some runs down by chance, so every script
 measures the configurations it compares interleaved (A, B, A, B, ... with the order rotated
@@ -10,18 +11,73 @@ median, so a disturbed round cannot favour one side.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import shutil
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from jaggy.data import sample_paths
 from jaggy.engine._forward import AUTOCAST_DTYPES, TORCH_MEMORY_FORMATS
+
+
+@dataclass
+class Bench:
+    """What a benchmark script works with: the device, the loaded model (its module on the
+    device, in eval mode), the model's input side and a work folder (removed at the end)."""
+
+    device: torch.device
+    loaded: object  # jaggy.models.LoadedModel
+    module: torch.nn.Module
+    side: int
+    work: Path
+    model: str
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15-minute load averages, as printed at a script's start and end:
+    timings taken under load are slower and noisier (ratios are interleaved for that)."""
+    if not hasattr(os, "getloadavg"):
+        return "not available"
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min; {os.cpu_count()} cores)"
+
+
+def with_load_average(main: Callable[[], int | None]) -> int:
+    """Run a script's `main`, printing the load average before and after it."""
+    print(f"load average at the start: {load_average()}", flush=True)
+    try:
+        return main() or 0
+    finally:
+        print(f"load average at the end: {load_average()}", flush=True)
+
+
+@contextlib.contextmanager
+def setup(model: str, device: str, name: str, **facts) -> Iterator[Bench]:
+    """The shared set-up of a benchmark: resolve `device`, load `model` on it, make a work
+    folder, print the machine (as JSON, with `facts`) and the load average; at the end print
+    the load average again and remove the work folder."""
+    from jaggy.engine._device import resolve_device
+    from jaggy.models import load_model
+
+    resolved = resolve_device(device)
+    loaded = load_model(model, device=resolved)
+    module = loaded.module.to(resolved).eval()
+    work = Path(tempfile.mkdtemp(prefix=f"jaggy-{name}-"))
+    print(json.dumps({"machine": machine(resolved), "model": model, **facts}, indent=1))
+    print(f"load average at the start: {load_average()}", flush=True)
+    try:
+        yield Bench(resolved, loaded, module, loaded.preprocessing.input_size, work, model)
+    finally:
+        print(f"load average at the end: {load_average()}", flush=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def photo_folder(root: Path, n: int) -> Path:

@@ -200,5 +200,17 @@ def main() -> int:
     return 0
 
 
+def _load_average() -> str:
+    # printed at the start and the end (as _bench does, without importing torch here)
+    return (
+        " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" (1, 5, 15 min; {os.cpu_count()} cores)"
+    )
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    print(f"load average at the start: {_load_average()}", flush=True)
+    try:
+        code = main()
+    finally:
+        print(f"load average at the end: {_load_average()}", flush=True)
+    raise SystemExit(code)

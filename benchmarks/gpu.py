@@ -39,7 +39,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
-from _bench import machine, photo_folder  # noqa: E402
+from _bench import machine, photo_folder, with_load_average  # noqa: E402
 
 from jaggy.engine._device import resolve_device  # noqa: E402
 
@@ -298,4 +298,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(with_load_average(main))

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import machine, photo_folder  # noqa: E402
+from _bench import machine, photo_folder, with_load_average  # noqa: E402
 
 
 def child(args) -> int:
@@ -111,4 +111,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(with_load_average(main))

@@ -19,7 +19,6 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,21 +29,20 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _bench import (  # noqa: E402
+    Bench,
     interleaved,
-    machine,
     median,
     photo_folder,
     ratio_median,
     rounds_text,
+    setup,
     spread,
 )
 
 from jaggy.data import discover_images  # noqa: E402
 from jaggy.engine import AuditConfig
-from jaggy.engine._device import resolve_device
 from jaggy.engine._runner import execute
 from jaggy.engine._setup import AuditSetup
-from jaggy.models import load_model  # noqa: E402
 from jaggy.protocols import ProtocolOptions, build_protocols
 from jaggy.protocols._paths import path_offsets
 
@@ -110,12 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args(argv)
-    device = resolve_device(args.device)
-    loaded = load_model(args.model, device=device)
-    loaded.module.to(device).eval()
-    work = Path(tempfile.mkdtemp(prefix="jaggy-reference-"))
+    with setup(args.model, args.device, "reference") as bench:
+        return run(args, bench)
+
+
+def run(args, bench: Bench) -> int:
+    device, loaded, work = bench.device, bench.loaded, bench.work
     folder = photo_folder(work / "images", args.images)
-    print(json.dumps({"machine": machine(device), "model": args.model}, indent=1))
     seen: dict = {}
 
     def audit() -> float:
@@ -132,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             out=str(out),
         )
         start = time.perf_counter()
-        setup = AuditSetup(config, loaded)
-        result = execute(setup, progress=False)
+        result = execute(AuditSetup(config, loaded), progress=False)
         seconds = time.perf_counter() - start
         table = pq.read_table(out / "predictions.parquet")
         seen["audit"] = table.column("top1").to_pylist()
@@ -177,7 +175,6 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
         )
-    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

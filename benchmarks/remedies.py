@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import torch
 
-from jaggy.models import load_model
+sys.path.insert(0, str(Path(__file__).parent))
+from _bench import with_load_average  # noqa: E402
+
+from jaggy.models import load_model  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,4 +85,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(with_load_average(main))

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import machine, median, photo_folder, ratio_median, spread  # noqa: E402
+from _bench import machine, median, photo_folder, ratio_median, spread, with_load_average  # noqa: E402
 
 
 def audit(args, folder: Path, out: Path, ranks: int) -> dict:
@@ -95,4 +95,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(with_load_average(main))

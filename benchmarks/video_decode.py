@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import machine, median, ratio_median, spread  # noqa: E402
+from _bench import machine, median, ratio_median, spread, with_load_average  # noqa: E402
 
 from jaggy.data._dataset import DecodedImage
 from jaggy.data._decode import prepare_source  # noqa: E402
@@ -212,4 +212,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(with_load_average(main))

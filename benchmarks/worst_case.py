@@ -22,26 +22,24 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _bench import (  # noqa: E402
+    Bench,
     bare_forward_rate,
     interleaved,
-    machine,
     median,
     photo_folder,
     ratio_median,
+    setup,
     spread,
 )
 
 from jaggy.engine import AuditConfig  # noqa: E402
-from jaggy.engine._device import resolve_device  # noqa: E402
 from jaggy.engine._runner import execute  # noqa: E402
 from jaggy.engine._setup import AuditSetup  # noqa: E402
-from jaggy.models import load_model  # noqa: E402
 from jaggy.results import read_metrics  # noqa: E402
 
 
@@ -74,13 +72,13 @@ class Search:
             out=str(out),
         )
         start = time.perf_counter()
-        setup = AuditSetup(config, self.loaded)
-        execute(setup, progress=False)
+        audit = AuditSetup(config, self.loaded)
+        execute(audit, progress=False)
         seconds = time.perf_counter() - start
         table = read_metrics(out).to_pandas().sort_values("image_id")
         self.answers[exhaustive] = table[["image_id", "robust_accuracy", "failing_shift"]]
         self.views[exhaustive] = int(table["n_views"].sum())
-        self.set_views = len(setup.items) * setup.views_per_image()
+        self.set_views = len(audit.items) * audit.views_per_image()
         self.seconds[exhaustive].append(seconds)
         shutil.rmtree(out)
         return self.set_views / seconds
@@ -98,15 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
     args = parser.parse_args(argv)
+    with setup(args.model, args.device, "worst") as bench:
+        return run(args, bench)
 
-    device = resolve_device(args.device)
-    loaded = load_model(args.model, device=device)
-    module = loaded.module.to(device).eval()
-    side = loaded.preprocessing.input_size
-    work = Path(tempfile.mkdtemp(prefix="jaggy-worst-"))
+
+def run(args, bench: Bench) -> int:
+    device, loaded, module, side, work = (
+        bench.device,
+        bench.loaded,
+        bench.module,
+        bench.side,
+        bench.work,
+    )
     folder = photo_folder(work / "images", args.images)
     search = Search(loaded, folder, work, args)
-    print(json.dumps({"machine": machine(device), "model": args.model}, indent=1))
     print(
         f"--worst-case {args.kind} on {args.images} photos, batch {args.batch_size}, "
         f"{args.memory_format}, {args.dtype}, {device}"
@@ -171,7 +174,6 @@ def main(argv: list[str] | None = None) -> int:
                 indent=1,
             )
         )
-    shutil.rmtree(work)
     return 0 if same else 1
 
 
