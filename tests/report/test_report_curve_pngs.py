@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from report_fixtures import make_run, write_images
 
+from jaggy.figures import _parallel
 from jaggy.report import _curve_pngs as curve_pngs
 from jaggy.report._curve_pngs import write_shift_curve_pngs
 from jaggy.results import iter_sequences
@@ -35,6 +36,7 @@ def test_one_png_per_image_with_every_sequence(run_dir, tmp_path, monkeypatch, b
         return real(curves, title)
 
     monkeypatch.setattr(curve_pngs, "shift_curves_png", spy)
+    monkeypatch.setattr(_parallel, "MAX_WORKERS", 1)  # drawn here, where the spy sees them
     paths = write_shift_curve_pngs(run_dir, tmp_path / "figs", [f"name{i}" for i in range(10)])
     assert [p.name for p in paths] == [
         "00000-img0_.png.png",
@@ -54,3 +56,12 @@ def test_one_png_per_image_with_every_sequence(run_dir, tmp_path, monkeypatch, b
 def test_caps_images(run_dir, tmp_path):
     paths = write_shift_curve_pngs(run_dir, tmp_path / "figs", max_images=2)
     assert [p.name[:5] for p in paths] == ["00000", "00001"]
+
+
+def test_pngs_drawn_in_workers_are_those_drawn_here(run_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(curve_pngs, "BATCH", 2)  # batches drawn while the file is still read
+    spread = write_shift_curve_pngs(run_dir, tmp_path / "spread")
+    monkeypatch.setattr(_parallel, "MAX_WORKERS", 1)
+    here = write_shift_curve_pngs(run_dir, tmp_path / "here")
+    assert [p.name for p in spread] == [p.name for p in here]
+    assert [p.read_bytes() for p in spread] == [p.read_bytes() for p in here]

@@ -15,7 +15,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from ._parallel import run_calls
+from ._parallel import run_calls, worker_count
+
+# Figures are written in about a millisecond or two each: a worker (a fork of a process that
+# holds torch and the run) pays for itself only with a hundred or so to draw.
+FIGURES_PER_WORKER = 100
 
 _PENDING: ContextVar[DeferredFigures | None] = ContextVar("jaggy_deferred_figures", default=None)
 
@@ -38,6 +42,8 @@ class DeferredFigures:
         """`text` with every placeholder replaced by its figure's SVG (a recorded figure
         whose placeholder is not in `text` is not drawn)."""
         shown = sorted({int(i) for i in self._pattern.findall(text)})
+        if workers is None:
+            workers = max(1, min(worker_count(len(shown)), len(shown) // FIGURES_PER_WORKER))
         svgs = dict(zip(shown, run_calls([self.calls[i] for i in shown], workers), strict=True))
         return self._pattern.sub(lambda match: svgs[int(match.group(1))], text)
 

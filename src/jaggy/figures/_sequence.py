@@ -7,33 +7,16 @@ directly (`_svg_writer`): a report draws dozens of these, and matplotlib's gener
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image
 
 from ._deferred import deferrable
 from ._palette import CORRECT, WRONG
-from ._svg_writer import element, num, svg_document, text_content, titled
+from ._svg_writer import element, image_data_uri, num, svg_document, text_content, titled
 
 GUIDE = "#e3e5ea"  # dashed view-to-point guides and the y grid (the report's grid colour)
 TICK = "#555555"  # tick label colour (as `_svg_export.STYLE`)
-
-
-def image_data_uri(pixels: np.ndarray | Image.Image, format: str = "PNG", quality: int = 85) -> str:
-    """An image (uint8 array [H, W, 3] or PIL image) as a `data:` URI (PNG, or JPEG for
-    photographs)."""
-    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels, "RGB")
-    buffer = io.BytesIO()
-    if format.upper() == "JPEG":
-        image.convert("RGB").save(buffer, "JPEG", quality=quality, optimize=True)
-        mime = "image/jpeg"
-    else:
-        image.save(buffer, "PNG", optimize=True)
-        mime = "image/png"
-    return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
 
 
 def correctness_colours(correct: Sequence[bool]) -> list[str]:

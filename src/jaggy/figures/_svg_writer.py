@@ -1,12 +1,19 @@
-"""SVG written directly, for figures whose layout is fixed pixel geometry (no layout engine, no
-text measurement): the same conventions as `_svg_export` (1 unit = 1 CSS px, numbers rounded
-to 0.01 px, text kept as text and drawn by the page's font, every string XML-escaped, no ids
-unless something refers to them), at a small fraction of matplotlib's cost."""
+"""SVG written directly, for figures whose layout is fixed pixel geometry (no layout engine;
+text widths from matplotlib's font metrics where a layout needs them), with the conventions of
+`_svg_export`: 1 unit = 1 CSS px, numbers rounded to 0.01 px, text kept as text and drawn by
+the page's font, every string XML-escaped, no ids (nothing refers to one), the same bytes for
+the same input; at a small fraction of matplotlib's cost."""
 
 from __future__ import annotations
 
+import base64
+import functools
+import io
 from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+from PIL import Image
 
 SVG_NS = "http://www.w3.org/2000/svg"
 
@@ -56,3 +63,34 @@ def svg_document(
         f'stroke-linejoin="round" stroke-linecap="butt" class={attribute(css_class)} '
         f'role="img">{desc}{"".join(body)}</svg>'
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def text_width(text: str, size: float, bold: bool = False) -> float:
+    """Width in px of `text` at `size` px in matplotlib's sans-serif font, as matplotlib lays
+    it out (the page draws it in its own font, close in width)."""
+    from matplotlib.font_manager import FontProperties
+
+    prop = FontProperties(family="sans-serif", size=size, weight="bold" if bold else "normal")
+    return float(_text_to_path().get_text_width_height_descent(text, prop, ismath=False)[0])
+
+
+@functools.lru_cache(maxsize=1)
+def _text_to_path():
+    from matplotlib.textpath import TextToPath
+
+    return TextToPath()
+
+
+def image_data_uri(pixels: np.ndarray | Image.Image, format: str = "PNG", quality: int = 85) -> str:
+    """An image (uint8 array [H, W, 3] or PIL image) as a `data:` URI (PNG, or JPEG for
+    photographs)."""
+    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels, "RGB")
+    buffer = io.BytesIO()
+    if format.upper() == "JPEG":
+        image.convert("RGB").save(buffer, "JPEG", quality=quality, optimize=True)
+        mime = "image/jpeg"
+    else:
+        image.save(buffer, "PNG", optimize=True)
+        mime = "image/png"
+    return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"

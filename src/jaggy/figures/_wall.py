@@ -1,4 +1,8 @@
-"""The study's wall: one row per image, one column per view, lit where the answer is c*."""
+"""The study's wall: one row per image, one column per view, lit where the answer is c*.
+
+Its layout is fixed px geometry (cells, labels around them), so the SVG is written directly
+(`_svg_writer`), laid out as matplotlib draws it cropped to its content (2.16 px margin).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,20 @@ import numpy as np
 
 from ._deferred import deferrable
 from ._palette import WALL_COLOURS
-from ._svg_export import figure_svg, new_figure, svg_style
+from ._svg_writer import (
+    element,
+    image_data_uri,
+    num,
+    svg_document,
+    text_content,
+    text_width,
+    titled,
+)
+
+MARGIN = 2.16  # px around what the wall draws (matplotlib's tight crop, 0.03 in)
+FONT = 9.0  # px, every label
+ASCENT, DESCENT = 0.76, 0.24  # of a line of text, per px of font size
+LABEL_PAD = 3.0  # px between the cells and the labels
 
 MAX_LABEL_CHARS = 36  # longer image ids keep their end (the file name)
 
@@ -55,36 +72,86 @@ def wall_svg(
     width, height = cols * cell_w, rows * cell_h
     show_every = max(1, -(-13 // cell_h))  # a label needs about 13 px of height
     col_every = max(1, -(-22 // cell_w))
-    with svg_style():
-        figure = new_figure(width, height)
-        axes = figure.add_axes((0, 0, 1, 1))
-        axes.imshow(
-            wall_colours(states),
-            interpolation="none",
-            aspect="auto",
-            extent=(-0.5, cols - 0.5, rows - 0.5, -0.5),
+    shown_cols = [c for c in range(cols) if c % col_every == 0 or c == cols - 1]
+    shown_rows = [r for r in range(rows) if r % show_every == 0]
+    row_texts = {r: _short(row_labels[r]) for r in shown_rows}
+
+    # Cells at (x0, y0): the row labels' width on the left, the column labels above.
+    widest_row = max((text_width(t, FONT) for t in row_texts.values()), default=0.0)
+    col_half = {c: text_width(str(col_labels[c]), FONT) / 2 for c in shown_cols}
+    x0 = MARGIN + max(
+        widest_row + LABEL_PAD if shown_rows else 0.0,
+        max((col_half[c] - (c + 0.5) * cell_w for c in shown_cols), default=0.0),
+    )
+    y0 = MARGIN + (FONT + LABEL_PAD if shown_cols else 0.0)
+    right = x0 + width
+    right = max([right] + [x0 + (c + 0.5) * cell_w + col_half[c] for c in shown_cols])
+    if row_notes is not None:
+        right = max(
+            [right] + [x0 + width + 6 + text_width(str(row_notes[r]), FONT) for r in shown_rows]
         )
-        if cell_w >= 6 and cell_h >= 6:  # white gaps between large cells
-            axes.hlines(np.arange(rows - 1) + 0.5, -0.5, cols - 0.5, colors="white", lw=1)
-            axes.vlines(np.arange(cols - 1) + 0.5, -0.5, rows - 0.5, colors="white", lw=1)
-        axes.grid(False)
-        for spine in axes.spines.values():
-            spine.set_visible(False)
-        axes.xaxis.tick_top()
-        shown_cols = [c for c in range(cols) if c % col_every == 0 or c == cols - 1]
-        axes.set_xticks(shown_cols, [col_labels[c] for c in shown_cols])
-        axes.tick_params(length=0, pad=3)
-        shown_rows = [r for r in range(rows) if r % show_every == 0]
-        axes.set_yticks(shown_rows, [_short(row_labels[r]) for r in shown_rows])
-        titles = {}
-        for r, label in zip(shown_rows, axes.get_yticklabels(), strict=True):
-            label.set_gid(f"row{r}")
-            titles[f"row{r}"] = row_titles[r] if row_titles is not None else row_labels[r]
-        if row_notes is not None:
-            for r in shown_rows:
-                axes.text(cols - 0.5 + 6 / cell_w, r, row_notes[r], va="center", fontsize=9)
-        axes.set_xlim(-0.5, cols - 0.5)
-        axes.set_ylim(rows - 0.5, -0.5)
-        return figure_svg(
-            figure, description=description, css_class="wall", titles=titles, tight=True
+
+    body = [
+        element(
+            "image",
+            x=num(x0),
+            y=num(y0),
+            width=num(width),
+            height=num(height),
+            preserveAspectRatio="none",
+            style="image-rendering:crisp-edges;image-rendering:pixelated",
+            href=image_data_uri(wall_colours(states), "PNG"),  # one pixel per cell
         )
+    ]
+    for c in shown_cols:
+        body.append(
+            element(
+                "text",
+                text_content(col_labels[c]),
+                style="font-size:9px;text-anchor:middle;fill:#555555",
+                x=num(x0 + (c + 0.5) * cell_w),
+                y=num(MARGIN + FONT * ASCENT),
+            )
+        )
+    for r in shown_rows:
+        label = element(
+            "text",
+            text_content(row_texts[r]),
+            style="font-size:9px;text-anchor:end;fill:#555555",
+            x=num(x0 - LABEL_PAD),
+            y=num(y0 + (r + 0.5) * cell_h + FONT * ASCENT / 2),
+        )
+        body.append(titled(row_titles[r] if row_titles is not None else row_labels[r], label))
+    if cell_w >= 6 and cell_h >= 6:  # white gaps between large cells
+        for r in range(1, rows):
+            y = num(y0 + r * cell_h)
+            body.append(
+                element(
+                    "path",
+                    d=f"M {num(x0)} {y} L {num(x0 + width)} {y}",
+                    style="fill:none;stroke:#ffffff",
+                )
+            )
+        for c in range(1, cols):
+            x = num(x0 + c * cell_w)
+            body.append(
+                element(
+                    "path",
+                    d=f"M {x} {num(y0)} L {x} {num(y0 + height)}",
+                    style="fill:none;stroke:#ffffff",
+                )
+            )
+    if row_notes is not None:
+        for r in shown_rows:
+            body.append(
+                element(
+                    "text",
+                    text_content(row_notes[r]),
+                    style="font-size:9px;text-anchor:start",
+                    x=num(x0 + width + 6),
+                    y=num(y0 + (r + 0.5) * cell_h + FONT * (ASCENT - DESCENT) / 2),
+                )
+            )
+    return svg_document(
+        right + MARGIN, y0 + height + MARGIN, body, css_class="wall", description=description
+    )

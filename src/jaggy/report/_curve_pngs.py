@@ -1,21 +1,26 @@
 """One PNG of P(c*) versus shift per image of an audit (what `jaggy demo` leaves in figures/).
 
-The predictions are streamed through `jaggy.results.iter_sequences`; an image is drawn as soon
-as the reader has moved past it, so memory holds the sequences of a few images, whatever the
-size of the run.
+The predictions are streamed through `jaggy.results.iter_sequences`; an image is ready as soon
+as the reader has moved past it, and ready images are drawn a batch at a time, spread over a
+few worker processes (`figures._parallel`), so memory holds the sequences of a few dozen images,
+whatever the size of the run.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..figures import ShiftCurve
+from ..figures._parallel import run_calls
 from ..figures._shift_curves import class_label, shift_curves_png
 from ..results import iter_sequences
 from ..results._atomic import OUT_HINT, atomic_write_bytes
 from ..results._files import PREDICTIONS_FILE
+
+BATCH = 16  # images drawn together
 
 
 def write_shift_curve_pngs(
@@ -43,19 +48,30 @@ def write_shift_curve_pngs(
     pending: dict[int, tuple[str, list[ShiftCurve]]] = {}
     written: dict[int, Path] = {}
     accepted: set[int] = set()  # image indices drawn (the first max_images of the file)
+    ready: list[int] = []  # complete images, not drawn yet
 
     def draw(index: int) -> None:
-        image_id, curves = pending.pop(index)
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id).strip("_") or f"image{index}"
-        path = out_dir / f"{index:05d}-{safe[:80]}.png"
-        atomic_write_bytes(path, shift_curves_png(curves, image_id), hint=OUT_HINT)
-        written[index] = path
+        ready.append(index)
+        if len(ready) >= BATCH:
+            draw_ready()
+
+    def draw_ready() -> None:
+        drawn = run_calls(
+            [functools.partial(shift_curves_png, pending[i][1], pending[i][0]) for i in ready]
+        )
+        for index, png in zip(ready, drawn, strict=True):
+            image_id, _ = pending.pop(index)
+            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id).strip("_") or f"image{index}"
+            path = out_dir / f"{index:05d}-{safe[:80]}.png"
+            atomic_write_bytes(path, png, hint=OUT_HINT)
+            written[index] = path
+        ready.clear()
 
     for seq in iter_sequences(Path(run_dir) / PREDICTIONS_FILE, optional=["image_id"]):
         first = int(seq.image_index[0]) if len(seq.image_index) else 0
         # Sequences of a key come in file order and keys in order of first appearance, so no
         # later sequence holds an image below this one's first: those images are complete.
-        for index in sorted(i for i in pending if i < first):
+        for index in sorted(i for i in pending if i < first and i not in ready):
             draw(index)
         for start, end in zip(seq.starts, seq.ends, strict=True):
             index = int(seq.image_index[start])
@@ -72,6 +88,7 @@ def write_shift_curve_pngs(
                 seq.p_ref[start:end].tolist(),
             )
             pending.setdefault(index, (str(seq.image_id[start]), []))[1].append(curve)
-    for index in sorted(pending):
+    for index in sorted(i for i in pending if i not in ready):
         draw(index)
+    draw_ready()
     return [written[i] for i in sorted(written)]

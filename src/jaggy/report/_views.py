@@ -145,14 +145,14 @@ class ViewMaker:
         path = self.source_path(image_id)
         if path is None:
             return "the image file is no longer where the run found it"
-        try:
-            protocol = protocol.for_image(image_id)
-            if protocol.reads_sequences:
-                source = self._sequence(image_id, path, protocol.source())
-            else:
-                source = self._source(image_id, path, protocol.source())
-            normalised = self.preprocessing.normalize(source)
-            with torch.inference_mode(), torch_threads(1):  # small work: see engine._threads
+        try:  # small work on one thread (see engine._threads), as the audit made the views
+            with torch.inference_mode(), torch_threads(1):
+                protocol = protocol.for_image(image_id)
+                if protocol.reads_sequences:
+                    source = self._sequence(image_id, path, protocol.source())
+                else:
+                    source = self._source(image_id, path, protocol.source())
+                normalised = self.preprocessing.normalize(source)
                 return torch.stack(self._views(protocol, normalised, views))
         except Exception as exc:  # an unreadable file must not end the report
             return f"cannot re-create the views ({type(exc).__name__}: {exc})"
@@ -167,9 +167,10 @@ class ViewMaker:
             return made
         prep = self.preprocessing
         arrays = []
-        for view in made:
-            pixels = prep.to_pixels(view.float()).clamp(0, 1).mul(255).round()
-            arrays.append(pixels.to(torch.uint8).permute(1, 2, 0).contiguous().numpy())
+        with torch.inference_mode(), torch_threads(1):
+            for view in made:
+                pixels = prep.to_pixels(view.float()).clamp(0, 1).mul(255).round()
+                arrays.append(pixels.to(torch.uint8).permute(1, 2, 0).contiguous().numpy())
         return arrays
 
     def thumbnails(
