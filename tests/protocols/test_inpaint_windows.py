@@ -12,7 +12,7 @@ from inpaint_reference import reference_inpaint, reference_make_views
 
 from jaggy.models import Preprocessing
 from jaggy.protocols import ProtocolOptions, build_protocols
-from jaggy.protocols._inpaint import inpaint_pasted
+from jaggy.protocols._inpaint import CHUNK, inpaint_pasted
 from jaggy.protocols.embed import inpaint
 
 # float64 sums of 0..255 values: the same operations in the same order give the same numbers;
@@ -151,3 +151,30 @@ def test_protocol_views_equal_the_whole_canvas_rounds(path):
             expected = reference_make_views(protocol, source, indices)
             assert got.dtype == torch.float32 and got.shape == expected.shape
             torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def test_more_views_than_one_chunk_and_other_channel_counts():
+    rng = np.random.default_rng(6)
+    canvas, mask = pasted(rng, (33, 41), views=CHUNK + 5)
+    check(canvas, mask)
+    for channels in (1, 4):
+        grey = torch.from_numpy(rng.integers(1, 256, size=(3, channels, 30, 30)).astype(float))
+        grey[:, :, 10:] = 0
+        grey[:, :, :, :4] = 0
+        binary = torch.zeros(3, 1, 30, 30, dtype=torch.float64)
+        binary[:, :, :10, 4:] = 1
+        grey[1, :, 2:5, 8:12] = 0  # black pixels inside one view's image
+        check(grey, binary)
+
+
+@pytest.mark.parametrize("hw", [(1, 3), (3, 1), (8, 2), (2, 8), (20, 4), (5, 2), (1, 12), (12, 1)])
+def test_narrow_images_whose_bands_overlap_each_others_inputs(hw):
+    # the left band's inputs reach past the right band's outputs, and so on
+    h, w = hw
+    canvas = torch.zeros(2, 3, 40, 40, dtype=torch.float64)
+    mask = torch.zeros(2, 1, 40, 40, dtype=torch.float64)
+    values = torch.arange(1, 3 * h * w + 1, dtype=torch.float64).view(3, h, w)
+    for v, (y, x) in enumerate([(15, 15), (16, 14)]):
+        canvas[v, :, y : y + h, x : x + w] = values
+        mask[v, :, y : y + h, x : x + w] = 1
+    check(canvas, mask)

@@ -31,7 +31,7 @@ ZEROS_LEFT = 200
 # the blurred mask is a multiple of 2^-22 (dyadic taps on a 0/1 mask), so a floor far below
 # it changes no quotient and turns 0 / 0 into the study's 0 / (0 + 1) = 0
 WEIGHT_FLOOR = 2.0**-60
-CHUNK = 16  # views inpainted together: their buffers stay in the CPU's caches
+CHUNK = 16  # views inpainted together: each operation of a round serves all of them
 
 Box = tuple[int, int, int, int]  # rows r0:r1, columns c0:c1
 NO_BOX = (0, 0, 0, 0)
@@ -41,7 +41,9 @@ class _Chunk:
     """Views inpainted together, in one zero-padded buffer [V, C + 1, Ha + 11, Wa + 11]:
     channels 0..C-1 the image (zero outside the mask), channel C the 0/1 mask. View v's canvas
     pixel (y, x) is at aligned position (y + oy_v, x + ox_v), stored 6 rows and columns
-    further in; `inside` [V, 1, Ha, Wa] is 1 on each view's canvas."""
+    further in. `union` is U, the box (aligned) of every view's mask; `counts` each view's
+    mask pixels; `zeros` its pixels summing to zero before the first round; `common` the box
+    that lies on every view's canvas."""
 
     def __init__(self, work, offsets, height, width, counts, zeros, union):
         self.work = work
@@ -50,12 +52,23 @@ class _Chunk:
         self.offsets = offsets
         n, _, hb, wb = work.shape
         self.aligned = (hb - HALO, wb - HALO)
-        inside = work.new_zeros(n, 1, hb - HALO, wb - HALO)
-        for v, (oy, ox) in enumerate(offsets):
-            inside[v, :, oy : oy + height, ox : ox + width] = 1
-        self.inside = inside
+        self._inside: torch.Tensor | None = None
+        common = (0, hb - HALO, 0, wb - HALO)  # on every view's canvas
+        for v in range(n):
+            common = _intersect(common, self.canvas(v))
+        self.common = common
         self.counts, self.zeros, self.union = counts, zeros, union
         self.scratch: dict[str, torch.Tensor] = {}
+
+    @property
+    def inside(self) -> torch.Tensor:
+        """[V, 1, Ha, Wa]: 1 on each view's canvas, 0 elsewhere (made when first needed)."""
+        if self._inside is None:
+            n = len(self.offsets)
+            self._inside = self.work.new_zeros(n, 1, *self.aligned)
+            for v, (r0, r1, c0, c1) in enumerate(map(self.canvas, range(n))):
+                self._inside[v, :, r0:r1, c0:c1] = 1
+        return self._inside
 
     def canvas(self, v: int) -> Box:
         oy, ox = self.offsets[v]
@@ -114,6 +127,7 @@ class _Chunk:
         if r1 <= r0:
             return []
         ha, wa = self.aligned
+        # a mask pixel reaches 5 px before it and 6 after (its outputs' windows: 6 before, 5 after)
         o_r0, o_r1 = max(r0 - AFTER, 0), min(r1 + BEFORE, ha)
         o_c0, o_c1 = max(c0 - AFTER, 0), min(c1 + BEFORE, wa)
         sides = [
@@ -137,11 +151,11 @@ class _Chunk:
         return wins
 
     def _round(self, active: list[bool], count_holes: bool) -> tuple[list[int], Box]:
-        """One round. Each window reads only inputs inside U (all else is still zero), and a
-        band is written outside U, so bands are written as soon as they are computed; the
-        holes (inside U) are computed first and written last. Returns the pixels each view
-        added to its mask (in the holes only if `count_holes`) and the box of those added
-        outside U."""
+        """One round, every window computed from the buffer as the round found it: each window
+        reads only inputs inside U (all else is zero), and a band lies outside U, so a band
+        is written as soon as it is computed; the holes (inside U) are computed before any
+        band is written and written last. Returns the pixels each view added to its mask (in
+        the holes only if `count_holes`) and the box of those added outside U."""
         everyone = all(active)
         keep = None if everyone else torch.tensor(active, device=self.work.device)
         added = [0] * len(active)
@@ -152,10 +166,11 @@ class _Chunk:
             if kind != "band":
                 continue
             values = self._filled(box, "band")
-            inside = self.inside[:, :, box[0] : box[1], box[2] : box[3]]
-            if keep is not None:
-                inside = inside * keep.view(-1, 1, 1, 1)
-            values[:, : self.channels].mul_(inside)
+            if keep is not None or _intersect(box, self.common) != box:
+                inside = self.inside[:, :, box[0] : box[1], box[2] : box[3]]
+                if keep is not None:
+                    inside = inside * keep.view(-1, 1, 1, 1)
+                values[:, : self.channels].mul_(inside)
             on = self._nonzero(values)
             self.inner(box).copy_(values)
             for v, count in enumerate(on.sum(dim=(1, 2)).tolist()):

@@ -123,8 +123,12 @@ class InpaintProtocol(EmbedProtocol):
         params = self.view_params()
         origins = [(x0 + int(params[k].dx), y0 + int(params[k].dy)) for k in indices]
         r = self.input_size
-        filled = _inpaint.inpaint_pasted(pixels, origins, r, r, source.dtype)
-        return prep.normalize(filled / 255.0)
+        views = _inpaint.inpaint_pasted(pixels, origins, r, r, source.dtype)
+        if views.dtype != torch.float32:
+            return prep.normalize(views / 255.0)
+        # prep.normalize(views / 255), in place: the same operations, no new tensors
+        mean, std = prep.stats_like(views)
+        return views.div_(255.0).sub_(mean).div_(std)
 
 
 def inpaint(canvas: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
