@@ -213,7 +213,7 @@ class _Chunk:
             out = self._scratch(kind, (x.shape[0], c + 1, ww, hh)).transpose(-1, -2)
         else:
             out = self._scratch(kind, (x.shape[0], c + 1, hh, ww))
-        _blur_into(out, x, rows, cols, lambda shape: self._scratch("rows", shape))
+        _blur_into(out, x, rows, cols, self._scratch)
         weight = out[:, c:].clamp_(min=WEIGHT_FLOOR)
         torch.div(out[:, :c], weight, out=out[:, :c])
         return out
@@ -241,39 +241,48 @@ class _Chunk:
 def _blur_into(out: torch.Tensor, x: torch.Tensor, rows, cols, scratch) -> None:
     """The study's blur, rows then columns, of windows x [K, C, h + 11, w + 11] that carry
     their 6/5 px margins, into out [K, C, h, w]: each output the same chain of multiply-adds
-    as in scipy's `convolve2d(..., 'same')` order over the whole canvas, with the terms whose
-    inputs lie outside rows[0]:rows[1] x cols[0]:cols[1] (window coordinates; zero there) left
-    out: they would add exact zeros, before or after the others. A window taller than wide is
-    blurred transposed, so that its long side is the contiguous one: `out` is then the
-    transpose of a contiguous [K, C, w, h]."""
+    as in scipy's `convolve2d(..., 'same')` order over the whole canvas. Only the inputs in
+    window rows rows[0]:rows[1] and columns cols[0]:cols[1] are read (the rest counts as
+    zero, as it was when the round began), and taps that would only add those exact zeros are
+    left out. A window taller than wide is blurred transposed, so that its long side is the
+    contiguous one: `out` is then the transpose of a contiguous [K, C, w, h]."""
     n, c, h, w = out.shape
     ra, rb = rows
     ca, cb = cols
-    if h > w:  # rows of the transposed window: [K, C, columns, rows]
-        src = x[:, :, ra:rb, ca:cb].transpose(-1, -2).contiguous()
-        blurred_rows = scratch((n, c, w, rb - ra)).zero_()
-        for k in range(12):
-            j0, j1 = max(0, ca - k), min(w, cb - k)
-            if j0 < j1:
-                blurred_rows[:, :, j0:j1].add_(src[:, :, j0 + k - ca : j1 + k - ca], alpha=TAPS[k])
+    k0, k1 = max(0, ca - w + 1), min(12, cb)  # taps that reach columns with data
+    j0, j1 = max(0, ra - h + 1), min(12, rb)  # taps that reach rows with data
+    span = k1 + w - 1 - k0  # input columns those taps read, from k0
+    if h > w:  # [K, C, columns, rows]
+        src = scratch("inputs", (n, c, span, rb - ra))
+        src.copy_(x[:, :, ra:rb, k0 : k0 + span].transpose(-1, -2))
+        src[:, :, : max(ca - k0, 0)].zero_()
+        src[:, :, cb - k0 :].zero_()
+        blurred_rows = scratch("rows", (n, c, w, h + HALO))
+        blurred_rows[..., :ra].zero_()
+        blurred_rows[..., rb:].zero_()
+        part = blurred_rows[..., ra:rb]
+        torch.mul(src[:, :, 0:w], TAPS[k0], out=part)
+        for k in range(k0 + 1, k1):
+            part.add_(src[:, :, k - k0 : k - k0 + w], alpha=TAPS[k])
         out_t = out.transpose(-1, -2)
-        out_t.zero_()
-        for j in range(12):
-            i0, i1 = max(0, ra - j), min(h, rb - j)
-            if i0 < i1:
-                out_t[..., i0:i1].add_(blurred_rows[..., i0 + j - ra : i1 + j - ra], alpha=TAPS[j])
+        torch.mul(blurred_rows[..., j0 : j0 + h], TAPS[j0], out=out_t)
+        for j in range(j0 + 1, j1):
+            out_t.add_(blurred_rows[..., j : j + h], alpha=TAPS[j])
         return
-    src = x[:, :, ra:rb]
-    blurred_rows = scratch((n, c, rb - ra, w)).zero_()
-    for k in range(12):
-        j0, j1 = max(0, ca - k), min(w, cb - k)
-        if j0 < j1:
-            blurred_rows[..., j0:j1].add_(src[..., j0 + k : j1 + k], alpha=TAPS[k])
-    out.zero_()
-    for j in range(12):
-        i0, i1 = max(0, ra - j), min(h, rb - j)
-        if i0 < i1:
-            out[..., i0:i1, :].add_(blurred_rows[..., i0 + j - ra : i1 + j - ra, :], alpha=TAPS[j])
+    src = scratch("inputs", (n, c, rb - ra, span))
+    src.copy_(x[:, :, ra:rb, k0 : k0 + span])
+    src[..., : max(ca - k0, 0)].zero_()
+    src[..., cb - k0 :].zero_()
+    blurred_rows = scratch("rows", (n, c, h + HALO, w))
+    blurred_rows[:, :, :ra].zero_()
+    blurred_rows[:, :, rb:].zero_()
+    part = blurred_rows[:, :, ra:rb]
+    torch.mul(src[..., 0:w], TAPS[k0], out=part)
+    for k in range(k0 + 1, k1):
+        part.add_(src[..., k - k0 : k - k0 + w], alpha=TAPS[k])
+    torch.mul(blurred_rows[:, :, j0 : j0 + h], TAPS[j0], out=out)
+    for j in range(j0 + 1, j1):
+        out.add_(blurred_rows[:, :, j : j + h], alpha=TAPS[j])
 
 
 def _box_of(on: torch.Tensor) -> Box:
