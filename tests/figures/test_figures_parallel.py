@@ -76,3 +76,16 @@ def test_workers_use_torch_after_the_parent_ran_it_on_several_threads(monkeypatc
         torch.set_num_threads(before)
     assert [r[0] for r in results] == [2.0 * 64 * 1024 * 1024] * 2
     assert os.getpid() not in {r[1] for r in results}  # done in the workers, not after a hang
+
+
+def _nested_worker_count(_: int) -> int:
+    return worker_count(8)
+
+
+def test_a_daemonic_process_makes_its_calls_itself():
+    import multiprocessing
+
+    if worker_count(2) < 2:
+        pytest.skip("one core or no fork here")
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # its workers are daemonic
+        assert pool.map(_nested_worker_count, [0]) == [1]

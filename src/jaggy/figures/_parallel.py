@@ -29,6 +29,8 @@ def worker_count(calls: int) -> int:
     """Processes worth starting for `calls` independent calls (1: run them here)."""
     if sys.platform != "linux" or "fork" not in multiprocessing.get_all_start_methods():
         return 1  # fork is only safe with the libraries jaggy loads on Linux
+    if multiprocessing.current_process().daemon:
+        return 1  # a worker itself (of this pool, or of a caller's): it may not start any
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
