@@ -106,22 +106,29 @@ class Report:
 
     def make_thumbnails(self, run: RunFolder, wanted: list[tuple[str, str, list[int]]]) -> None:
         """Make the thumbnails of (image id, protocol key, views) requests not made yet, spread
-        over worker processes (each request re-creates its views: seconds for a few dozen)."""
+        over worker processes: one call per image and source, so that each source is decoded
+        once (re-creating the views of a few dozen requests takes seconds)."""
         maker = self.view_maker(run)
         todo = [w for w in wanted if (run.index, w[0], w[1], tuple(w[2])) not in self._thumbs]
-        made = run_calls(
-            [
-                functools.partial(maker.thumbnails, image_id, key, views) if views else list
-                for image_id, key, views in todo
-            ]
-        )
-        for (image_id, key, views), thumbs in zip(todo, made, strict=True):
-            self._thumbs[(run.index, image_id, key, tuple(views))] = thumbs
+        groups: dict[tuple, list[tuple[str, str, list[int]]]] = {}
+        for j, (image_id, key, views) in enumerate(todo):
+            source = maker.source_key(image_id, key)
+            groups.setdefault((image_id, source if source is not None else j), []).append(
+                (image_id, key, views)
+            )
+        made = run_calls([functools.partial(_thumbnails, maker, g) for g in groups.values()])
+        for group, thumbs in zip(groups.values(), made, strict=True):
+            for (image_id, key, views), one in zip(group, thumbs, strict=True):
+                self._thumbs[(run.index, image_id, key, tuple(views))] = one
 
     def view_maker(self, run: RunFolder) -> ViewMaker:
         if run.index not in self._makers:
             self._makers[run.index] = ViewMaker(run)
         return self._makers[run.index]
+
+
+def _thumbnails(maker: ViewMaker, requests: list[tuple[str, str, list[int]]]) -> list:
+    return [maker.thumbnails(i, k, views) if views else [] for i, k, views in requests]
 
 
 def render_report(run_dirs: list[str | Path], limits: ReportLimits | None = None) -> str:

@@ -134,6 +134,18 @@ class ViewMaker:
         self._cache = (key, frames)
         return frames
 
+    def source_key(self, image_id: str, protocol_key: str) -> str | None:
+        """What the views of `protocol_key` are made from (protocols with the same key share
+        one decoded source), or None when that is not known here."""
+        protocol = self.protocols.get(protocol_key)
+        if self.problem or protocol is None:
+            return None
+        try:
+            protocol = protocol.for_image(image_id)
+            return "sequence" if protocol.reads_sequences else protocol.source().key
+        except Exception:  # views() says why
+            return None
+
     def views(self, image_id: str, protocol_key: str, views: list[int]) -> torch.Tensor | str:
         """`views` of one image in one protocol as the normalised tensors the model saw
         [len(views), 3, R, R], or the reason why they cannot be made (a string)."""
