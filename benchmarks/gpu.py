@@ -236,12 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     gpu = device.type == "cuda"
     if args.quick:  # every step runs, on a few views: proves the script, not the speed
-        sizes = ["--images", "2", "--rounds", "1"]
+        sizes = ["--images", "2", "--fixed-images", "2", "--rounds", "1"]
         sweep = ["--sweep-seconds", "0.05", "--sweep-rounds", "1", "--finalists", "1"]
         sweep += ["--max-batch", "8"]
         reference = ["--images", "2", "--rounds", "1", "--warmup", "0"]
     else:
-        sizes = ["--images", "256" if gpu else "64", "--rounds", "3"]
+        photos = "256" if gpu else "64"
+        sizes = ["--images", photos, "--fixed-images", photos, "--rounds", "3"]
         sweep = []
         reference = ["--images", "96" if gpu else "24", "--rounds", "3"]
     batch = ["--batch-size", "256" if gpu else ("8" if args.quick else "32")]

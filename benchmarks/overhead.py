@@ -1,11 +1,14 @@
 """Engine overhead: `jaggy audit` throughput against a bare `model(x)` loop, in one run.
 
-Usage: python benchmarks/overhead.py [--images 16] [--rounds 3] [--batch-size 32]
+Usage: python benchmarks/overhead.py [--images 48] [--fixed-images 16] [--rounds 3]
+       [--batch-size 32]
        [--device cpu] [--dtype float32] [--model jaggy:efficientnet_lite0] [--skip-sweep]
        [--memory-format contiguous] [--compile] [--json FILE]
 
-The defaults (16 photos, 320 views per audit; a sweep of one 1 s pass per configuration; two
-finalists) finish in about 3 minutes on a quiet 2-core CPU (5-6 under load); `--images 64
+The defaults (part 1: 16 photos, 320 views per audit at the slow batch 32; part 2: 48 photos,
+960 views per audit, so that the audit's fixed costs (set-up, metrics, summary, manifest) stay
+a few percent as in a real run; a sweep of one 1 s pass per configuration; two finalists)
+finish in about 4 minutes on a quiet 2-core CPU. `--images 64 --fixed-images 64
 --sweep-rounds 2 --sweep-seconds 1.5 --finalists 3` is the longer measurement (1280 views per
 audit, over 11 minutes there).
 
@@ -63,19 +66,23 @@ STEPS, SIZE = 10, 140
 class Audit:
     """Runs complete audits of one folder with one loaded model; remembers the last run."""
 
-    def __init__(self, loaded, folder: Path, work: Path, args):
-        self.loaded, self.folder, self.work, self.args = loaded, folder, work, args
+    def __init__(self, loaded, work: Path, args):
+        self.loaded, self.work, self.args = loaded, work, args
         self.count = 0
         self.last: dict = {}
 
     def rate(
-        self, batch_size: int | str, workers: int | None = None, memory_format: str = "auto"
+        self,
+        folder: Path,
+        batch_size: int | str,
+        workers: int | None = None,
+        memory_format: str = "auto",
     ) -> float:
         self.count += 1
         out = self.work / f"audit{self.count}"
         config = AuditConfig(
             model=self.args.model,
-            data=str(self.folder),
+            data=str(folder),
             protocols=PROTOCOLS,
             steps=STEPS,
             sizes=[SIZE],
@@ -112,7 +119,10 @@ class Audit:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="jaggy:efficientnet_lite0")
-    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--images", type=int, default=48, help="photos of part 2 (auto)")
+    parser.add_argument(
+        "--fixed-images", type=int, default=16, help="photos of part 1 (a slow batch size)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
@@ -148,22 +158,25 @@ def run(args, bench: Bench) -> int:
     )
     if args.compile:
         module = torch.compile(module)  # the bare loop's; the audit compiles its own
-    folder = photo_folder(work / "images", args.images)
-    audit = Audit(loaded, folder, work, args)
-    views = args.images * len(PROTOCOLS) * STEPS
-    print(f"{args.images} images x {len(PROTOCOLS) * STEPS} views = {views} views per audit")
+    audit = Audit(loaded, work, args)
+    per_image = len(PROTOCOLS) * STEPS
     results: dict = {}
 
     fmt = args.memory_format
-    print(f"\n1. fixed: batch {args.batch_size}, {args.dtype}, {fmt}, {device}")
+    fixed_folder = photo_folder(work / "fixed", args.fixed_images)
+    fixed_views = args.fixed_images * per_image
+    print(
+        f"\n1. fixed: batch {args.batch_size}, {args.dtype}, {fmt}, {device}; "
+        f"{args.fixed_images} images x {per_image} views = {fixed_views} views per audit"
+    )
     fixed = interleaved(
         args.rounds,
         {
-            "audit": lambda: audit.rate(args.batch_size, args.workers, fmt),
+            "audit": lambda: audit.rate(fixed_folder, args.batch_size, args.workers, fmt),
             "bare model(x)": lambda: bare_forward_rate(
                 module,
                 batch_size=args.batch_size,
-                n_views=views,
+                n_views=fixed_views,
                 input_size=side,
                 memory_format=fmt,
                 dtype=args.dtype,
@@ -181,9 +194,12 @@ def run(args, bench: Bench) -> int:
     print(f"   RATIO audit / bare (fixed) = {ratio:.3f}   (target >= 0.95)")
 
     if not args.skip_sweep:
+        folder = photo_folder(work / "images", args.images)
+        views = args.images * per_image
         print(
             "\n2. automatic: --batch-size auto against the best of a sweep of bare "
-            f"configurations ({args.sweep_rounds} passes of {args.sweep_seconds} s each)"
+            f"configurations ({args.sweep_rounds} passes of {args.sweep_seconds} s each); "
+            f"{args.images} images x {per_image} views = {views} views per audit"
         )
         swept = sweep_bare(
             module,
@@ -207,7 +223,7 @@ def run(args, bench: Bench) -> int:
         winners: list[str] = []
 
         def auto() -> float:
-            rate = audit.rate("auto", args.workers)
+            rate = audit.rate(folder, "auto", args.workers)
             chosen.append(dict(audit.last))
             last = audit.last
             probe = (

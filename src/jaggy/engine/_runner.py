@@ -6,6 +6,11 @@ interrupted run (even by SIGKILL) loses at most the chunk in progress on each ra
 never span two chunks, and everything that can change a number (batch size, memory format,
 CPU threads) is decided once, recorded in run.json and reused by every rank and every resumed
 session: resumed and multi-rank runs reproduce a single uninterrupted run exactly.
+
+`--batch-size auto` decides on rank 0's first batches (`_autotune.LiveProbe`): their rows are
+kept, the other ranks wait for the choice, and no chunk the probe touched is committed before
+run.json records the choice and those chunks' batches (`schedule`, replayed when such a chunk
+is computed again). A run killed before the choice has committed nothing and probes again.
 """
 
 from __future__ import annotations
