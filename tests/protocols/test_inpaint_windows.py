@@ -178,3 +178,10 @@ def test_narrow_images_whose_bands_overlap_each_others_inputs(hw):
         canvas[v, :, y : y + h, x : x + w] = values
         mask[v, :, y : y + h, x : x + w] = 1
     check(canvas, mask)
+
+
+def test_a_mask_that_is_not_0_or_1_is_refused():
+    canvas = torch.ones(1, 3, 20, 20, dtype=torch.float64)
+    mask = torch.full((1, 1, 20, 20), 0.5, dtype=torch.float64)
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        inpaint(canvas, mask)

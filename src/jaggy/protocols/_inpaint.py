@@ -223,8 +223,8 @@ class _Chunk:
         (a view [V, h, w])."""
         c = self.channels
         on = values[:, c]
-        torch.add(values[:, 0], values[:, 1], out=on) if c > 1 else on.copy_(values[:, 0])
-        for k in range(2, c):
+        on.copy_(values[:, 0])
+        for k in range(1, c):
             on.add_(values[:, k])
         return on.ne_(0)
 
@@ -345,8 +345,10 @@ def inpaint(canvas: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     0/1 masks [N, 1, H, W]; see `jaggy.protocols.embed.inpaint`. Views that start with 200 or
     fewer zero pixels are returned as they are."""
     n, c, h, w = canvas.shape
-    out = canvas.clone()
     binary = mask.to(canvas.dtype)
+    if bool(((binary != 0) & (binary != 1)).any()):
+        raise ValueError("inpaint: the mask must hold only 0 and 1")
+    out = canvas.clone()
     on = binary[:, 0] != 0
     boxes = _boxes(on)
     counts = on.flatten(1).sum(dim=1).tolist()

@@ -151,5 +151,8 @@ def inpaint(canvas: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
     Returns:
         The inpainted canvases [N, C, H, W], same dtype.
+
+    Raises:
+        ValueError: the mask holds values other than 0 and 1.
     """
     return _inpaint.inpaint(canvas, mask)
