@@ -10,6 +10,7 @@ from ..models import Preprocessing
 from ._base import Protocol, ProtocolOptions
 
 _PROTOCOLS: dict[str, type[Protocol]] = {}
+_ALL_IMPORTED = False  # the package's modules are imported once (a rescan per lookup cost ms)
 
 
 def register_protocol(cls: type[Protocol]) -> type[Protocol]:
@@ -21,9 +22,13 @@ def register_protocol(cls: type[Protocol]) -> type[Protocol]:
 
 
 def _import_all() -> None:
+    global _ALL_IMPORTED
+    if _ALL_IMPORTED:
+        return
     for info in pkgutil.iter_modules(_package_path()):
         if not info.name.startswith("_"):
             importlib.import_module(f"{__package__}.{info.name}")
+    _ALL_IMPORTED = True
 
 
 def _package_path() -> list[str]:
