@@ -13,7 +13,7 @@ template in `jaggy/report/templates/`:
 only the folders for which it does and returns the section's body: markup from
 `render_template` (Jinja2, autoescaped: every value is shown as text), or None to leave the
 section out. A plain `str` returned instead is escaped, i.e. shown as text. Figures come from
-`jaggy.figures` (matplotlib SVG) and enter a template through `svg_markup`. `order` places the
+`jaggy.figures` (inline SVG) and enter a template through `svg_markup`. `order` places the
 section on the page (headline 10, comparison 20, curves 30, wall 40, scale 50, layers 60,
 compare 70, manifest 90).
 """

@@ -1,6 +1,6 @@
 """The report's HTML comes from Jinja2 templates (`templates/`) with autoescape on: every value
 a template prints is escaped unless it is `Markup`, so a hostile file name or class name shows
-as text. The only markup made outside the templates is the figures' SVG (matplotlib output in
+as text. The only markup made outside the templates is the figures' SVG (`jaggy.figures`, in
 which every string is XML-escaped), wrapped by `svg_markup`.
 """
 
