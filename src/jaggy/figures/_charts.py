@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from ._deferred import deferrable
 from ._palette import mpl_style
-from ._svg_writer import element, num, svg_document, text_content, text_width, titled
+from ._svg_writer import element, num, segment, svg_document, text_content, text_width, titled
 
 PAD = 2.0  # figure padding (constrained layout's w_pad and h_pad)
 TICK = 3.5  # tick length, and the gap between a tick and its label
@@ -246,10 +246,12 @@ def line_chart(
                 for end in (lower[k], upper[k]):
                     yk = num(py(end))
                     caps.append(
-                        element(
-                            "path",
-                            d=f"M {num(xk - 3.16)} {yk} L {num(xk + 3.16)} {yk}",
-                            style=f"fill:none;stroke:{colour};stroke-width:1.2",
+                        segment(
+                            num(xk - 3.16),
+                            yk,
+                            num(xk + 3.16),
+                            yk,
+                            f"fill:none;stroke:{colour};stroke-width:1.2",
                         )
                     )
         if s.width > 0 and finite.sum() >= 2:
@@ -273,10 +275,12 @@ def line_chart(
             for k in np.nonzero(whisker)[0]:
                 xk = num(px(x[k]))
                 lines.append(
-                    element(
-                        "path",
-                        d=f"M {xk} {num(py(lower[k]))} L {xk} {num(py(upper[k]))}",
-                        style=f"fill:none;stroke:{colour};stroke-width:1.2",
+                    segment(
+                        xk,
+                        num(py(lower[k])),
+                        xk,
+                        num(py(upper[k])),
+                        f"fill:none;stroke:{colour};stroke-width:1.2",
                     )
                 )
         if s.markers and finite.any():
@@ -296,10 +300,8 @@ def line_chart(
     for v, label in zip(x_locs, x_texts, strict=True):  # x ticks, below the plot
         xv = num(px(v))
         axis.append(
-            element(
-                "path",
-                d=f"M {xv} {num(bottom)} L {xv} {num(bottom + TICK)}",
-                style=f"stroke:{TICK_COLOUR};stroke-width:0.8",
+            segment(
+                xv, num(bottom), xv, num(bottom + TICK), f"stroke:{TICK_COLOUR};stroke-width:0.8"
             )
         )
         axis.append(
@@ -324,18 +326,16 @@ def line_chart(
     for v, label in zip(y_locs, y_texts, strict=True):  # y grid, ticks and labels
         yv = num(py(v))
         axis.append(
-            element(
-                "path",
-                d=f"M {num(left)} {yv} L {num(right)} {yv}",
-                style=f"fill:none;stroke:{GRID_COLOUR};stroke-width:0.8;stroke-linecap:square",
+            segment(
+                num(left),
+                yv,
+                num(right),
+                yv,
+                f"fill:none;stroke:{GRID_COLOUR};stroke-width:0.8;stroke-linecap:square",
             )
         )
         axis.append(
-            element(
-                "path",
-                d=f"M {num(left)} {yv} L {num(left - TICK)} {yv}",
-                style=f"stroke:{TICK_COLOUR};stroke-width:0.8",
-            )
+            segment(num(left), yv, num(left - TICK), yv, f"stroke:{TICK_COLOUR};stroke-width:0.8")
         )
         axis.append(
             element(
@@ -386,10 +386,8 @@ def line_chart(
                 if s.width > 0:
                     dashes = _dasharray(linestyle, s.width)
                     decorations.append(
-                        element(
-                            "path",
-                            d=f"M {num(x0)} {yh} L {num(x0 + 16.2)} {yh}",
-                            style=_line_style(colour, s.width, dashes),
+                        segment(
+                            num(x0), yh, num(x0 + 16.2), yh, _line_style(colour, s.width, dashes)
                         )
                     )
                 if s.markers and (s.width == 0 or s.lower is not None):

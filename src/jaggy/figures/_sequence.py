@@ -13,7 +13,15 @@ import numpy as np
 
 from ._deferred import deferrable
 from ._palette import CORRECT, WRONG
-from ._svg_writer import element, image_data_uri, num, svg_document, text_content, titled
+from ._svg_writer import (
+    element,
+    image_data_uri,
+    num,
+    segment,
+    svg_document,
+    text_content,
+    titled,
+)
 
 GUIDE = "#e3e5ea"  # dashed view-to-point guides and the y grid (the report's grid colour)
 TICK = "#555555"  # tick label colour (as `_svg_export.STYLE`)
@@ -102,10 +110,12 @@ def views_and_curve_svg(
     for position, _, _ in thumbnails:  # a dashed guide from each view down to its point
         gx = num(x_px(position))
         body.append(
-            element(
-                "path",
-                d=f"M {gx} {num(top + frame)} L {gx} {num(curve_bottom)}",
-                style=f"fill:none;stroke-dasharray:2,2;stroke:{GUIDE}",
+            segment(
+                gx,
+                num(top + frame),
+                gx,
+                num(curve_bottom),
+                f"fill:none;stroke-dasharray:2,2;stroke:{GUIDE}",
             )
         )
     every = max(1, int(np.ceil(24 / max(step, 1e-9))))
@@ -123,10 +133,12 @@ def views_and_curve_svg(
     for p, label in ((0.0, "0"), (0.5, "0.5"), (1.0, "1")):  # y grid and tick labels
         y = num(y_px(p))
         body.append(
-            element(
-                "path",
-                d=f"M {num(left)} {y} L {num(right)} {y}",
-                style=f"fill:none;stroke:{GUIDE};stroke-width:0.8;stroke-linecap:square",
+            segment(
+                num(left),
+                y,
+                num(right),
+                y,
+                f"fill:none;stroke:{GUIDE};stroke-width:0.8;stroke-linecap:square",
             )
         )
         body.append(

@@ -45,6 +45,11 @@ def element(tag: str, content: str = "", **attributes: object) -> str:
     return f"<{tag}{attrs}>{content}</{tag}>" if content else f"<{tag}{attrs} />"
 
 
+def segment(x0: str, y0: str, x1: str, y1: str, style: str) -> str:
+    """A straight line from (x0, y0) to (x1, y1) as a <path>; coordinates formatted by `num`."""
+    return element("path", d=f"M {x0} {y0} L {x1} {y1}", style=style)
+
+
 def titled(title: str | None, markup: str) -> str:
     """`markup` in a group with a hover <title> (or as it is without a title)."""
     if title is None:

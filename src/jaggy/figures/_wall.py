@@ -16,6 +16,7 @@ from ._svg_writer import (
     element,
     image_data_uri,
     num,
+    segment,
     svg_document,
     text_content,
     text_width,
@@ -125,22 +126,10 @@ def wall_svg(
     if cell_w >= 6 and cell_h >= 6:  # white gaps between large cells
         for r in range(1, rows):
             y = num(y0 + r * cell_h)
-            body.append(
-                element(
-                    "path",
-                    d=f"M {num(x0)} {y} L {num(x0 + width)} {y}",
-                    style="fill:none;stroke:#ffffff",
-                )
-            )
+            body.append(segment(num(x0), y, num(x0 + width), y, "fill:none;stroke:#ffffff"))
         for c in range(1, cols):
             x = num(x0 + c * cell_w)
-            body.append(
-                element(
-                    "path",
-                    d=f"M {x} {num(y0)} L {x} {num(y0 + height)}",
-                    style="fill:none;stroke:#ffffff",
-                )
-            )
+            body.append(segment(x, num(y0), x, num(y0 + height), "fill:none;stroke:#ffffff"))
     if row_notes is not None:
         for r in shown_rows:
             body.append(
