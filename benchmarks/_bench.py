@@ -40,6 +40,10 @@ class Bench:
     work: Path
     model: str
 
+    def parts(self) -> tuple[torch.device, object, torch.nn.Module, int, Path]:
+        """(device, loaded, module, side, work): what a script's `run` takes apart first."""
+        return self.device, self.loaded, self.module, self.side, self.work
+
 
 def load_average() -> str:
     """The machine's 1, 5 and 15-minute load averages, as printed at a script's start and end:

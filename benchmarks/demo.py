@@ -63,13 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args, bench: Bench) -> int:
-    device, loaded, module, side, work = (
-        bench.device,
-        bench.loaded,
-        bench.module,
-        bench.side,
-        bench.work,
-    )
+    device, loaded, module, side, work = bench.parts()
     jobs: list[dict] = []
 
     def config(out: Path) -> AuditConfig:

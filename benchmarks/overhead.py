@@ -149,13 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args, bench: Bench) -> int:
-    device, loaded, module, side, work = (
-        bench.device,
-        bench.loaded,
-        bench.module,
-        bench.side,
-        bench.work,
-    )
+    device, loaded, module, side, work = bench.parts()
     if args.compile:
         module = torch.compile(module)  # the bare loop's; the audit compiles its own
     audit = Audit(loaded, work, args)

@@ -101,13 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args, bench: Bench) -> int:
-    device, loaded, module, side, work = (
-        bench.device,
-        bench.loaded,
-        bench.module,
-        bench.side,
-        bench.work,
-    )
+    device, loaded, module, side, work = bench.parts()
     folder = photo_folder(work / "images", args.images)
     search = Search(loaded, folder, work, args)
     print(

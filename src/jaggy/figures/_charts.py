@@ -22,7 +22,16 @@ from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from ._deferred import deferrable
 from ._palette import mpl_style
-from ._svg_writer import element, num, segment, svg_document, text_content, text_width, titled
+from ._svg_writer import (
+    element,
+    num,
+    segment,
+    svg_document,
+    text_at,
+    text_content,
+    text_width,
+    titled,
+)
 
 PAD = 2.0  # figure padding (constrained layout's w_pad and h_pad)
 TICK = 3.5  # tick length, and the gap between a tick and its label
@@ -305,22 +314,20 @@ def line_chart(
             )
         )
         axis.append(
-            element(
-                "text",
-                text_content(label),
-                style=f"font-size:9px;text-anchor:middle;fill:{TICK_COLOUR}",
-                x=xv,
-                y=num(bottom + 2 * TICK + TICK_FONT * ASCENT),
+            text_at(
+                label,
+                xv,
+                num(bottom + 2 * TICK + TICK_FONT * ASCENT),
+                f"font-size:9px;text-anchor:middle;fill:{TICK_COLOUR}",
             )
         )
     if x_label:
         axis.append(
-            element(
-                "text",
-                text_content(x_label),
-                style="font-size:10px;text-anchor:middle",
-                x=num((left + right) / 2),
-                y=num(bottom + 2 * TICK + TICK_FONT + 4 + LABEL_FONT * ASCENT),
+            text_at(
+                x_label,
+                num((left + right) / 2),
+                num(bottom + 2 * TICK + TICK_FONT + 4 + LABEL_FONT * ASCENT),
+                "font-size:10px;text-anchor:middle",
             )
         )
     for v, label in zip(y_locs, y_texts, strict=True):  # y grid, ticks and labels
@@ -338,12 +345,11 @@ def line_chart(
             segment(num(left), yv, num(left - TICK), yv, f"stroke:{TICK_COLOUR};stroke-width:0.8")
         )
         axis.append(
-            element(
-                "text",
-                text_content(label),
-                style=f"font-size:9px;text-anchor:end;fill:{TICK_COLOUR}",
-                x=num(left - 2 * TICK),
-                y=num(py(v) + TICK_FONT * ASCENT / 2),
+            text_at(
+                label,
+                num(left - 2 * TICK),
+                num(py(v) + TICK_FONT * ASCENT / 2),
+                f"font-size:9px;text-anchor:end;fill:{TICK_COLOUR}",
             )
         )
     if y_label:
@@ -367,12 +373,11 @@ def line_chart(
     decorations: list[str] = []
     if title:
         decorations.append(
-            element(
-                "text",
-                text_content(title),
-                style="font-weight:700;font-size:11px;text-anchor:start",
-                x=num(left),
-                y=num(PAD + TITLE_FONT * ASCENT),
+            text_at(
+                title,
+                num(left),
+                num(PAD + TITLE_FONT * ASCENT),
+                "font-weight:700;font-size:11px;text-anchor:start",
             )
         )
     if show_legend:
@@ -401,12 +406,8 @@ def line_chart(
                         )
                     )
                 decorations.append(
-                    element(
-                        "text",
-                        text_content(s.label),
-                        style="font-size:9px;text-anchor:start",
-                        x=num(x0 + 23.4),
-                        y=num(baseline),
+                    text_at(
+                        s.label, num(x0 + 23.4), num(baseline), "font-size:9px;text-anchor:start"
                     )
                 )
                 widest = max(widest, text_width(s.label, TICK_FONT))

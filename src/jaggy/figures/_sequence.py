@@ -19,7 +19,7 @@ from ._svg_writer import (
     num,
     segment,
     svg_document,
-    text_content,
+    text_at,
     titled,
 )
 
@@ -122,12 +122,11 @@ def views_and_curve_svg(
     for i in range(n):  # x tick labels: at most one per 24 px, and the last view
         if i % every == 0 or i == n - 1:
             body.append(
-                element(
-                    "text",
-                    text_content(tick_labels[i]),
-                    style=f"font-size:9px;text-anchor:middle;fill:{TICK}",
-                    x=num(x_px(i)),
-                    y=num(curve_bottom + 9.84),
+                text_at(
+                    tick_labels[i],
+                    num(x_px(i)),
+                    num(curve_bottom + 9.84),
+                    f"font-size:9px;text-anchor:middle;fill:{TICK}",
                 )
             )
     for p, label in ((0.0, "0"), (0.5, "0.5"), (1.0, "1")):  # y grid and tick labels

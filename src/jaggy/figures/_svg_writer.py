@@ -50,6 +50,11 @@ def segment(x0: str, y0: str, x1: str, y1: str, style: str) -> str:
     return element("path", d=f"M {x0} {y0} L {x1} {y1}", style=style)
 
 
+def text_at(content: object, x: str, y: str, style: str) -> str:
+    """A <text> of `content` (escaped) at (x, y); coordinates formatted by `num`."""
+    return element("text", text_content(content), style=style, x=x, y=y)
+
+
 def titled(title: str | None, markup: str) -> str:
     """`markup` in a group with a hover <title> (or as it is without a title)."""
     if title is None:

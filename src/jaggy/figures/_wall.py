@@ -18,7 +18,7 @@ from ._svg_writer import (
     num,
     segment,
     svg_document,
-    text_content,
+    text_at,
     text_width,
     titled,
 )
@@ -106,21 +106,19 @@ def wall_svg(
     ]
     for c in shown_cols:
         body.append(
-            element(
-                "text",
-                text_content(col_labels[c]),
-                style="font-size:9px;text-anchor:middle;fill:#555555",
-                x=num(x0 + (c + 0.5) * cell_w),
-                y=num(MARGIN + FONT * ASCENT),
+            text_at(
+                col_labels[c],
+                num(x0 + (c + 0.5) * cell_w),
+                num(MARGIN + FONT * ASCENT),
+                "font-size:9px;text-anchor:middle;fill:#555555",
             )
         )
     for r in shown_rows:
-        label = element(
-            "text",
-            text_content(row_texts[r]),
-            style="font-size:9px;text-anchor:end;fill:#555555",
-            x=num(x0 - LABEL_PAD),
-            y=num(y0 + (r + 0.5) * cell_h + FONT * ASCENT / 2),
+        label = text_at(
+            row_texts[r],
+            num(x0 - LABEL_PAD),
+            num(y0 + (r + 0.5) * cell_h + FONT * ASCENT / 2),
+            "font-size:9px;text-anchor:end;fill:#555555",
         )
         body.append(titled(row_titles[r] if row_titles is not None else row_labels[r], label))
     if cell_w >= 6 and cell_h >= 6:  # white gaps between large cells
@@ -133,12 +131,11 @@ def wall_svg(
     if row_notes is not None:
         for r in shown_rows:
             body.append(
-                element(
-                    "text",
-                    text_content(row_notes[r]),
-                    style="font-size:9px;text-anchor:start",
-                    x=num(x0 + width + 6),
-                    y=num(y0 + (r + 0.5) * cell_h + FONT * (ASCENT - DESCENT) / 2),
+                text_at(
+                    row_notes[r],
+                    num(x0 + width + 6),
+                    num(y0 + (r + 0.5) * cell_h + FONT * (ASCENT - DESCENT) / 2),
+                    "font-size:9px;text-anchor:start",
                 )
             )
     return svg_document(
