@@ -296,12 +296,15 @@ class _PendingChoice:
         return LiveProbe(self.setup, formats)
 
     def decide(self, choice: dict) -> None:
+        self._take(choice)
+        self.store.write_run(self.record)
+        self._send(choice)
+
+    def _take(self, choice: dict) -> None:
         record = self.record
         record.batch_size, record.memory_format = choice["batch_size"], choice["memory_format"]
         record.autotune = choice
         self.pending = False
-        self.store.write_run(record)
-        self._send(choice)
 
     def fail(self) -> None:
         self._send(None)
@@ -318,10 +321,7 @@ class _PendingChoice:
         choice = self.setup.ranks.broadcast_object(None)
         if choice is None:
             raise JaggyError("rank 0 failed before choosing the batch size (--batch-size auto)")
-        record = self.record
-        record.batch_size, record.memory_format = choice["batch_size"], choice["memory_format"]
-        record.autotune = choice
-        self.pending = False
+        self._take(choice)
         return None
 
 
