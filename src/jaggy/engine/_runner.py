@@ -37,6 +37,7 @@ from ..results._files import MANIFEST_FILE, SUMMARY_FILE
 from ..results._metrics_table import write_metrics
 from ..results._predictions import PREDICTION_SCHEMA
 from ..results._records import Session, write_record
+from ..results._thumbnails import ThumbnailWriter
 from ._autotune import (
     LiveProbe,
     choose_configuration,
@@ -535,6 +536,7 @@ def _compute_chunks(
         background=setup.device.type == "cpu",
     )
     context = {"session": record.current.session, "rank": setup.ranks.rank, "run_id": record.run_id}
+    thumbnails = ThumbnailWriter(store.out, record.run_id, prep)  # for the report
 
     def close(chunk: _ChunkRows) -> None:
         batcher.flush()
@@ -568,7 +570,7 @@ def _compute_chunks(
                 continue
             if decoded.note:
                 current.converted.append({"image_id": decoded.item.image_id, "note": decoded.note})
-            _enqueue_image(setup, plans, batcher, decoded)
+            _enqueue_image(setup, plans, batcher, decoded, thumbnails)
         if current is not None:
             if held or batcher.probe is not None:
                 batcher.flush()
@@ -585,6 +587,7 @@ def _enqueue_image(
     plans: list[tuple[Protocol, ViewPlan]],
     batcher: _Batcher,
     decoded: DecodedImage,
+    thumbnails: ThumbnailWriter | None = None,
 ) -> None:
     """Make every view of one image (on the device) and hand them to the batcher, cut where
     a batch fills up. Views are made in blocks of at least a batch, so that a batch is
@@ -593,6 +596,7 @@ def _enqueue_image(
     item = decoded.item
     block = max(batcher.batch_size, MIN_VIEW_BLOCK)
     normalized: dict[str, torch.Tensor] = {}
+    shown = thumbnails.image(item.index, item.image_id) if thumbnails else None
     for protocol, plan in plans:
         bound = protocol.for_image(item.image_id)
         if bound is not protocol:  # views drawn per image
@@ -609,12 +613,16 @@ def _enqueue_image(
         for first in range(0, len(plan), block):
             last = min(first + block, len(plan))
             views = protocol.make_views(normalized[key], range(first, last))
+            if shown is not None:
+                shown.add(plan.key, len(plan), first, views)
             start = first
             while start < last:
                 take = min(batcher.room(), last - start)
                 segment = Segment(item.index, item.image_id, item.label, plan, start, take)
                 batcher.add(views[start - first : start - first + take], segment)
                 start += take
+    if shown is not None:
+        shown.write()
 
 
 def _search_until_failure(

@@ -13,9 +13,11 @@ from ..errors import ArgumentError, DataError, JaggyError
 from ..figures._deferred import deferred_figures
 from ..figures._parallel import run_calls
 from ..results._atomic import atomic_write_text
+from ..results._files import RUN_FILE
+from ..results._thumbnails import read_thumbnails
 from ._data import ProtocolViews, RunMetrics, Sequence, read_run_metrics, read_views, spread_pick
 from ._registry import list_sections
-from ._run import KNOWN_FILES, RunFolder, distinct_labels
+from ._run import KNOWN_FILES, RunFolder, distinct_labels, read_json
 from ._templates import render_template
 from ._views import ViewMaker
 
@@ -54,6 +56,8 @@ class Report:
         self._views: dict[int, tuple[dict[str, ProtocolViews], dict]] = {}
         self._makers: dict[int, ViewMaker] = {}
         self._thumbs: dict[tuple, list | str] = {}
+        self._stored: dict[tuple[int, int], dict] = {}  # thumbnails the audit wrote
+        self._run_ids: dict[int, str | None] = {}
 
     def metrics(self, run: RunFolder) -> RunMetrics:
         """The run's metrics.parquet: every per-image number the report shows."""
@@ -97,19 +101,34 @@ class Report:
                 raise JaggyError(f"cannot read '{run.predictions}': {exc}") from exc
         return self._views[run.index]
 
-    def thumbnails(self, run: RunFolder, image_id: str, key: str, views: list[int]):
+    def thumbnails(self, run: RunFolder, index: int, image_id: str, key: str, views: list[int]):
         """Thumbnails of views (uint8 arrays) or the reason there are none; made once."""
         memo = (run.index, image_id, key, tuple(views))
         if memo not in self._thumbs:
-            self.make_thumbnails(run, [(image_id, key, views)])
+            self.make_thumbnails(run, [(index, image_id, key, views)])
         return self._thumbs[memo]
 
-    def make_thumbnails(self, run: RunFolder, wanted: list[tuple[str, str, list[int]]]) -> None:
-        """Make the thumbnails of (image id, protocol key, views) requests not made yet, spread
-        over worker processes: one call per image and source, so that each source is decoded
-        once (re-creating the views of a few dozen requests takes seconds)."""
+    def make_thumbnails(
+        self, run: RunFolder, wanted: list[tuple[int, str, str, list[int]]]
+    ) -> None:
+        """The thumbnails of (image index, image id, protocol key, views) requests not made
+        yet: those the audit wrote (thumbnails/) are read; the others are re-made from the
+        image files, spread over worker processes, one call per image and source, so that
+        each source is decoded once (re-creating the views of a few dozen requests takes
+        seconds)."""
+        todo = []
+        for index, image_id, key, views in wanted:
+            memo = (run.index, image_id, key, tuple(views))
+            if memo in self._thumbs:
+                continue
+            stored = self._stored_thumbnails(run, index, image_id)
+            if all((key, k) in stored for k in views):
+                self._thumbs[memo] = [stored[(key, k)] for k in views]
+            else:
+                todo.append((image_id, key, views))
+        if not todo:
+            return
         maker = self.view_maker(run)
-        todo = [w for w in wanted if (run.index, w[0], w[1], tuple(w[2])) not in self._thumbs]
         groups: dict[tuple, list[tuple[str, str, list[int]]]] = {}
         for j, (image_id, key, views) in enumerate(todo):
             source = maker.source_key(image_id, key)
@@ -120,6 +139,20 @@ class Report:
         for group, thumbs in zip(groups.values(), made, strict=True):
             for (image_id, key, views), one in zip(group, thumbs, strict=True):
                 self._thumbs[(run.index, image_id, key, tuple(views))] = one
+
+    def _stored_thumbnails(self, run: RunFolder, index: int, image_id: str) -> dict:
+        if run.index not in self._run_ids:
+            try:  # a run without its run.json shows only views re-made from the files
+                record = read_json(run.path / RUN_FILE)
+            except DataError:
+                record = None
+            self._run_ids[run.index] = record.get("run_id") if isinstance(record, dict) else None
+        memo = (run.index, index)
+        if memo not in self._stored:
+            self._stored[memo] = read_thumbnails(
+                run.path, index, image_id, self._run_ids[run.index], self.view_maker(run).side
+            )
+        return self._stored[memo]
 
     def view_maker(self, run: RunFolder) -> ViewMaker:
         if run.index not in self._makers:

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..engine._threads import torch_threads
+from ..results._thumbnails import THUMB_SIDE, shrink
 from ._run import RunFolder
 
-THUMB_SIDE = 64  # px
 _BATCH = 16  # views made per call when re-creating a sequence
 
 
@@ -193,12 +192,7 @@ class ViewMaker:
         arrays = self.view_pixels(image_id, protocol_key, views)
         if isinstance(arrays, str):
             return arrays
-        return [
-            np.asarray(
-                Image.fromarray(a, "RGB").resize((self.side, self.side), Image.Resampling.LANCZOS)
-            )
-            for a in arrays
-        ]
+        return [shrink(a, self.side) for a in arrays]
 
     @staticmethod
     def _views(protocol, source: torch.Tensor, views: list[int]) -> list[torch.Tensor]:

@@ -3,8 +3,8 @@
 Audit folder: predictions.parquet (rows per view, `iter_sequences`), metrics.parquet (rows per
 image and protocol key, `read_metrics`), summary.json (`read_summary`), manifest.json
 (`read_manifest`), run.json (`read_run_record`), features.npy (`read_features`, with
---save-features). Every file is written through `atomic_write`
-with ordinary permissions under the user's umask.
+--save-features), thumbnails/ (the views the report shows, `_thumbnails`). Every file is
+written through `atomic_write` with ordinary permissions under the user's umask.
 """
 
 from ._compare import read_compare

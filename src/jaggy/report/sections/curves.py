@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ...figures._charts import Series, line_chart
 from ...figures._palette import mpl_style
 from ...figures._sequence import correctness_colours, views_and_curve_svg
+from ...results._thumbnails import shown_positions
 from .._registry import has_file, register_section
 from .._templates import render_template, svg_markup
 from ._common import metric_label, protocol_description
@@ -59,14 +58,6 @@ def image_metrics(report, run, key: str, index: int) -> list[tuple[str, str]]:
         if math.isfinite(value):
             shown.append((metric_label(name), f"{value:.3f}"))
     return shown
-
-
-def _thumb_positions(n: int, limit: int) -> list[int]:
-    if limit <= 0:
-        return []
-    if n <= limit:
-        return list(range(n))
-    return sorted({int(round(x)) for x in np.linspace(0, n - 1, limit)})
 
 
 def run_block(run, report, key: str) -> dict:
@@ -121,8 +112,9 @@ def run_block(run, report, key: str) -> dict:
     cards = []
     for i, index in enumerate(chosen):
         seq = details[(key, index)]
-        positions = _thumb_positions(len(seq.view), report.limits.thumbnails)
-        pixels = report.thumbnails(run, seq.image_id, key, [int(seq.view[p]) for p in positions])
+        positions = shown_positions(len(seq.view), report.limits.thumbnails)
+        shown = [int(seq.view[p]) for p in positions]
+        pixels = report.thumbnails(run, seq.image_index, seq.image_id, key, shown)
         reason = pixels if isinstance(pixels, str) else None
         titles = point_titles(run, seq, x_of, x_label)
         thumbs = (
@@ -177,8 +169,9 @@ def curves(runs, report):
             for key in report.protocol_keys(run):
                 seq = details.get((key, index))
                 if seq is not None:
-                    positions = _thumb_positions(len(seq.view), report.limits.thumbnails)
-                    wanted.append((seq.image_id, key, [int(seq.view[p]) for p in positions]))
+                    positions = shown_positions(len(seq.view), report.limits.thumbnails)
+                    shown = [int(seq.view[p]) for p in positions]
+                    wanted.append((seq.image_index, seq.image_id, key, shown))
         report.make_thumbnails(run, wanted)
     protocols = []
     for key in keys:

@@ -1,0 +1,201 @@
+"""thumbnails/: small pictures of the views the model saw, written by the audit for the report.
+
+While the audit holds an image's views (the normalised tensors given to the model), it shrinks
+the ones the report shows by default (`SHOWN_VIEWS` evenly spaced views of each protocol key,
+`shown_positions`) to `THUMB_SIDE` px, exactly as the report would re-make them from the image
+file (un-normalised, clamped to 0..1, rounded to uint8, PIL Lanczos), so the report reads them
+instead of decoding every source and re-running every protocol.
+
+Only the run's first `THUMBNAIL_IMAGES` images (by image index) get thumbnails: see there.
+
+One file per image, `thumbnails/image-{index:06d}.npz` (NumPy's npz: a zip of .npy arrays,
+written atomically, with fixed zip dates so that the same views give the same bytes):
+`pixels` uint8 [n, side, side, 3], `keys` str [n] (protocol key), `views` int64 [n] (view
+index k), `meta` a JSON string {"run_id", "image_id", "side"}. The run_id ties a file to the
+run of its folder's run.json: a run started afresh in the same folder does not show another
+run's pictures. Worst-case sets (`worst@KIND`, cut at the first failure) get none. Since each
+image has its own file, resumed and sharded (torchrun) runs write the same files as one
+process, each image by the rank that computes it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import JaggyError
+from ._atomic import atomic_write
+
+THUMB_SIDE = 64  # px
+SHOWN_VIEWS = 6  # views per image and protocol key: the report's default (ReportLimits)
+# The report shows the views of the few most unstable images; in a big run those lie anywhere,
+# so stored thumbnails pay off in small runs (the demo, samples, a folder of a few dozen)
+# while a big run's folder must not grow by much: at most 32 x 6 x 12 KB per protocol key.
+THUMBNAIL_IMAGES = 32
+THUMBNAILS_FOLDER = "thumbnails"
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the zip format's first date: no clock in the bytes
+
+
+def shown_positions(n: int, limit: int = SHOWN_VIEWS) -> list[int]:
+    """The positions (0..n-1) of the views shown of a sequence of n: all, or `limit` evenly
+    spaced from the first to the last."""
+    if limit <= 0:
+        return []
+    if n <= limit:
+        return list(range(n))
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, limit)})
+
+
+def thumbnail_path(run_dir: str | Path, index: int) -> Path:
+    return Path(run_dir) / THUMBNAILS_FOLDER / f"image-{index:06d}.npz"
+
+
+def view_planes(preprocessing, views: torch.Tensor, which: list[int]) -> np.ndarray:
+    """Views `which` of normalised views [N, 3, R, R] as what the model saw, uint8 [n, 3, R,
+    R]: x * std + mean, clamped to 0..1, times 255, rounded: `to_pixels` and the report's
+    steps, in place on one copy (the same operations in the same order, so the same bits)."""
+    index = torch.tensor(which, device=views.device)
+    pixels = views.float().index_select(0, index)  # a copy: the views go on to the model
+    mean, std = preprocessing.stats_like(pixels)
+    pixels.mul_(std).add_(mean).clamp_(0, 1).mul_(255).round_()
+    return pixels.to(torch.uint8).cpu().numpy()
+
+
+def shrink(pixels: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
+    """One view's uint8 [R, R, 3] pixels as a [side, side, 3] thumbnail (PIL Lanczos)."""
+    image = Image.fromarray(pixels, "RGB").resize((side, side), Image.Resampling.LANCZOS)
+    return np.asarray(image)
+
+
+def shrink_planes(planes: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
+    """`shrink` of one view given as planes [3, R, R] (the same RGB image, assembled by PIL
+    instead of a channel-last copy)."""
+    image = Image.merge("RGB", [Image.fromarray(plane, "L") for plane in planes])
+    return np.asarray(image.resize((side, side), Image.Resampling.LANCZOS))
+
+
+@dataclass
+class ImageThumbnails:
+    """The thumbnails of one image, collected while the audit makes its views."""
+
+    path: Path
+    run_id: str | None
+    image_id: str
+    preprocessing: object
+    pixels: list[np.ndarray] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    views: list[int] = field(default_factory=list)
+
+    def add(self, key: str, n_views: int, first: int, views: torch.Tensor) -> None:
+        """Keep the shown ones of views first..first+len(views)-1 of a sequence of n_views."""
+        wanted = [k for k in shown_positions(n_views) if first <= k < first + len(views)]
+        if not wanted:
+            return
+        planes = view_planes(self.preprocessing, views, [k - first for k in wanted])
+        self.pixels += [shrink_planes(p) for p in planes]
+        self.keys += [key] * len(wanted)
+        self.views += wanted
+
+    def write(self) -> None:
+        """Write the image's file (atomically). A file there that is not a jaggy thumbnail
+        file is left alone, and a write that fails is given up (these pictures only spare the
+        report work): the report then re-makes these views."""
+        if not self.pixels:
+            return
+        try:
+            self.path.parent.mkdir(exist_ok=True)
+            if os.path.lexists(self.path) and _read_file(self.path) is None:
+                return  # not jaggy's file
+            _remove_leftovers(self.path)
+        except OSError:  # a file named like the folder, or a folder jaggy cannot write
+            return
+        meta = {"run_id": self.run_id, "image_id": self.image_id, "side": THUMB_SIDE}
+        arrays = {
+            "pixels": np.stack(self.pixels),
+            "keys": np.array(self.keys, dtype=str),
+            "views": np.array(self.views, dtype=np.int64),
+            "meta": np.array(json.dumps(meta)),
+        }
+        try:
+            atomic_write(self.path, lambda tmp: _write_npz(tmp, arrays))
+        except JaggyError:  # a full or read-only disk: the rows say so when they are written;
+            pass  # the report re-makes what is missing
+
+
+class ThumbnailWriter:
+    """Hands out an `ImageThumbnails` for each of a run's first `THUMBNAIL_IMAGES` images."""
+
+    def __init__(self, out: str | Path, run_id: str | None, preprocessing):
+        self.out = Path(out)
+        self.run_id = run_id
+        self.preprocessing = preprocessing
+
+    def image(self, index: int, image_id: str) -> ImageThumbnails | None:
+        if index >= THUMBNAIL_IMAGES:
+            return None
+        path = thumbnail_path(self.out, index)
+        return ImageThumbnails(path, self.run_id, image_id, self.preprocessing)
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Delete the half-written temporaries of `path` that a killed run left (the atomic
+    writer's '.NAME.XXXXXXXX.tmp'). Only this process writes this image (ranks compute other
+    images), and a killed write always comes before its chunk's commit, so the resumed run
+    that recomputes the image is the one that tidies it."""
+    leftover = re.compile(re.escape(f".{path.name}.") + r"[0-9a-f]{8}\.tmp")
+    for name in os.listdir(path.parent):
+        if leftover.fullmatch(name):
+            try:
+                os.remove(path.parent / name)
+            except OSError:
+                pass
+
+
+def _write_npz(tmp: str, arrays: dict[str, np.ndarray]) -> None:
+    # Level 1: these pictures barely compress further, and the audit is waiting.
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, array, allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, buffer.getvalue(), compresslevel=1)
+
+
+def _read_file(path: Path) -> tuple[dict, dict[tuple[str, int], np.ndarray]] | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"].item()))
+            pixels, keys, views = data["pixels"], data["keys"], data["views"]
+        if not isinstance(meta, dict) or pixels.dtype != np.uint8 or pixels.ndim != 4:
+            return None
+        if not len(pixels) == len(keys) == len(views):
+            return None
+    except Exception:  # not a thumbnail file of jaggy's (damaged, or someone else's)
+        return None
+    return meta, {(str(k), int(v)): p for k, v, p in zip(keys, views, pixels, strict=True)}
+
+
+def read_thumbnails(
+    run_dir: str | Path, index: int, image_id: str, run_id: str | None, side: int = THUMB_SIDE
+) -> dict[tuple[str, int], np.ndarray]:
+    """The stored thumbnails of one image, {(protocol key, view k): uint8 [side, side, 3]};
+    empty when the run wrote none for it (an image beyond the first, an older version) or
+    the file belongs to another run or image."""
+    path = thumbnail_path(run_dir, index)
+    read = _read_file(path) if path.is_file() else None
+    if read is None:
+        return {}
+    meta, thumbnails = read
+    if (meta.get("run_id"), meta.get("image_id"), meta.get("side")) != (run_id, image_id, side):
+        return {}
+    return thumbnails
