@@ -6,7 +6,7 @@ from __future__ import annotations
 import operator
 import os
 
-from ..engine._config import DEFAULT_PROTOCOLS, DTYPES, MEMORY_FORMATS
+from ..engine._config import DEFAULT_PROTOCOLS, DTYPES, GRAPHS, MEMORY_FORMATS
 from ..errors import ArgumentError
 from ..metrics import metric_info
 from ..protocols import PATHS, list_protocols
@@ -149,6 +149,14 @@ MEMORY_FORMAT = option(
 CHANNELS_LAST = option(
     "--channels-last", action="store_true", help="shorthand for --memory-format channels_last"
 )
+GRAPH = option(
+    "--graph",
+    default="auto",
+    choices=GRAPHS,
+    help="how the model runs: eager, or frozen (a frozen TorchScript graph of a copy of it, "
+    "checked against eager on real views; CPU, float32, no hooks); auto (default): tried "
+    "by --batch-size auto when it pays for its build, eager otherwise",
+)
 COMPILE = option("--compile", action="store_true", help="run the model through torch.compile")
 THREADS = option(
     "--threads",
@@ -177,6 +185,7 @@ RUNTIME_OPTIONS = (
     DTYPE,
     MEMORY_FORMAT,
     CHANNELS_LAST,
+    GRAPH,
     COMPILE,
     THREADS,
     WORKERS,

@@ -58,9 +58,19 @@ MIN_BUDGET_SECONDS = 0.3
 MAX_BUDGET_SECONDS = 20.0
 PENDING = "pending"  # run.json's autotune status until the probe has chosen
 
-# One forward call to make: (batch size, memory format, timed). The search is sent back the
-# call's seconds, or None when it ran out of memory.
-Step = tuple[int, str, bool]
+# The frozen graph (`--graph`, see `_graph`) is tried only when it can pay for its build: when
+# the run's remaining views, at the best eager rate, would take long enough that a gain of
+# EXPECTED_GRAPH_SPEEDUP saves more than the build is expected to cost (the last build this
+# process measured, else DEFAULT_BUILD_SECONDS: lite0's trace + freeze + optimisation took
+# 1.0 s the first time in a process on a loaded 2-core machine, its check a few calls more).
+# 1.3: the low end of lite0's measured gain on a CPU (1.35-1.45x at batch 4, channels-last).
+EXPECTED_GRAPH_SPEEDUP = 1.3
+DEFAULT_BUILD_SECONDS = 1.5
+
+# One forward call to make: (batch size, memory format, graph, timed). The search is sent
+# back the call's seconds, or None when it failed (out of memory, or the graph was refused).
+Step = tuple[int, str, str, bool]
+Config = tuple[int, str, str]  # batch size, memory format, graph
 
 
 def probe_budget(run_views: int, rate: float) -> float:
@@ -84,19 +94,47 @@ class ProbeSearch:
     """Which configurations to time, in which order, within a budget (see the module doc).
     `steps()` yields the forward calls to make; whoever makes them sends back their seconds."""
 
-    def __init__(self, sizes: list[int], formats: list[str], start_batch: int, run_views: int):
+    def __init__(
+        self,
+        sizes: list[int],
+        formats: list[str],
+        start_batch: int,
+        run_views: int,
+        graphs: list[str] | None = None,
+        force_graph: bool = False,
+        build_estimate: float = DEFAULT_BUILD_SECONDS,
+    ):
         self.sizes = sizes
         self.formats = formats
         self.start = max([i for i, b in enumerate(sizes) if b <= start_batch], default=0)
         self.run_views = run_views
+        self.graphs = list(graphs or ["eager"])
+        self.force_graph = force_graph  # --graph frozen: chosen whenever its check passes
+        self.build_estimate = build_estimate
+        self.views_done = 0  # views of the run computed so far (told by whoever runs them)
         self.started = time.perf_counter()
         self.results: list[dict] = []
-        self.rates: dict[tuple[int, str], float] = {}
-        self.out_of_memory: set[tuple[int, str]] = set()
-        self.timing: dict[tuple[int, str], list[float]] = {}  # timed calls so far
+        self.rates: dict[Config, float] = {}
+        self.out_of_memory: set[Config] = set()  # failed configurations (any reason)
+        self.timing: dict[Config, list[float]] = {}  # timed calls so far
+        self.first_call: dict[Config, float] = {}  # seconds of each untimed first call
+        self.failure: str | None = None  # why the next failure is sent (default: memory)
+        self.graph_record: dict | None = None  # the frozen graph's trial, for the record
+        self.graph_refused = False  # its check failed: eager from then on
+
+    @property
+    def main_graph(self) -> str:
+        """The graph the batch sizes and formats are searched with: the frozen one when it
+        is asked for (`force_graph`) and not refused, else eager (the frozen graph is then
+        tried at the end, `_try_graph`)."""
+        return "frozen" if self.force_graph and not self.graph_refused else "eager"
 
     def best_rate(self) -> float:
         return max(self.rates.values(), default=0.0)
+
+    def _best(self, graph: str = "eager") -> Config | None:
+        rates = {k: r for k, r in self.rates.items() if k[2] == graph}
+        return max(rates, key=rates.get) if rates else None
 
     def budget(self) -> float:
         return probe_budget(self.run_views, self.best_rate())
@@ -106,36 +144,90 @@ class ProbeSearch:
 
     def affordable(self, batch_size: int, memory_format: str) -> bool:
         """Whether (about three calls of) this configuration fit in what is left."""
-        rate = self.rates.get((batch_size // 2, memory_format)) or self.best_rate()
+        rate = self._rate_at(batch_size // 2, memory_format) or self.best_rate()
         cost = 3 * batch_size / rate if rate else 0.0
         return self.elapsed() + cost <= self.budget()
 
-    def choice(self) -> tuple[int, str]:
-        """The fastest configuration measured; without any, the smallest batch after out of
-        memory (the run's own back-off takes over), else the starting configuration."""
+    def choice(self) -> Config:
+        """The fastest eager configuration measured, or the frozen graph when it won
+        (`_graph_wins`); without any, the smallest batch after out of memory (the run's own
+        back-off takes over), else the starting configuration."""
+        if self.main_graph == "frozen" and self._best("frozen"):
+            return self._best("frozen")
+        best = self._best()
+        if best is not None:
+            frozen = (best[0], best[1], "frozen")
+            if frozen in self.rates and self._graph_wins(best, frozen):
+                return frozen
+            return best
         if self.rates:
             return max(self.rates, key=self.rates.get)
         if self.out_of_memory:
-            return self.sizes[0], self.formats[0]
-        return self.sizes[self.start], self.formats[0]
+            return self.sizes[0], self.formats[0], "eager"
+        return self.sizes[self.start], self.formats[0], "eager"
+
+    def _graph_wins(self, eager: Config, frozen: Config) -> bool:
+        """Whether the frozen graph, its build included, beats eager over the views that
+        were left when it was tried. Requiring it to pay for its build, not only to be
+        faster, is a margin against choosing on timing noise."""
+        if self.force_graph:
+            return True
+        trial = self.graph_record or {}
+        remaining = trial.get("remaining_views", 0)
+        eager_rate, frozen_rate = self.rates[eager], self.rates[frozen]
+        build = max(0.0, self.first_call.get(frozen, 0.0) - frozen[0] / frozen_rate)
+        trial["build_cost_seconds"] = round(build, 3)
+        return build + remaining / frozen_rate < remaining / eager_rate
 
     def steps(self) -> Generator[Step, float | None, None]:
         start = self.sizes[self.start]
         for memory_format in self.formats:  # every format at the starting size first
             yield from self._rate(start, memory_format)
         # The most promising format climbs first: a short budget is best spent there.
-        ranked = sorted(self.formats, key=lambda f: -(self.rates.get((start, f)) or 0))
+        ranked = sorted(self.formats, key=lambda f: -self._rate_at(start, f))
         for memory_format in ranked:
             yield from self._climb(memory_format)
+        if "frozen" in self.graphs and not self.force_graph:
+            yield from self._try_graph()
 
-    def _rate(self, batch_size: int, memory_format: str):
-        """Views/s of the configuration (None when it runs out of memory)."""
-        key = (batch_size, memory_format)
+    def _rate_at(self, batch_size: int, memory_format: str) -> float:
+        return max(
+            (r for k, r in self.rates.items() if k[:2] == (batch_size, memory_format)),
+            default=0.0,
+        )
+
+    def _try_graph(self):
+        """The frozen graph at the best eager configuration, when it can pay for its build
+        (see EXPECTED_GRAPH_SPEEDUP) or is asked for (`force_graph`)."""
+        best = self._best()
+        if best is None:
+            return
+        remaining = max(0, self.run_views - self.views_done)
+        eager_seconds = remaining / self.rates[best]
+        saving = eager_seconds * (1 - 1 / EXPECTED_GRAPH_SPEEDUP)
+        self.graph_record = {
+            "remaining_views": remaining,
+            "expected_saving_seconds": round(saving, 3),
+            "expected_build_seconds": round(self.build_estimate, 3),
+        }
+        if not self.force_graph and saving <= self.build_estimate:
+            self.graph_record["tried"] = False
+            return
+        self.graph_record["tried"] = True
+        yield from self._rate(best[0], best[1], "frozen")
+
+    def _rate(self, batch_size: int, memory_format: str, graph: str | None = None):
+        """Views/s of the configuration (None when it fails: out of memory, or the frozen
+        graph refused by its check). `graph`: by default the one searched with."""
+        graph = graph or self.main_graph
+        key = (batch_size, memory_format, graph)
         if key in self.rates or key in self.out_of_memory:
             return self.rates.get(key)
-        entry = {"batch_size": batch_size, "memory_format": memory_format}
-        if (yield (batch_size, memory_format, False)) is None:  # untimed: builds kernels
+        entry = {"batch_size": batch_size, "memory_format": memory_format, "graph": graph}
+        first = yield (batch_size, memory_format, graph, False)  # untimed: builds kernels
+        if first is None:
             return self._failed(key, entry)
+        self.first_call[key] = first
         times = self.timing[key] = []
         # Two timed calls at least (the faster counts), more for fast calls, one for a call
         # that alone lasts LONG_CALL_SECONDS (noise is then a small part of it).
@@ -144,14 +236,14 @@ class ProbeSearch:
             and sum(times) < LONG_CALL_SECONDS
             and len(times) < MAX_TIMED_CALLS
         ):
-            seconds = yield (batch_size, memory_format, True)
+            seconds = yield (batch_size, memory_format, graph, True)
             if seconds is None:
                 return self._failed(key, entry)
             times.append(seconds)
         self._measured(key, entry)
         return self.rates[key]
 
-    def _measured(self, key: tuple[int, str], entry: dict) -> None:
+    def _measured(self, key: Config, entry: dict) -> None:
         times = self.timing.pop(key)
         per_call = min(times)
         self.rates[key] = key[0] / per_call
@@ -167,13 +259,14 @@ class ProbeSearch:
     def stop(self) -> None:
         """The views ended: a configuration with timed calls so far counts with those."""
         for key in [k for k, times in self.timing.items() if times]:
-            self._measured(key, {"batch_size": key[0], "memory_format": key[1]})
+            self._measured(key, {"batch_size": key[0], "memory_format": key[1], "graph": key[2]})
         self.timing.clear()
 
-    def _failed(self, key: tuple[int, str], entry: dict) -> None:
+    def _failed(self, key: Config, entry: dict) -> None:
         self.timing.pop(key, None)
         self.out_of_memory.add(key)
-        self.results.append({**entry, "error": "out of memory"})
+        self.results.append({**entry, "error": self.failure or "out of memory"})
+        self.failure = None
         return None
 
     def _climb(self, memory_format: str):
@@ -200,36 +293,61 @@ class ProbeSearch:
                 return
 
 
-def _search_for(setup: AuditSetup, memory_formats: list[str]) -> tuple[ProbeSearch, tuple]:
+def _search_for(
+    setup: AuditSetup, memory_formats: list[str], graphs: list[str] | None = None
+) -> tuple[ProbeSearch, tuple]:
     """The search of a run, and the key of its choice among this process's probes."""
     device = setup.device
+    graphs = list(graphs or ["eager"])
     chunk_views = setup.views_per_image() * min(setup.config.chunk_images, len(setup.items))
     sizes = candidate_batch_sizes(device, chunk_views)
     run_views = max(1, setup.views_per_image() * len(setup.items) // setup.ranks.world_size)
-    search = ProbeSearch(sizes, memory_formats, START_BATCH.get(device.type, 4), run_views)
-    return search, _process_key(setup, memory_formats, sizes)
+    search = ProbeSearch(
+        sizes,
+        memory_formats,
+        START_BATCH.get(device.type, 4),
+        run_views,
+        graphs=graphs,
+        force_graph=setup.config.graph == "frozen",
+        build_estimate=_BUILD_SECONDS.get(_model_kind(setup), DEFAULT_BUILD_SECONDS),
+    )
+    return search, _process_key(setup, memory_formats, sizes, graphs)
 
 
-def earlier_choice(setup: AuditSetup, memory_formats: list[str]) -> dict | None:
+# The last frozen-graph build (trace, freeze, check) this process measured for a kind of
+# model: the estimate of the next one's cost (the first build in a process is the slowest).
+_BUILD_SECONDS: dict[str, float] = {}
+
+
+def _model_kind(setup: AuditSetup) -> str:
+    kind = type(setup.loaded.module)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def earlier_choice(
+    setup: AuditSetup, memory_formats: list[str], graphs: list[str] | None = None
+) -> dict | None:
     """This process's earlier choice for the same model object and settings, when this run is
     not long enough to deserve a larger budget than that probe had (else None)."""
-    search, key = _search_for(setup, memory_formats)
+    search, key = _search_for(setup, memory_formats, graphs)
     earlier = _PROCESS_PROBES.get(key)
     if earlier is not None and earlier.reusable(setup, search.run_views):
         return {**earlier.choice, "reused": True, "seconds": 0.0, "extra_seconds": 0.0}
     return None
 
 
-def pending_record(setup: AuditSetup, memory_formats: list[str]) -> dict:
+def pending_record(setup: AuditSetup, memory_formats: list[str], graphs: list[str]) -> dict:
     """run.json's autotune entry until the probe on the run's own batches has chosen: the
-    configuration it starts with, and the formats it tries. No chunk is committed before the
-    choice replaces it, so a run killed meanwhile probes again on resume."""
-    search, _ = _search_for(setup, memory_formats)
+    configuration it starts with, and the formats and graphs it tries. No chunk is committed
+    before the choice replaces it, so a run killed meanwhile probes again on resume."""
+    search, _ = _search_for(setup, memory_formats, graphs)
     return {
         "status": PENDING,
         "batch_size": search.sizes[search.start],
         "memory_format": memory_formats[0],
+        "graph": "eager",
         "formats": list(memory_formats),
+        "graphs": list(graphs),
     }
 
 
@@ -238,25 +356,32 @@ def is_pending(autotune: dict | None) -> bool:
 
 
 def recorded_schedule(autotune: dict | None) -> dict[int, list[list]]:
-    """chunk -> [[batch size, memory format], ...]: the batches each chunk ran while the
-    probe chose; a chunk recomputed on resume runs the same batches, so its rows are those of
-    the uninterrupted run."""
+    """chunk -> [[batch size, memory format, graph], ...]: the batches each chunk ran while
+    the probe chose; a chunk recomputed on resume runs the same batches, so its rows are
+    those of the uninterrupted run. (A record without graphs ran eagerly.)"""
     if not autotune or is_pending(autotune):
         return {}
-    return {int(e["chunk"]): [list(b) for b in e["batches"]] for e in autotune.get("schedule", [])}
+    return {
+        int(e["chunk"]): [[*b, "eager"][:3] for b in e["batches"]]
+        for e in autotune.get("schedule", [])
+    }
 
 
 def _record(search: ProbeSearch, setup: AuditSetup) -> dict:
-    batch_size, memory_format = search.choice()
-    return {
+    batch_size, memory_format, graph = search.choice()
+    record = {
         "batch_size": batch_size,
         "memory_format": memory_format,
+        "graph": graph,
         "probes": search.results,
         "dtype": setup.config.dtype,
         "threads": torch.get_num_threads(),
         "budget_seconds": round(search.budget(), 3),
         "seconds": round(search.elapsed(), 3),
     }
+    if search.graph_record is not None:
+        record["graph_check"] = search.graph_record
+    return record
 
 
 def _remember(setup: AuditSetup, key: tuple, search: ProbeSearch, choice: dict) -> None:
@@ -276,9 +401,9 @@ class LiveProbe:
         memory_formats: formats to try ('contiguous', 'channels_last').
     """
 
-    def __init__(self, setup: AuditSetup, memory_formats: list[str]):
+    def __init__(self, setup: AuditSetup, memory_formats: list[str], graphs: list[str]):
         self.setup = setup
-        self.search, self.key = _search_for(setup, memory_formats)
+        self.search, self.key = _search_for(setup, memory_formats, graphs)
         self.views = 0  # views of the run its batches computed (their rows are kept)
         self.calls: list[tuple[int, float]] = []  # (views, seconds) of every measured call
         self.schedule: dict[int, list[list]] = {}  # chunk -> [batch size, format] per batch
@@ -298,16 +423,38 @@ class LiveProbe:
     def memory_format(self) -> str:
         return self._step[1] if self._step else self.search.choice()[1]
 
-    def observe(self, chunk: int, views: int, seconds: float | None) -> None:
+    @property
+    def graph(self) -> str:
+        return self._step[2] if self._step else self.search.choice()[2]
+
+    def graph_checked(self, check: dict) -> None:
+        """The frozen graph's check on the batch about to run (see `Forward.check_graph`);
+        when it is refused, that batch runs eagerly and the search moves on."""
+        trial = self.search.graph_record
+        if trial is None:
+            trial = self.search.graph_record = {"tried": True}
+        trial.setdefault("checks", []).append({k: v for k, v in check.items() if k != "reason"})
+        if not check["ok"]:
+            trial["reason"] = check["reason"]
+            self.search.failure = f"graph refused: {check['reason']}"
+            self.search.graph_refused = True
+        if check.get("seconds"):
+            _BUILD_SECONDS[_model_kind(self.setup)] = check["seconds"]
+
+    def observe(self, chunk: int, views: int, seconds: float | None, graph: str) -> None:
         """A batch of `views` views of `chunk` ran at the current configuration in `seconds`
-        of forward (None: it ran out of memory; its views run again)."""
+        (its forward, a frozen graph's build and check included) with `graph` (None: it ran
+        out of memory; its views run again)."""
         if self._step is None:
             return
         if seconds is not None:
             self.views += views
+            self.search.views_done = self.views
             self.calls.append((views, seconds))
-            self.schedule.setdefault(chunk, []).append([views, self._step[1]])
-            if views != self._step[0]:  # cut short by the end of a chunk: no measurement
+            self.schedule.setdefault(chunk, []).append([views, self._step[1], graph])
+            if graph != self._step[2]:  # the graph was refused: the configuration failed
+                seconds = None
+            elif views != self._step[0]:  # cut short by the end of a chunk: no measurement
                 return
         try:
             self._step = self._steps.send(seconds)
@@ -351,7 +498,7 @@ def choose_configuration(setup: AuditSetup, memory_formats: list[str]) -> dict:
         setup: the resolved run (model on its device, protocols, images).
         memory_formats: formats to try ('contiguous', 'channels_last').
     """
-    reused = earlier_choice(setup, memory_formats)
+    reused = earlier_choice(setup, memory_formats)  # compiled: eager graph only
     if reused is not None:
         return reused
     search, key = _search_for(setup, memory_formats)
@@ -369,7 +516,7 @@ def choose_configuration(setup: AuditSetup, memory_formats: list[str]) -> dict:
     try:
         step = next(steps)
         while True:
-            batch_size, memory_format, _timed = step
+            batch_size, memory_format, _graph, _timed = step
             if memory_format != forward.memory_format:
                 forward.set_memory_format(memory_format)
             batch = pool[torch.arange(batch_size, device=pool.device) % len(pool)]
@@ -408,7 +555,8 @@ class _EarlierProbe:
 
     def __init__(self, module: torch.nn.Module, choice: dict, best_rate: float, budget: float):
         self.module = weakref.ref(module)  # an id alone could be reused by another model
-        kept = ("batch_size", "memory_format", "probes", "dtype", "threads", "budget_seconds")
+        kept = ("batch_size", "memory_format", "graph", "probes", "dtype", "threads")
+        kept += ("budget_seconds",) + (("graph_check",) if "graph_check" in choice else ())
         self.choice = {k: choice[k] for k in kept}  # the run-specific parts stay with that run
         self.best_rate = best_rate
         self.budget = budget  # unrounded: the choice records it rounded
@@ -422,9 +570,13 @@ class _EarlierProbe:
 _PROCESS_PROBES: dict[tuple, _EarlierProbe] = {}
 
 
-def _process_key(setup: AuditSetup, memory_formats: list[str], sizes: list[int]) -> tuple:
+def _process_key(
+    setup: AuditSetup, memory_formats: list[str], sizes: list[int], graphs: list[str]
+) -> tuple:
     """Everything the probe's choice depends on besides the model object itself."""
     return (
+        tuple(graphs),
+        setup.config.graph,
         id(setup.loaded.module),
         str(setup.device),
         setup.config.dtype,

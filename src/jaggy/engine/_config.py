@@ -13,6 +13,7 @@ from ..protocols.worst import check_worst_kinds
 
 DTYPES = ("float32", "float16", "bfloat16")
 MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
+GRAPHS = ("auto", "eager", "frozen")
 DEFAULT_PROTOCOLS = ("crop", "black")
 
 
@@ -25,6 +26,11 @@ class AuditConfig:
         recorded in run.json and manifest.json).
     memory_format: 'contiguous', 'channels_last', or 'auto' (probed with an automatic batch
         size, contiguous otherwise). `channels_last=True` is shorthand for 'channels_last'.
+    graph: how the model runs: 'eager', 'frozen' (a frozen, inference-optimised TorchScript
+        graph of a copy of the model, checked against eager on real views; see
+        `jaggy.engine._graph`), or 'auto' (the frozen graph is one of the configurations
+        `batch_size='auto'` tries, chosen when it pays for its build; eager with a fixed
+        batch size).
     compile: run the model through `torch.compile` (probing stays in eager mode).
     threads: CPU intra-op threads (None: torch's default, i.e. OMP_NUM_THREADS or the cores).
         The count in use is recorded when a run starts and reused by every rank and resumed
@@ -73,6 +79,7 @@ class AuditConfig:
     dtype: str = "float32"
     channels_last: bool = False
     memory_format: str = "auto"
+    graph: str = "auto"
     compile: bool = False
     threads: int | None = None
     seed: int = 0
@@ -127,6 +134,13 @@ class AuditConfig:
             raise ArgumentError(
                 f"--memory-format must be one of {', '.join(MEMORY_FORMATS)} "
                 f"(got {self.memory_format})"
+            )
+        if self.graph not in GRAPHS:
+            raise ArgumentError(f"--graph must be one of {', '.join(GRAPHS)} (got {self.graph})")
+        if self.graph == "frozen" and self.compile:
+            raise ArgumentError(
+                "--graph frozen cannot apply: --compile already compiles the model (one "
+                "graph compiler at a time); drop one of them"
             )
         if self.channels_last and self.memory_format == "contiguous":
             raise ArgumentError("--channels-last contradicts --memory-format contiguous")

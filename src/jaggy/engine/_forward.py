@@ -19,6 +19,7 @@ import pyarrow as pa
 import torch
 from torch import nn
 
+from ._graph import FrozenGraphs, compare_outputs
 from ._measure import FeatureTap, Measure
 from ._threads import torch_threads
 
@@ -184,6 +185,8 @@ class Forward:
         headless: bool = False,
         save_features: bool = False,
         feature_dim: int | None = None,
+        graph: str = "eager",
+        graphs: FrozenGraphs | None = None,
     ):
         self.device = device
         self.threads = torch.get_num_threads()  # the run's: the forward's numbers depend on it
@@ -206,6 +209,50 @@ class Forward:
         self._carry_features: torch.Tensor | None = None  # [1, D] of the last view
         self.time_outputs = False  # measure each batch's forward (the probe's timings)
         self.last_seconds = 0.0  # ... into this, the device synchronised before and after
+        self.graphs = graphs  # the frozen graphs of the module (None: eager only)
+        self.checked: dict[str, bool] = {}  # memory format -> its graph passed check_graph
+        self.graph = "eager"
+        self.set_graph(graph)
+
+    def set_graph(self, graph: str) -> None:
+        """Run the next batches eagerly ('eager') or through the frozen graph ('frozen'),
+        like `set_memory_format` between any two batches."""
+        if graph == "frozen" and self.graphs is None:
+            raise RuntimeError("this run has no frozen graph (it is not eligible)")
+        self.graph = graph
+
+    def check_graph(self, views: torch.Tensor) -> dict:
+        """Build (or find) the frozen graph of the current memory format and compare its
+        outputs with eager outputs on `views` and on its first view alone (a trace that
+        baked in the batch size shows there). Returns `compare_outputs`' record with the
+        seconds it took; 'ok' false with a 'reason' when the graph is not to be used."""
+        started = time.perf_counter()
+        views = views.contiguous(memory_format=self.torch_memory_format)
+        try:
+            graph = self.graphs.get(self.torch_memory_format)
+        except Exception as exc:  # a model that tracing cannot follow
+            return _refused(f"tracing failed: {type(exc).__name__}: {exc}", started)
+        threads = (
+            torch_threads(self.threads) if self.device.type == "cpu" else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), threads:
+            eager = self.tap.module(views)
+            try:
+                frozen = graph(views)
+                single = graph(views[:1].contiguous(memory_format=self.torch_memory_format))
+            except Exception as exc:
+                return _refused(f"the graph failed: {type(exc).__name__}: {exc}", started)
+        record = compare_outputs(frozen, eager)
+        if record["ok"]:
+            alone = compare_outputs(single, eager[:1])
+            if not alone["ok"]:
+                record = {**alone, "reason": f"on one view, {alone['reason']}"}
+        record["views"] = len(views)
+        record["memory_format"] = self.memory_format
+        record["build_seconds"] = self.graphs.build_seconds.get(str(self.torch_memory_format))
+        record["seconds"] = round(time.perf_counter() - started, 3)
+        self.checked[self.memory_format] = record["ok"]
+        return record
 
     def set_memory_format(self, memory_format: str) -> None:
         """Run the next batches in `memory_format`; the sequence state carries over, so a
@@ -225,8 +272,9 @@ class Forward:
         threads = (
             torch_threads(self.threads) if self.device.type == "cpu" else contextlib.nullcontext()
         )
+        graph = self.graphs.get(self.torch_memory_format) if self.graph == "frozen" else None
         with torch.inference_mode(), context, threads:
-            return self.tap(views)
+            return self.tap(views, graph)
 
     def close(self) -> None:
         """Remove the feature hooks from the module."""
@@ -413,6 +461,10 @@ def representation_change(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tenso
     cosine = torch.where(defined, 0.5 * (unit_a - unit_b).square().sum(dim=1), nan)
     relative = torch.where(defined, (b - a).norm(dim=1) / torch.where(na > 0, na, 1.0), nan)
     return cosine, relative
+
+
+def _refused(reason: str, started: float) -> dict:
+    return {"ok": False, "reason": reason[:500], "seconds": round(time.perf_counter() - started, 3)}
 
 
 def synchronize(device: torch.device) -> None:

@@ -173,10 +173,13 @@ class FeatureTap:
         if self._stop:
             raise _StopForward
 
-    def __call__(self, views: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def __call__(
+        self, views: torch.Tensor, graph=None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """`graph`: a frozen graph of the module to run instead (a run without hooks)."""
         self._taken = None
         try:
-            output = self.module(views)
+            output = (self.module if graph is None else graph)(views)
         except _StopForward:
             output = None
         if not self.measure.features:

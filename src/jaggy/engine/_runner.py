@@ -45,6 +45,7 @@ from ._autotune import (
     free_cached_memory,
     is_pending,
     pending_record,
+    probe_views,
     recorded_schedule,
 )
 from ._config import AuditConfig
@@ -152,7 +153,7 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
                         "the same DATA, labels and model"
                     )
             probe = choice.start() if ranks.is_main else choice.wait()
-            forward = _make_forward(setup, record.memory_format)
+            forward = _make_forward(setup, record.memory_format, record.graph)
             try:
                 with engine_threads(setup.device):  # the forward runs on the run's threads
                     _compute_chunks(
@@ -192,9 +193,15 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
         ranks.shutdown()
 
 
-def _make_forward(setup: AuditSetup, memory_format: str) -> Forward:
-    """The forward step of a run: its model, dtype and memory format, and what it measures."""
+def _make_forward(setup: AuditSetup, memory_format: str, graph: str = "eager") -> Forward:
+    """The forward step of a run: its model, dtype, memory format and graph, and what it
+    measures."""
     config = setup.config
+    if graph == "frozen" and setup.frozen_graphs is None:
+        raise JaggyError(
+            f"this run ran its model as a frozen graph, which cannot apply now: "
+            f"{setup.graph_problem}; rerun into a new --out"
+        )
     return Forward(
         setup.loaded.module,
         setup.device,
@@ -205,6 +212,8 @@ def _make_forward(setup: AuditSetup, memory_format: str) -> Forward:
         headless=setup.headless,
         save_features=config.save_features,
         feature_dim=setup.feature_dim,
+        graph=graph,
+        graphs=setup.frozen_graphs,
     )
 
 
@@ -241,25 +250,32 @@ def _open_run(
 
 
 def resolve_settings(setup: AuditSetup) -> dict:
-    """The settings that change numbers but are not arguments: the batch size and memory
-    format (probed for --batch-size auto) and the CPU thread count. Decided once per run."""
+    """The settings that change numbers but are not arguments: the batch size, memory format
+    and graph (probed for --batch-size auto) and the CPU thread count. Decided once per run."""
     config = setup.config
     requested = config.requested_memory_format
-    autotune = None
+    autotune = graph_check = None
     if config.batch_size == "auto":
-        formats = probe_formats(config)
-        autotune = earlier_choice(setup, formats)
+        formats, graphs = probe_formats(config), probe_graphs(setup)
+        autotune = earlier_choice(setup, formats, graphs)
         if autotune is None and config.compile:
             autotune = choose_configuration(setup, formats)
         if autotune is None:  # probed on the run's own first batches (_PendingChoice)
-            autotune = pending_record(setup, formats)
+            autotune = pending_record(setup, formats, graphs)
         batch_size, memory_format = autotune["batch_size"], autotune["memory_format"]
+        graph = autotune.get("graph", "eager")
+        graph_check = autotune.get("graph_check")
     else:
         batch_size = int(config.batch_size)
         memory_format = "contiguous" if requested == "auto" else requested
+        graph = "eager"  # a fixed batch size runs eagerly unless --graph frozen asks
+        if config.graph == "frozen":
+            graph, graph_check = check_fixed_graph(setup, batch_size, memory_format)
     return {
         "batch_size": batch_size,
         "memory_format": memory_format,
+        "graph": graph,
+        "graph_check": graph_check,
         "threads": torch.get_num_threads(),
         "autotune": autotune,
     }
@@ -269,6 +285,30 @@ def probe_formats(config: AuditConfig) -> list[str]:
     """The memory formats `--batch-size auto` tries."""
     requested = config.requested_memory_format
     return ["contiguous", "channels_last"] if requested == "auto" else [requested]
+
+
+def probe_graphs(setup: AuditSetup) -> list[str]:
+    """The graphs `--batch-size auto` tries: the frozen one too under `--graph auto` or
+    `frozen`, when it can apply to this model and run (`_graph.graph_problem`)."""
+    if setup.config.graph == "eager" or setup.frozen_graphs is None:
+        return ["eager"]
+    return ["eager", "frozen"]
+
+
+def check_fixed_graph(setup: AuditSetup, batch_size: int, memory_format: str) -> tuple:
+    """`--graph frozen` at a fixed batch size, decided before the first chunk: the graph is
+    built and checked against eager on the first readable image's real views (a batch of
+    the run's size). Returns the run's graph and the check's record (with the reason when it
+    stays eager)."""
+    views, source = probe_views(setup)
+    forward = _make_forward(setup, memory_format)
+    try:
+        with engine_threads(setup.device):
+            check = forward.check_graph(views[:batch_size])
+    finally:
+        forward.close()
+    check["on"] = source
+    return ("frozen" if check["ok"] else "eager"), check
 
 
 class _PendingChoice:
@@ -290,11 +330,12 @@ class _PendingChoice:
         if not self.pending:
             return None
         formats = self.record.autotune["formats"]
-        earlier = earlier_choice(self.setup, formats)
+        graphs = self.record.autotune.get("graphs", ["eager"])
+        earlier = earlier_choice(self.setup, formats, graphs)
         if earlier is not None:
             self.decide(earlier)
             return None
-        return LiveProbe(self.setup, formats)
+        return LiveProbe(self.setup, formats, graphs)
 
     def decide(self, choice: dict) -> None:
         self._take(choice)
@@ -304,6 +345,8 @@ class _PendingChoice:
     def _take(self, choice: dict) -> None:
         record = self.record
         record.batch_size, record.memory_format = choice["batch_size"], choice["memory_format"]
+        record.graph = choice.get("graph", "eager")
+        record.graph_check = choice.get("graph_check")
         record.autotune = choice
         self.pending = False
 
@@ -448,6 +491,8 @@ def build_manifest(setup: AuditSetup, record: RunRecord, infos: list[dict]) -> M
         seed=config.seed,
         batch_size=record.batch_size,
         memory_format=record.memory_format,
+        graph=record.graph,
+        graph_check=record.graph_check,
         threads=record.threads,
         autotune=record.autotune,
         oom_backoff=backoff,
@@ -759,6 +804,8 @@ class _Batcher:
         self.forward = forward
         self.base_batch_size = batch_size  # the run's configuration, after any back-off
         self.base_memory_format = forward.memory_format
+        self.base_graph = forward.graph
+        self.check_graph = False  # the probe asks for a graph not checked yet: check first
         self.batch_size = batch_size
         self.bar = bar
         self.input_size = input_size
@@ -784,15 +831,29 @@ class _Batcher:
         """Set the batch size and memory format of the next batch (between batches only)."""
         if self.filled:
             return
+        probe = self.probe
         if self.script:
-            batch_size, memory_format = self.script[0]
-        elif self.probe is not None:
-            batch_size, memory_format = self.probe.batch_size, self.probe.memory_format
+            batch_size, memory_format, graph = self.script[0]
+        elif probe is not None:
+            batch_size, memory_format, graph = probe.batch_size, probe.memory_format, probe.graph
         else:
-            batch_size, memory_format = self.base_batch_size, self.base_memory_format
+            batch_size, memory_format, graph = (
+                self.base_batch_size,
+                self.base_memory_format,
+                self.base_graph,
+            )
         self.batch_size = int(batch_size)
         if memory_format != self.forward.memory_format:
             self.forward.set_memory_format(memory_format)
+        # The probe's frozen graph is checked against eager on its first batch before use;
+        # a recorded choice (schedule, resumed run, other rank) was checked when it was made.
+        self.check_graph = (
+            graph == "frozen"
+            and probe is not None
+            and not self.script
+            and not self.forward.checked.get(memory_format)
+        )
+        self.forward.set_graph("eager" if self.check_graph else graph)
 
     def room(self) -> int:
         return self.batch_size - self.filled
@@ -830,6 +891,9 @@ class _Batcher:
             take = min(self.batch_size, total - start)
             probing = self.probe is not None and not self.script
             self.forward.time_outputs = probing
+            checking = 0.0
+            if probing and self.check_graph:
+                checking = self._check_graph(batch[start : start + take])
             try:
                 self.forward.run(
                     batch[start : start + take],
@@ -850,13 +914,24 @@ class _Batcher:
                 self.script.pop(0)
             elif probing:
                 self.probe_views += take
-                self._observe(take, self.forward.last_seconds)
+                self._observe(take, self.forward.last_seconds + checking)
             self.bar.update(take)
             start += take
             self.configure()
 
+    def _check_graph(self, views: torch.Tensor) -> float:
+        """Check the probe's frozen graph on the batch about to run: it runs through the
+        graph when the check passes, else eagerly (the probe records why). Returns the
+        check's seconds (the graph's build included), part of what the batch cost."""
+        self.check_graph = False
+        check = self.forward.check_graph(views)
+        self.probe.graph_checked(check)
+        if check["ok"]:
+            self.forward.set_graph("frozen")
+        return check["seconds"]
+
     def _observe(self, take: int, seconds: float | None) -> None:
-        self.probe.observe(self.chunk, take, seconds)
+        self.probe.observe(self.chunk, take, seconds, self.forward.graph)
         if self.probe.done:
             self.end_probe()
         self.configure()
@@ -870,6 +945,7 @@ class _Batcher:
         self.forward.time_outputs = False
         self.base_batch_size = choice["batch_size"]
         self.base_memory_format = choice["memory_format"]
+        self.base_graph = choice.get("graph", "eager")
         if self.on_chosen is not None:
             self.on_chosen(choice)
         self.configure()

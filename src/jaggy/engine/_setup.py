@@ -18,6 +18,7 @@ from ._config import AuditConfig
 from ._device import check_device_options, resolve_device
 from ._distributed import init_ranks
 from ._fingerprint import fingerprint_images, fingerprints_digest
+from ._graph import FrozenGraphs, check_graph_option, graph_problem
 from ._measure import check_measure, is_headless, probe_features
 from ._sequences import check_baseline, check_sequence_protocols
 
@@ -50,6 +51,13 @@ class AuditSetup:
         self.measure = config.parsed_measure
         check_measure(self.measure, self.loaded)  # a headless model has no class metrics
         self.headless = is_headless(self.loaded)
+        # A frozen graph runs without hooks: features taken by one rule it out.
+        hooked = self.measure.features and not (self.headless and self.measure.layer is None)
+        self.graph_problem = graph_problem(
+            self.loaded.module, self.device, config.dtype, compile=config.compile, hooked=hooked
+        )
+        check_graph_option(config.graph, self.graph_problem)
+        self.frozen_graphs: FrozenGraphs | None = None  # set with the weights' hash
         self.feature_dim = probe_features(self.loaded, self.measure, self.device)
         self.protocols: list[Protocol] = build_protocols(
             protocol_names(settings), self.loaded.preprocessing, options_from_config(settings)
@@ -83,6 +91,10 @@ class AuditSetup:
     def identity(self) -> dict:
         identity = self.config.identity()
         identity["weights_sha256"] = self.loaded.weights_hash()
+        if self.graph_problem is None and self.config.graph != "eager":
+            self.frozen_graphs = FrozenGraphs(
+                self.loaded.module, self.loaded.preprocessing.input_size, identity["weights_sha256"]
+            )
         self.fingerprints = fingerprint_images(self.items, content=self.config.hash_images)
         identity["images_digest"] = fingerprints_digest(self.fingerprints)
         return identity

@@ -179,6 +179,8 @@ class RunRecord:
     sessions: list[Session] = field(default_factory=list)
     run_id: str | None = None  # carried by every chunk, so chunks of another run are refused
     schema_version: int = SCHEMA_VERSION
+    graph: str = "eager"  # how the model ran: eagerly or as a frozen graph (--graph)
+    graph_check: dict | None = None  # the frozen graph's check against eager, when tried
 
     @property
     def current(self) -> Session:
@@ -196,6 +198,8 @@ class RunRecord:
             "identity": self.identity,
             "batch_size": self.batch_size,
             "memory_format": self.memory_format,
+            "graph": self.graph,
+            "graph_check": self.graph_check,
             "threads": self.threads,
             "autotune": self.autotune,
             "sessions": [s.to_dict() for s in self.sessions],
@@ -216,6 +220,8 @@ class RunRecord:
             sessions=[Session.from_dict(s) for s in data.get("sessions", [])],
             run_id=data.get("run_id"),
             schema_version=int(data.get("schema_version", 1)),
+            graph=str(data.get("graph", "eager")),
+            graph_check=data.get("graph_check"),
         )
 
 
@@ -250,6 +256,8 @@ class Manifest:
     sessions: list[dict]
     video: dict | None = None  # decoder, versions, frame selection (runs over videos only)
     representation: dict | None = None  # what --measure features compared, and τ
+    graph: str = "eager"  # eager, or frozen (a frozen TorchScript graph; see --graph)
+    graph_check: dict | None = None  # the frozen graph's check against eager, when tried
     schema_version: int = SCHEMA_VERSION
     extra: dict = field(default_factory=dict)
 
@@ -277,6 +285,7 @@ class Manifest:
         known = {f.name for f in fields(cls)} - {"extra"}
         values = {k: v for k, v in data.items() if k in known}
         values.setdefault("schema_version", 1)
+        values.setdefault("graph", "eager")  # written before --graph existed: eager
         for name in known:
             values.setdefault(name, None)
         extra = {k: v for k, v in data.items() if k not in known}
