@@ -1,19 +1,23 @@
 """The report and the P(c*) PNGs of one demo run: this version against an earlier one.
 
 `jaggy demo` ends with `write_shift_curve_pngs` (one PNG per photo) and `write_report` (the
-HTML page: inline SVG figures, the views re-created as thumbnails). This script makes one
+HTML page: inline SVG figures, the views' thumbnails: read from the run's thumbnails/ where
+the audit wrote them, else re-created from the image files). This script makes one
 demo-like run folder (the demo's protocols, sizes and model on the sample photos; or takes
 `--run`), then times both steps in fresh processes, interleaved round by round:
 
-- `new`: this checkout (`src/`), figures and thumbnails spread over worker processes;
+- `new`: this checkout (`src/`), figures and thumbnails spread over worker processes, the PNGs
+  drawn while the report is written, as `jaggy demo` does (then "pngs" is the wait for them
+  after the report);
 - `new-1p`: the same with every call made in the one process (`MAX_WORKERS = 1`);
 - `old`: the sources of `--old` (a git revision, extracted with `git archive`).
 
 Each process first imports what the demo's process already holds (jaggy, torch, matplotlib,
 timm through the class names) so that only the two steps are timed, and writes its own output
 folder (nothing is reused between processes). Printed: seconds per step and per figure, the
-ratios old / new of each round and their median, the page sizes, whether every process of one
-version wrote the same bytes, and the load average.
+ratios old / new of each round and their median (the seconds the audit spent writing
+thumbnails/ added to this version's), the page sizes, whether every process of one version
+wrote the same bytes, and the load average.
 
     .venv/bin/python benchmarks/report.py [--rounds 3] [--old 760ccaf] [--run DEMO_FOLDER]
 """
@@ -39,30 +43,61 @@ sys.path.insert(0, sys.argv[1])
 import jaggy
 from jaggy.models import imagenet_class_names
 from jaggy.report import write_report
-from jaggy.report._curve_pngs import write_shift_curve_pngs
+from jaggy.report import _curve_pngs
 names = imagenet_class_names()  # the demo's process has timm and the names loaded
 if sys.argv[4] == "1":
     from jaggy.figures import _parallel
     _parallel.MAX_WORKERS = 1
 run, out = Path(sys.argv[2]), Path(sys.argv[3])
 started = time.perf_counter()
-pngs = write_shift_curve_pngs(run, out / "figures", names)
-middle = time.perf_counter()
-page = write_report([run], out / "report.html")
-ended = time.perf_counter()
+if hasattr(_curve_pngs, "start_shift_curve_pngs"):  # as the demo does: the PNGs drawn meanwhile
+    pending = _curve_pngs.start_shift_curve_pngs(run, out / "figures", names)
+    page = write_report([run], out / "report.html")
+    middle = time.perf_counter()
+    pngs = pending.wait()  # "pngs": the wait for them after the report
+    ended = time.perf_counter()
+    pngs_s, report_s = ended - middle, middle - started
+else:
+    pngs = _curve_pngs.write_shift_curve_pngs(run, out / "figures", names)
+    middle = time.perf_counter()
+    page = write_report([run], out / "report.html")
+    ended = time.perf_counter()
+    pngs_s, report_s = middle - started, ended - middle
 html = page.read_text(encoding="utf-8")
 print(json.dumps({
-    "pngs_s": middle - started, "report_s": ended - middle, "n_pngs": len(pngs),
+    "pngs_s": pngs_s, "report_s": report_s, "n_pngs": len(pngs),
     "n_svgs": html.count("<svg"), "html_bytes": len(html.encode("utf-8")),
     "html": str(page), "png_paths": [str(p) for p in pngs],
 }))
 """
 
 
-def make_run(folder: Path) -> Path:
-    """A run of `jaggy demo`'s configuration (its protocols, sizes, model, sample photos)."""
+def make_run(folder: Path) -> tuple[Path, float | None]:
+    """A run of `jaggy demo`'s configuration (its protocols, sizes, model, sample photos), and
+    the seconds its audit spent writing thumbnails/ (None for a version that writes none):
+    work moved from the report into the audit, which the ratios below must count."""
+    import time
+
     from jaggy.cli.demo import DEMO_PROTOCOLS, DEMO_SIZES
     from jaggy.engine import AuditConfig, run_audit
+
+    spent = [0.0]
+    try:
+        from jaggy.results._thumbnails import ImageThumbnails
+    except ImportError:
+        ImageThumbnails = None
+    else:
+        for name in ("add", "write"):
+            real = getattr(ImageThumbnails, name)
+
+            def timed(self, *args, _real=real, **kwargs):
+                start = time.perf_counter()
+                try:
+                    return _real(self, *args, **kwargs)
+                finally:
+                    spent[0] += time.perf_counter() - start
+
+            setattr(ImageThumbnails, name, timed)
 
     config = AuditConfig(
         model="jaggy:efficientnet_lite0",
@@ -72,7 +107,7 @@ def make_run(folder: Path) -> Path:
         out=str(folder),
     )
     run_audit(config, progress=False)
-    return folder
+    return folder, (spent[0] if ImageThumbnails is not None else None)
 
 
 def old_sources(revision: str, into: Path) -> Path:
@@ -109,7 +144,9 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="jaggy-report-bench-") as tmp:
         tmp = Path(tmp)
-        run = args.run or make_run(tmp / "run")
+        run, audit_thumbnails = (args.run, None) if args.run else make_run(tmp / "run")
+        if audit_thumbnails is not None:
+            print(f"the audit spent {audit_thumbnails:.2f} s writing thumbnails/", flush=True)
         versions = {"new": (ROOT / "src", False), "new-1p": (ROOT / "src", True)}
         if args.old:
             versions["old"] = (old_sources(args.old, tmp), False)
@@ -141,13 +178,17 @@ def main() -> None:
                 f"{first['html_bytes'] / 1e6:.2f} MB; same bytes every round: {same}"
             )
         if "old" in results:
+            same = outputs(results["new"][0]) == outputs(results["old"][0])
+            print(f"this version wrote the same page and PNGs as --old: {same}")
+            moved = audit_thumbnails or 0.0  # counted against this version
             for name in ("new", "new-1p"):
                 ratios = [
-                    (o["pngs_s"] + o["report_s"]) / (n["pngs_s"] + n["report_s"])
+                    (o["pngs_s"] + o["report_s"]) / (n["pngs_s"] + n["report_s"] + moved)
                     for o, n in zip(results["old"], results[name], strict=True)
                 ]
                 print(
-                    f"old / {name}: {statistics.median(ratios):.1f}x "
+                    f"old / {name}{' (+ the audit thumbnails)' if moved else ''}: "
+                    f"{statistics.median(ratios):.1f}x "
                     f"(rounds: {', '.join(f'{x:.1f}' for x in ratios)})"
                 )
     print(f"load average at end: {os.getloadavg()}")

@@ -9,7 +9,7 @@ import pytest
 
 from jaggy.figures._charts import Series, line_chart
 from jaggy.figures._deferred import deferred_figures
-from jaggy.figures._parallel import run_calls, worker_count
+from jaggy.figures._parallel import run_calls, start_calls, worker_count
 from jaggy.figures._sequence import views_and_curve_svg
 
 
@@ -26,6 +26,13 @@ def test_results_come_back_in_call_order(workers):
         assert {r[1] for r in results} == {os.getpid()}  # no processes asked for: none used
     elif worker_count(9) > 1:
         assert os.getpid() not in {r[1] for r in results}  # drawn in the workers
+
+
+def test_calls_started_first_keep_their_own_results_while_others_run():
+    first = start_calls([lambda i=i: _square_and_pid(i) for i in range(5)], 2)
+    second = run_calls([lambda i=i: _square_and_pid(10 + i) for i in range(5)], 2)
+    assert [r[0] for r in second] == [(10 + i) ** 2 for i in range(5)]
+    assert [r[0] for r in first.results()] == [i * i for i in range(5)]
 
 
 def test_an_error_in_a_worker_is_raised_here():

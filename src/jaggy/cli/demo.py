@@ -12,7 +12,7 @@ from ..engine._store import RunStore
 from ..errors import ArgumentError, RunMismatchError
 from ..models import LoadedModel, embedded_names, imagenet_class_names
 from ..report import write_report
-from ..report._curve_pngs import write_shift_curve_pngs
+from ..report._curve_pngs import start_shift_curve_pngs
 from ._common import BATCH_SIZE, DEVICE, NO_PROGRESS, STEPS, format_summary_table, output_folder
 from ._options import call_kwargs, command, option
 
@@ -83,8 +83,12 @@ def demo_job(
             f"'{config.out}' holds a demo made with other settings; delete it "
             "or choose another --out"
         ) from exc
-    figures = write_shift_curve_pngs(
+    # The PNGs are drawn in worker processes while this one writes the report.
+    figures = start_shift_curve_pngs(
         result.out, Path(config.out) / "figures", imagenet_class_names()
     )
-    report = write_report([result.out], result.out / "report.html")
-    return DemoOutputs(result, figures, report)
+    try:
+        report = write_report([result.out], result.out / "report.html")
+    finally:
+        drawn = figures.wait()
+    return DemoOutputs(result, drawn, report)

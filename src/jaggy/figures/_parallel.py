@@ -22,7 +22,9 @@ from typing import Any
 MAX_WORKERS = 4  # a few: the work is seconds at most, and each worker costs a fork
 CALL_TIMEOUT_S = 300.0  # a result not back this long after the previous one: do the rest here
 
-_CALLS: Sequence[Callable[[], Any]] = ()  # what forked workers run (set just before forking)
+# What forked workers run, by pool (set just before forking): a pool that draws while the
+# caller goes on (`start_calls`) keeps its calls apart from those of a pool forked later.
+_CALLS: dict[int, Sequence[Callable[[], Any]]] = {}
 
 
 def worker_count(calls: int) -> int:
@@ -44,8 +46,54 @@ def _start_worker() -> None:
         torch.set_num_threads(1)
 
 
-def _run(index: int) -> Any:
-    return _CALLS[index]()
+def _run(task: tuple[int, int]) -> Any:
+    pool, index = task
+    return _CALLS[pool][index]()
+
+
+class PendingCalls:
+    """Calls being made in forked workers while the caller does other work; `results()`
+    waits for them (see `run_calls`)."""
+
+    def __init__(self, calls: Sequence[Callable[[], Any]], workers: int):
+        self.calls = calls
+        self._pool = None
+        self._returned = None
+        self._token = id(self)
+        if workers <= 1:
+            return
+        _CALLS[self._token] = calls
+        try:
+            self._pool = multiprocessing.get_context("fork").Pool(
+                workers, initializer=_start_worker
+            )
+        except OSError:  # no processes left to start: the calls are made in results()
+            del _CALLS[self._token]
+            return
+        tasks = [(self._token, i) for i in range(len(calls))]
+        self._returned = self._pool.imap(_run, tasks, chunksize=1)
+
+    def results(self) -> list[Any]:
+        """The results, in the order of the calls. An exception in a call is raised here."""
+        results: list[Any] = []
+        if self._pool is not None:
+            try:
+                with self._pool:
+                    for _ in self.calls:
+                        results.append(self._returned.next(timeout=CALL_TIMEOUT_S))
+            except multiprocessing.TimeoutError:
+                self._pool.terminate()
+            finally:
+                self._pool = None
+                _CALLS.pop(self._token, None)
+        return results + [call() for call in self.calls[len(results) :]]
+
+
+def start_calls(calls: Sequence[Callable[[], Any]], workers: int | None = None) -> PendingCalls:
+    """Start `[call() for call in calls]` in forked workers and return at once; where no
+    workers are worth starting, the calls are made when the results are asked for."""
+    workers = worker_count(len(calls)) if workers is None else max(1, min(workers, len(calls)))
+    return PendingCalls(calls, workers)
 
 
 def run_calls(calls: Sequence[Callable[[], Any]], workers: int | None = None) -> list[Any]:
@@ -58,25 +106,4 @@ def run_calls(calls: Sequence[Callable[[], Any]], workers: int | None = None) ->
     Returns:
         The results, in the order of `calls`. An exception in a call is raised here.
     """
-    global _CALLS
-    workers = worker_count(len(calls)) if workers is None else max(1, min(workers, len(calls)))
-    if workers <= 1:
-        return [call() for call in calls]
-    _CALLS = calls
-    try:
-        context = multiprocessing.get_context("fork")
-        try:
-            pool = context.Pool(workers, initializer=_start_worker)
-        except OSError:  # no processes left to start: do the work here
-            return [call() for call in calls]
-        results: list[Any] = []
-        with pool:
-            returned = pool.imap(_run, range(len(calls)), chunksize=1)
-            try:
-                for _ in calls:
-                    results.append(returned.next(timeout=CALL_TIMEOUT_S))
-            except multiprocessing.TimeoutError:
-                pool.terminate()
-        return results + [call() for call in calls[len(results) :]]
-    finally:
-        _CALLS = ()
+    return start_calls(calls, workers).results()

@@ -2,8 +2,9 @@
 
 The predictions are streamed through `jaggy.results.iter_sequences`; an image is ready as soon
 as the reader has moved past it, and ready images are drawn a batch at a time, spread over a
-few worker processes (`figures._parallel`), so memory holds the sequences of a few dozen images,
-whatever the size of the run.
+few worker processes (`figures._parallel`) while the file is read on, so memory holds the
+sequences of a few dozen images, whatever the size of the run. `start_shift_curve_pngs` returns
+while the last batch is drawn, so that the caller can do other work meanwhile.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..figures import ShiftCurve
-from ..figures._parallel import run_calls
+from ..figures._parallel import PendingCalls, start_calls
 from ..figures._shift_curves import class_label, shift_curves_png
 from ..results import iter_sequences
 from ..results._atomic import OUT_HINT, atomic_write_bytes
@@ -43,10 +44,52 @@ def write_shift_curve_pngs(
     Returns:
         The written paths, in image index order.
     """
+    return start_shift_curve_pngs(run_dir, out_dir, class_names, max_images).wait()
+
+
+class PendingPngs:
+    """PNGs still being drawn in worker processes; `wait()` writes them and returns every
+    path (see `write_shift_curve_pngs`)."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self.written: dict[int, Path] = {}
+        self._drawing: tuple[list[tuple[int, str]], PendingCalls] | None = None
+
+    def draw(self, batch: list[tuple[int, str, list[ShiftCurve]]]) -> None:
+        """Start drawing `batch` (index, image id, curves), once the previous batch is in."""
+        self._write_drawn()
+        calls = [functools.partial(shift_curves_png, curves, title) for _, title, curves in batch]
+        self._drawing = ([(i, title) for i, title, _ in batch], start_calls(calls))
+
+    def _write_drawn(self) -> None:
+        if self._drawing is None:
+            return
+        names, pending = self._drawing
+        self._drawing = None
+        for (index, image_id), png in zip(names, pending.results(), strict=True):
+            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id).strip("_") or f"image{index}"
+            path = self.out_dir / f"{index:05d}-{safe[:80]}.png"
+            atomic_write_bytes(path, png, hint=OUT_HINT)
+            self.written[index] = path
+
+    def wait(self) -> list[Path]:
+        self._write_drawn()
+        return [self.written[i] for i in sorted(self.written)]
+
+
+def start_shift_curve_pngs(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    class_names: Sequence[str] | None = None,
+    max_images: int | None = None,
+) -> PendingPngs:
+    """`write_shift_curve_pngs`, returning while the last images are still drawn in worker
+    processes, so that the caller can do other work meanwhile (the demo writes its report)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    pngs = PendingPngs(out_dir)
     pending: dict[int, tuple[str, list[ShiftCurve]]] = {}
-    written: dict[int, Path] = {}
     accepted: set[int] = set()  # image indices drawn (the first max_images of the file)
     ready: list[int] = []  # complete images, not drawn yet
 
@@ -56,15 +99,8 @@ def write_shift_curve_pngs(
             draw_ready()
 
     def draw_ready() -> None:
-        drawn = run_calls(
-            [functools.partial(shift_curves_png, pending[i][1], pending[i][0]) for i in ready]
-        )
-        for index, png in zip(ready, drawn, strict=True):
-            image_id, _ = pending.pop(index)
-            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id).strip("_") or f"image{index}"
-            path = out_dir / f"{index:05d}-{safe[:80]}.png"
-            atomic_write_bytes(path, png, hint=OUT_HINT)
-            written[index] = path
+        if ready:
+            pngs.draw([(i, *pending.pop(i)) for i in ready])
         ready.clear()
 
     for seq in iter_sequences(Path(run_dir) / PREDICTIONS_FILE, optional=["image_id"]):
@@ -91,4 +127,4 @@ def write_shift_curve_pngs(
     for index in sorted(i for i in pending if i not in ready):
         draw(index)
     draw_ready()
-    return [written[i] for i in sorted(written)]
+    return pngs
