@@ -7,6 +7,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 
+import hypothesis
 import numpy as np
 import pytest
 
@@ -246,3 +247,12 @@ def test_figure_svg_titles_and_errors():
         figure.add_subplot().scatter([0, 1], [0, 1]).set_gid("pts")
         with pytest.raises(ValueError, match="2 points drawn, 1 titles"):
             figure_svg(figure, titles={"pts": ["only one"]})
+
+
+@hypothesis.given(hypothesis.strategies.text(alphabet="ab1.-# é&<>\"'\n\r\t", max_size=12))
+def test_attribute_quotes_as_quoteattr(text):
+    from xml.sax.saxutils import quoteattr
+
+    from jaggy.figures._svg_writer import attribute
+
+    assert attribute(text) == quoteattr(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import re
 from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
@@ -29,9 +30,15 @@ def text_content(text: str) -> str:
     return escape(str(text))
 
 
+_ESCAPED_IN_ATTRIBUTES = re.compile('[&<>"\n\r\t]')
+
+
 def attribute(text: str) -> str:
     """Text escaped and quoted for an attribute value."""
-    return quoteattr(str(text))
+    text = str(text)
+    if _ESCAPED_IN_ATTRIBUTES.search(text) is None:  # most values (numbers, styles): as is,
+        return f'"{text}"'  # which is what quoteattr returns for them, found faster
+    return quoteattr(text)
 
 
 def element(tag: str, content: str = "", **attributes: object) -> str:

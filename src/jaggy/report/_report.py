@@ -56,6 +56,7 @@ class Report:
         self._views: dict[int, tuple[dict[str, ProtocolViews], dict]] = {}
         self._makers: dict[int, ViewMaker] = {}
         self._thumbs: dict[tuple, list | str] = {}
+        self._curve_images: dict[int, list[int]] = {}
         self._stored: dict[tuple[int, int], dict] = {}  # thumbnails the audit wrote
         self._run_ids: dict[int, str | None] = {}
 
@@ -75,7 +76,11 @@ class Report:
         return keys + [k for k in measured if k not in keys]
 
     def curve_images(self, run: RunFolder) -> list[int]:
-        return self.metrics(run).most_unstable(self.limits.curve_images)
+        if run.index not in self._curve_images:  # asked by every section and protocol
+            self._curve_images[run.index] = self.metrics(run).most_unstable(
+                self.limits.curve_images
+            )
+        return list(self._curve_images[run.index])
 
     def wall_images(self, run: RunFolder, key: str) -> np.ndarray:
         return spread_pick(self.metrics(run).wall_order(key), self.limits.wall_images)

@@ -67,7 +67,8 @@ def view_planes(preprocessing, views: torch.Tensor, which: list[int]) -> np.ndar
     pixels = views.float().index_select(0, index)  # a copy: the views go on to the model
     mean, std = preprocessing.stats_like(pixels)
     pixels.mul_(std).add_(mean).clamp_(0, 1).mul_(255).round_()
-    return pixels.to(torch.uint8).cpu().numpy()
+    # Whole numbers 0..255 convert exactly either way; NumPy's cast is several times faster.
+    return pixels.cpu().numpy().astype(np.uint8)
 
 
 def shrink(pixels: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
