@@ -2,6 +2,11 @@
 a work folder, the machine and its load printed at the start and the end), a folder of real
 photos, interleaved repeats, and the bare `model(x)` loop every engine number is compared with.
 
+A bare configuration is (batch size, memory format, graph): the graph is `eager` (the module
+itself) or `frozen` (the frozen TorchScript graph jaggy's `--graph frozen` runs, built by the
+same function, once per module and format and outside the timed loop), so that "the best bare
+configuration" stays the physical limit of whatever the engine may run.
+
 Timing on a shared machine: other processes slow some runs down by chance, so every script
 measures the configurations it compares interleaved (A, B, A, B, ... with the order rotated
 each round) and reports medians over rounds; ratios are taken round by round and then their
@@ -26,6 +31,38 @@ import torch
 
 from jaggy.data import sample_paths
 from jaggy.engine._forward import AUTOCAST_DTYPES, TORCH_MEMORY_FORMATS
+from jaggy.engine._graph import build_frozen, graph_problem
+
+Config = tuple[int, str, str]  # batch size, memory format, graph
+
+
+def label(config: Config) -> str:
+    """'4/channels_last' for eager, '4/channels_last/frozen' for the frozen graph."""
+    b, fmt, graph = config
+    return f"{b}/{fmt}" if graph == "eager" else f"{b}/{fmt}/{graph}"
+
+
+def bare_graphs(
+    module: torch.nn.Module, device: torch.device, dtype: str = "float32", compile=False
+) -> list[str]:
+    """The graphs a bare loop can run where jaggy's engine could (`_graph.graph_problem`)."""
+    problem = graph_problem(module, device, dtype, compile=compile, hooked=False)
+    return ["eager"] if problem else ["eager", "frozen"]
+
+
+_FROZEN: dict[tuple, torch.jit.ScriptModule] = {}
+
+
+def frozen_module(
+    module: torch.nn.Module, input_size: int, memory_format: str
+) -> torch.jit.ScriptModule:
+    """jaggy's frozen graph of `module` in `memory_format` (built once per module and format,
+    like the engine's, which builds it once per process)."""
+    key = (id(module), input_size, memory_format)
+    if key not in _FROZEN:
+        fmt = TORCH_MEMORY_FORMATS[memory_format]
+        _FROZEN[key] = build_frozen(module, input_size, fmt)
+    return _FROZEN[key]
 
 
 @dataclass
@@ -134,13 +171,16 @@ def bare_forward_rate(
     memory_format: str = "contiguous",
     dtype: str = "float32",
     device: torch.device | None = None,
+    graph: str = "eager",
 ) -> float:
     """Views/s of a bare loop of `module(x)` on one preallocated batch (the physical limit):
     `n_views` views in batches of `batch_size` (the last one smaller), or, without
-    `n_views`, whole batches until `min_seconds` have passed. One untimed call first."""
+    `n_views`, whole batches until `min_seconds` have passed. One untimed call first.
+    `graph='frozen'`: the loop calls jaggy's frozen graph of the module instead."""
     device = device or torch.device("cpu")
     fmt = TORCH_MEMORY_FORMATS[memory_format]
-    module = module.to(memory_format=fmt)
+    eager = module.to(memory_format=fmt)
+    module = frozen_module(eager, input_size, memory_format) if graph == "frozen" else eager
     x = torch.randn(batch_size, 3, input_size, input_size, device=device)
     x = x.contiguous(memory_format=fmt)
     autocast = AUTOCAST_DTYPES.get(dtype)
@@ -158,7 +198,7 @@ def bare_forward_rate(
             done += take
         synchronize(device)
         seconds = time.perf_counter() - start
-    module.to(memory_format=torch.contiguous_format)
+    eager.to(memory_format=torch.contiguous_format)
     return done / seconds
 
 
@@ -203,18 +243,25 @@ def sweep_bare(
     seconds: float = 1.5,
     rounds: int = 2,
     max_batch: int | None = None,
-) -> dict[tuple[int, str], float]:
+    graphs: list[str] | None = None,
+) -> dict[Config, float]:
     """Median views/s of a bare loop at every batch size the automatic configuration may
-    choose (up to `max_batch`) x both memory formats (`rounds` passes of `seconds` each)."""
+    choose (up to `max_batch`) x both memory formats x `graphs` (default: eager only;
+    `bare_graphs` gives those the engine could run), `rounds` passes of `seconds` each."""
     from jaggy.engine._autotune import CPU_BATCH_SIZES, GPU_BATCH_SIZES
 
     sizes = GPU_BATCH_SIZES if device.type == "cuda" else CPU_BATCH_SIZES
     sizes = [b for b in sizes if max_batch is None or b <= max_batch]
-    configs = [(b, f) for b in sizes for f in ("contiguous", "channels_last")]
-    rates: dict[tuple[int, str], list[float]] = {c: [] for c in configs}
+    configs = [
+        (b, f, g)
+        for g in graphs or ["eager"]
+        for b in sizes
+        for f in ("contiguous", "channels_last")
+    ]
+    rates: dict[Config, list[float]] = {c: [] for c in configs}
     for _ in range(rounds):
-        for b, fmt in configs:
-            rates[(b, fmt)].append(
+        for b, fmt, graph in configs:
+            rates[(b, fmt, graph)].append(
                 bare_forward_rate(
                     module,
                     batch_size=b,
@@ -223,35 +270,60 @@ def sweep_bare(
                     memory_format=fmt,
                     dtype=dtype,
                     device=device,
+                    graph=graph,
                 )
             )
     return {c: median(v) for c, v in rates.items()}
 
 
+def pick_finalists(swept: dict[Config, float], n: int) -> list[Config]:
+    """The `n` fastest configurations of each graph in a sweep (so that the best eager loop
+    and the best loop of any graph are both among them)."""
+    finalists: list[Config] = []
+    for graph in dict.fromkeys(c[2] for c in swept):
+        ranked = sorted((c for c in swept if c[2] == graph), key=swept.get, reverse=True)
+        finalists += ranked[:n]
+    return finalists
+
+
+@dataclass
+class BareBest:
+    """One round of bare loops over the finalists: the best of any graph and the best eager
+    one (DESIGN's "bare `model(x)` loop"), each with its configuration's label."""
+
+    rate: float
+    winner: str
+    eager_rate: float
+    eager_winner: str
+
+
 def best_bare(
     module: torch.nn.Module,
-    finalists: list[tuple[int, str]],
+    finalists: list[Config],
     n_views: int,
     *,
     device: torch.device,
     dtype: str = "float32",
     input_size: int = 224,
     log=print,
-) -> tuple[float, str]:
-    """The best bare-forward rate over `n_views` views among `finalists` (each timed now),
-    and which configuration it was."""
+) -> BareBest:
+    """The best bare-forward rates over `n_views` views among `finalists` (each timed now):
+    of any graph, and eager."""
     rates = {
-        f"{b}/{f}": bare_forward_rate(
+        config: bare_forward_rate(
             module,
-            batch_size=b,
+            batch_size=config[0],
             n_views=n_views,
             input_size=input_size,
-            memory_format=f,
+            memory_format=config[1],
             dtype=dtype,
             device=device,
+            graph=config[2],
         )
-        for b, f in finalists
+        for config in finalists
     }
-    log("     bare " + ", ".join(f"{k}: {v:.2f}" for k, v in rates.items()), flush=True)
+    log("     bare " + ", ".join(f"{label(k)}: {v:.2f}" for k, v in rates.items()), flush=True)
     winner = max(rates, key=rates.get)
-    return rates[winner], winner
+    eager = {c: r for c, r in rates.items() if c[2] == "eager"}
+    eager_winner = max(eager, key=eager.get)
+    return BareBest(rates[winner], label(winner), eager[eager_winner], label(eager_winner))

@@ -121,6 +121,8 @@ def summary_of(result: dict) -> dict:
     for part in ("fixed", "auto"):
         if isinstance(result.get(part), dict) and "ratio" in result[part]:
             out[f"{part}_ratio"] = round(result[part]["ratio"], 3)
+    if "ratio_vs_eager" in result.get("auto", {}):  # against the best bare eager loop
+        out["auto_ratio_vs_eager"] = round(result["auto"]["ratio_vs_eager"], 3)
     if "ratio_without_probe" in result.get("auto", {}):
         out["auto_ratio_without_probe"] = round(result["auto"]["ratio_without_probe"], 3)
     for key in ("ratio_min", "agree", "views", "equal", "max_abs_difference", "backoff"):

@@ -8,7 +8,8 @@ shifted input with PIL from the decoded photo (centre square resized, then a 224
 for Crop, or the image resized to S and pasted on a black canvas for Black), convert it to a
 tensor, normalise it, and run the model on a batch of one, in a Python loop. The audit makes
 the same views on the device from one decoded image and batches them, with its automatic
-configuration (--batch-size auto, probe included in its time). Both cover crop and black@140,
+configuration (--batch-size auto and --graph auto: the probe, and the frozen graph's build
+when it tries one, included in its time). Both cover crop and black@140,
 10 views each, on the same photos. The script also checks that the two see the same views
 (agreement of the top-1 class over all views). Target: >= 1.5x on a CPU, >= 10x on a GPU.
 """
@@ -135,7 +136,8 @@ def run(args, bench: Bench) -> int:
         seconds = time.perf_counter() - start
         table = pq.read_table(out / "predictions.parquet")
         seen["audit"] = table.column("top1").to_pylist()
-        seen["chosen"] = (result.manifest.batch_size, result.manifest.memory_format)
+        manifest = result.manifest
+        seen["chosen"] = (manifest.batch_size, manifest.memory_format, manifest.graph)
         shutil.rmtree(out)
         return table.num_rows / seconds
 
@@ -153,7 +155,7 @@ def run(args, bench: Bench) -> int:
     ratio = ratio_median(results["audit (auto)"], results["study style"])
     print(
         f"\naudit {median(results['audit (auto)']):.2f} views/s {spread(results['audit (auto)'])}"
-        f" (chose batch/format {seen['chosen'][0]}/{seen['chosen'][1]}), study style "
+        f" (chose batch/format/graph {'/'.join(map(str, seen['chosen']))}), study style "
         f"{median(results['study style']):.2f} {spread(results['study style'])}"
     )
     print(f"same top-1 on {agree}/{len(seen['audit'])} views (the same views, batched or not)")

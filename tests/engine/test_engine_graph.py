@@ -315,3 +315,39 @@ def test_sigkill_in_a_frozen_run_then_resume_gives_the_uninterrupted_rows(images
     got, want = table(out), table(reference.out)
     for name in got.column_names:  # exact, every column
         assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
+
+
+def test_two_torchrun_ranks_use_rank_0s_frozen_graph(images, tmp_path):
+    """Rank 0 probes (the frozen graph asked for) and hands its choice, graph included, to
+    rank 1: rank 1's chunks equal a single frozen process's at that configuration exactly."""
+    import subprocess
+
+    out = tmp_path / "two"
+    env = subprocess_env()
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", *frozen_cli(images, out)[1:]]
+    command[command.index("--batch-size") + 1] = "auto"
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((out / "run.json").read_text())
+    assert record["graph"] == record["autotune"]["graph"] == "frozen"
+    assert record["sessions"][0]["world_size"] == 2
+    single = run_audit(
+        config(
+            images,
+            tmp_path / "one",
+            batch_size=record["batch_size"],
+            memory_format=record["memory_format"],
+            graph="frozen",
+            threads=1,
+        ),
+        progress=False,
+    )
+    merged, alone = table(out), table(single.out)
+    assert_close_rows(merged, alone)
+    probed = {entry["chunk"] for entry in record["autotune"]["schedule"]}
+    chunk_of = [i // CHUNK for i in merged.column("image_index").to_pylist()]
+    assert any(c % 2 == 1 for c in chunk_of) and not any(c % 2 == 1 for c in probed)
+    for name in merged.column_names:
+        a, b = merged.column(name).to_pylist(), alone.column(name).to_pylist()
+        assert all(x == y for x, y, c in zip(a, b, chunk_of, strict=True) if c not in probed), name

@@ -19,6 +19,7 @@ import pyarrow as pa
 import torch
 from torch import nn
 
+from ..errors import JaggyError
 from ._graph import FrozenGraphs, compare_outputs
 from ._measure import FeatureTap, Measure
 from ._threads import torch_threads
@@ -218,7 +219,10 @@ class Forward:
         """Run the next batches eagerly ('eager') or through the frozen graph ('frozen'),
         like `set_memory_format` between any two batches."""
         if graph == "frozen" and self.graphs is None:
-            raise RuntimeError("this run has no frozen graph (it is not eligible)")
+            raise JaggyError(
+                "this run's record asks for the frozen graph (--graph), which cannot apply to "
+                "the model now; rerun into a new --out"
+            )
         self.graph = graph
 
     def check_graph(self, views: torch.Tensor) -> dict:
