@@ -126,6 +126,14 @@ def test_only_the_first_images_get_thumbnails(tmp_path, monkeypatch):
     assert THUMBNAIL_IMAGES >= 16  # the demo's and the samples' images all get theirs
 
 
+def test_worst_case_sets_get_none(tmp_path):
+    write_synthetic_images(tmp_path / "images", 1, side=40, seed=6)
+    out = tmp_path / "run"
+    audit(tmp_path / "images", out, protocols=["crop"], worst_case=["circular"], exhaustive=True)
+    assert "worst@circular" in {key for _, _, key, _ in sequences(out)}
+    assert {key for key, _ in stored_thumbnails(out)[0]} == {"crop"}
+
+
 def test_resumed_run_writes_the_same_bytes(images, tmp_path):
     whole = tmp_path / "whole"
     audit(images, whole, chunk_images=1)

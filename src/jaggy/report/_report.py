@@ -14,7 +14,7 @@ from ..figures._deferred import deferred_figures
 from ..figures._parallel import run_calls
 from ..results._atomic import atomic_write_text
 from ..results._files import RUN_FILE
-from ..results._thumbnails import read_thumbnails
+from ..results._thumbnails import SHOWN_VIEWS, read_thumbnails
 from ._data import ProtocolViews, RunMetrics, Sequence, read_run_metrics, read_views, spread_pick
 from ._registry import list_sections
 from ._run import KNOWN_FILES, RunFolder, distinct_labels, read_json
@@ -34,7 +34,7 @@ class ReportLimits:
 
     wall_images: int = 64
     curve_images: int = 6
-    thumbnails: int = 6
+    thumbnails: int = SHOWN_VIEWS  # those the audit stores (results._thumbnails)
     listed_inputs: int = 200
 
     def __post_init__(self) -> None:

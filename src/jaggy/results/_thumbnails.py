@@ -98,6 +98,8 @@ class ImageThumbnails:
 
     def add(self, key: str, n_views: int, first: int, views: torch.Tensor) -> None:
         """Keep the shown ones of views first..first+len(views)-1 of a sequence of n_views."""
+        if key.startswith("worst@"):  # worst-case sets have a section of their own, no views
+            return
         wanted = [k for k in shown_positions(n_views) if first <= k < first + len(views)]
         if not wanted:
             return
