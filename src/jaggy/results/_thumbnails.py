@@ -39,7 +39,8 @@ THUMB_SIDE = 64  # px
 SHOWN_VIEWS = 6  # views per image and protocol key: the report's default (ReportLimits)
 # The report shows the views of the few most unstable images; in a big run those lie anywhere,
 # so stored thumbnails pay off in small runs (the demo, samples, a folder of a few dozen)
-# while a big run's folder must not grow by much: at most 32 x 6 x 12 KB per protocol key.
+# while a big run's folder must not grow by much: at most 32 x 6 thumbnails per protocol key,
+# about 7 KB each once compressed (1.3 MB per key; the demo's 5 photos x 12 keys: 2.4 MB).
 THUMBNAIL_IMAGES = 32
 THUMBNAILS_FOLDER = "thumbnails"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the zip format's first date: no clock in the bytes
