@@ -253,9 +253,12 @@ def test_the_choice_counts_the_build_against_the_remaining_views():
         try:
             while True:
                 batch, _, graph, timed = step
+                if graph == "frozen" and not timed:  # its first batch builds and checks it
+                    search.graph_record.setdefault("checks", []).append(
+                        {"ok": True, "seconds": build_seconds}
+                    )
                 per_view = 0.01 if graph == "eager" else 0.005  # frozen: twice as fast
-                seconds = batch * per_view + (0 if timed or graph == "eager" else build_seconds)
-                step = steps.send(seconds)
+                step = steps.send(batch * per_view)
         except StopIteration:
             pass
         return search.choice()
@@ -351,3 +354,23 @@ def test_two_torchrun_ranks_use_rank_0s_frozen_graph(images, tmp_path):
     for name in merged.column_names:
         a, b = merged.column(name).to_pylist(), alone.column(name).to_pylist()
         assert all(x == y for x, y, c in zip(a, b, chunk_of, strict=True) if c not in probed), name
+
+
+def test_compare_refuses_graph_frozen_for_a_hooked_remedy_before_any_audit(images, tmp_path):
+    import jaggy
+    from jaggy.errors import ArgumentError
+
+    out = tmp_path / "compare"
+    with pytest.raises(ArgumentError, match="--graph frozen cannot apply.*forward hooks"):
+        jaggy.compare(
+            "py:tinynets:tiny1000",
+            str(images),
+            variants=["aps"],
+            out=str(out),
+            graph="frozen",
+            steps=4,
+            sizes=[16],
+            workers=0,
+            progress=False,
+        )
+    assert not (out / "variants").exists(), "refused before any audit"

@@ -18,8 +18,9 @@ import torch
 
 from ..engine import AuditConfig
 from ..engine._device import resolve_device
+from ..engine._graph import check_graph_option
 from ..engine._runner import execute
-from ..engine._setup import AuditSetup
+from ..engine._setup import AuditSetup, frozen_graph_problem
 from ..errors import ArgumentError, RunMismatchError
 from ..models import LoadedModel, load_model
 from ..remedies._spec import validate_remedies
@@ -135,6 +136,9 @@ def compare_variants(
             remedies=list(variant.remedies),
             device=device,
         )
+    if config.graph == "frozen":  # refused before any audit, as `jaggy audit` does
+        for variant in all_variants:
+            check_graph_option("frozen", frozen_graph_problem(config, loaded[variant.name], device))
     distilled = _distill_variants(
         config, loaded, all_variants, device, distill_epochs, temperature, distill_lr, progress
     )

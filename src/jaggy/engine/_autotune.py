@@ -1,5 +1,5 @@
-"""`--batch-size auto`: time a few batch sizes and memory formats on the run's own first
-batches, keep the fastest.
+"""`--batch-size auto`: time a few batch sizes and memory formats (and, under `--graph auto`,
+the frozen graph of `_graph`) on the run's own first batches, keep the fastest.
 
 The probe times the run's own model, dtype and device, in eager mode, on the audit's own
 first batches: each tried configuration computes real views of the run, whose rows are kept,
@@ -11,6 +11,12 @@ doubling the batch while throughput improves, else halving it while that improve
 configuration's first call is untimed (it builds kernels/plans for the new shape), then timed
 calls follow; the fastest timed call counts, because other processes on the machine can only
 slow a call down. A batch cut short by the end of a chunk runs but is not a measurement.
+
+The frozen graph is tried last, at the best eager configuration, and only when the run's
+remaining views are enough for it to pay for its build (see EXPECTED_GRAPH_SPEEDUP): its
+first batch builds it and checks it against eager on that batch (refused: the batch runs
+eagerly and the reason is recorded), then timed calls follow; it is chosen when it wins with
+the build counted. The probe's cost (`extra_seconds`) includes the build.
 
 The probe has a budget of wall time: 1% of the run's estimated duration (from the rates
 measured so far), at least 0.3 s and at most 20 s. A short run probes little; an
@@ -117,7 +123,6 @@ class ProbeSearch:
         self.rates: dict[Config, float] = {}
         self.out_of_memory: set[Config] = set()  # failed configurations (any reason)
         self.timing: dict[Config, list[float]] = {}  # timed calls so far
-        self.first_call: dict[Config, float] = {}  # seconds of each untimed first call
         self.failure: str | None = None  # why the next failure is sent (default: memory)
         self.graph_record: dict | None = None  # the frozen graph's trial, for the record
         self.graph_refused = False  # its check failed: eager from then on
@@ -175,7 +180,8 @@ class ProbeSearch:
         trial = self.graph_record or {}
         remaining = trial.get("remaining_views", 0)
         eager_rate, frozen_rate = self.rates[eager], self.rates[frozen]
-        build = max(0.0, self.first_call.get(frozen, 0.0) - frozen[0] / frozen_rate)
+        # the checks' seconds: the build, and the eager and frozen calls that compare them
+        build = sum(c.get("seconds", 0.0) for c in trial.get("checks", []))
         trial["build_cost_seconds"] = round(build, 3)
         return build + remaining / frozen_rate < remaining / eager_rate
 
@@ -227,7 +233,6 @@ class ProbeSearch:
         first = yield (batch_size, memory_format, graph, False)  # untimed: builds kernels
         if first is None:
             return self._failed(key, entry)
-        self.first_call[key] = first
         times = self.timing[key] = []
         # Two timed calls at least (the faster counts), more for fast calls, one for a call
         # that alone lasts LONG_CALL_SECONDS (noise is then a small part of it).
@@ -402,11 +407,12 @@ class LiveProbe:
     """
 
     def __init__(self, setup: AuditSetup, memory_formats: list[str], graphs: list[str]):
+        # graphs: ['eager'], or ['eager', 'frozen'] to try the frozen graph too
         self.setup = setup
         self.search, self.key = _search_for(setup, memory_formats, graphs)
         self.views = 0  # views of the run its batches computed (their rows are kept)
         self.calls: list[tuple[int, float]] = []  # (views, seconds) of every measured call
-        self.schedule: dict[int, list[list]] = {}  # chunk -> [batch size, format] per batch
+        self.schedule: dict[int, list[list]] = {}  # chunk -> [views, format, graph] per batch
         self._steps = self.search.steps()
         self._step: Step | None = next(self._steps)
         self._incomplete = False

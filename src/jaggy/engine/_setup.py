@@ -51,11 +51,7 @@ class AuditSetup:
         self.measure = config.parsed_measure
         check_measure(self.measure, self.loaded)  # a headless model has no class metrics
         self.headless = is_headless(self.loaded)
-        # A frozen graph runs without hooks: features taken by one rule it out.
-        hooked = self.measure.features and not (self.headless and self.measure.layer is None)
-        self.graph_problem = graph_problem(
-            self.loaded.module, self.device, config.dtype, compile=config.compile, hooked=hooked
-        )
+        self.graph_problem = frozen_graph_problem(config, self.loaded, self.device)
         check_graph_option(config.graph, self.graph_problem)
         self.frozen_graphs: FrozenGraphs | None = None  # set with the weights' hash
         self.feature_dim = probe_features(self.loaded, self.measure, self.device)
@@ -110,6 +106,14 @@ class AuditSetup:
             selection = FrameSelection(**self.config.frame_options())
             return VideoDataset(items, requests, prep.interpolation, prep.crop_pct, selection)
         return SourceDataset(items, requests, prep.interpolation, prep.crop_pct)
+
+
+def frozen_graph_problem(config: AuditConfig, loaded: LoadedModel, device) -> str | None:
+    """Why `--graph frozen` cannot run this model in this run (None when it can)."""
+    measure = config.parsed_measure
+    # A frozen graph runs without hooks: features taken by one rule it out.
+    hooked = measure.features and not (is_headless(loaded) and measure.layer is None)
+    return graph_problem(loaded.module, device, config.dtype, compile=config.compile, hooked=hooked)
 
 
 def _check_fit(loaded: LoadedModel, items: list[ImageItem]) -> None:
