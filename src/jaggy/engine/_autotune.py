@@ -159,10 +159,9 @@ class ProbeSearch:
         back-off takes over), else the starting configuration."""
         if self.main_graph == "frozen" and self._best("frozen"):
             return self._best("frozen")
-        best = self._best()
+        best, frozen = self._best(), self._best("frozen")
         if best is not None:
-            frozen = (best[0], best[1], "frozen")
-            if frozen in self.rates and self._graph_wins(best, frozen):
+            if frozen is not None and self._graph_wins(best, frozen):
                 return frozen
             return best
         if self.rates:
@@ -220,7 +219,9 @@ class ProbeSearch:
             self.graph_record["tried"] = False
             return
         self.graph_record["tried"] = True
-        yield from self._rate(best[0], best[1], "frozen")
+        # one trace serves every batch size: the frozen graph climbs from there too, within
+        # the probe's budget
+        yield from self._climb(best[1], "frozen", self.sizes.index(best[0]))
 
     def _rate(self, batch_size: int, memory_format: str, graph: str | None = None):
         """Views/s of the configuration (None when it fails: out of memory, or the frozen
@@ -229,6 +230,8 @@ class ProbeSearch:
         key = (batch_size, memory_format, graph)
         if key in self.rates or key in self.out_of_memory:
             return self.rates.get(key)
+        if graph == "frozen" and self.graph_refused:  # its check failed: not again
+            return None
         entry = {"batch_size": batch_size, "memory_format": memory_format, "graph": graph}
         first = yield (batch_size, memory_format, graph, False)  # untimed: builds kernels
         if first is None:
@@ -274,13 +277,14 @@ class ProbeSearch:
         self.failure = None
         return None
 
-    def _climb(self, memory_format: str):
+    def _climb(self, memory_format: str, graph: str | None = None, start: int | None = None):
         """From the start: up while throughput improves, else down while it improves."""
-        sizes, start = self.sizes, self.start
-        best = yield from self._rate(sizes[start], memory_format)
+        sizes = self.sizes
+        start = self.start if start is None else start
+        best = yield from self._rate(sizes[start], memory_format, graph)
         if best is None:  # out of memory: smaller batches only
             for i in range(start - 1, -1, -1):
-                rate = yield from self._rate(sizes[i], memory_format)
+                rate = yield from self._rate(sizes[i], memory_format, graph)
                 if rate is not None:
                     best, start = rate, i
                     break
@@ -289,7 +293,7 @@ class ProbeSearch:
         for step in (1, -1):
             i, moved = start + step, False
             while 0 <= i < len(sizes) and self.affordable(sizes[i], memory_format):
-                rate = yield from self._rate(sizes[i], memory_format)
+                rate = yield from self._rate(sizes[i], memory_format, graph)
                 if rate is None or rate <= best:
                     break
                 best, moved = rate, True
