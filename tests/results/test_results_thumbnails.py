@@ -224,3 +224,21 @@ def test_another_runs_or_a_foreign_file_is_not_used_nor_overwritten(images, tmp_
     assert path.read_bytes() == b"not a thumbnail file"
     assert read_thumbnails(out, 0, image_id, run_id(out)) == {}
     assert np.load(thumbnail_path(out, 1))["pixels"].shape[1:] == (64, 64, 3)
+
+
+def test_starting_afresh_deletes_the_previous_runs_thumbnails_only(images, tmp_path):
+    out = tmp_path / "run"
+    audit(images, out, protocols=["crop"])
+    written = sorted(p.name for p in (out / "thumbnails").iterdir())
+    assert len(written) == len(sequences(out)) >= 2
+    foreign = out / "thumbnails" / "notes.txt"
+    foreign.write_text("mine")
+    fewer = tmp_path / "one"
+    fewer.mkdir()
+    shutil.copy(next(p for p in sorted(images.iterdir()) if p.is_file()), fewer)
+    audit(fewer, out, protocols=["crop"], overwrite=True)
+    # The earlier run's files of images 1.. are gone; the new run wrote image 0's afresh.
+    left = sorted(p.name for p in (out / "thumbnails").iterdir())
+    assert left == ["image-000000.npz", "notes.txt"]
+    assert foreign.read_text() == "mine"
+    assert read_thumbnails(out, 0, sequences(out)[0][1], run_id(out))

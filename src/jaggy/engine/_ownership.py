@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from ..errors import ArgumentError
+from ..results._thumbnails import own_thumbnail_files
 from ._lock import LOCK_FILE
 
 CHUNK_META_KEY = b"jaggy.chunk"
@@ -113,12 +114,12 @@ def check_new_run_folder(out: Path, *, overwrite: bool) -> list[Path]:
 
 
 def stale_run_files(out: Path) -> list[Path]:
-    """Starting afresh (`overwrite`) in a folder whose run.json is jaggy's: that run's chunks
-    and outputs, so that nothing of it outlives the new run's start."""
+    """Starting afresh (`overwrite`) in a folder whose run.json is jaggy's: that run's chunks,
+    outputs and thumbnail files, so that nothing of it outlives the new run's start."""
     chunks, _ = folder_contents(out)
     files = [out / c for c in chunks if chunk_info(out / c) is not None]
     files += [out / name for name in RUN_OUTPUTS if (out / name).is_file()]
-    return files
+    return files + own_thumbnail_files(out)
 
 
 def check_chunks_belong(out: Path, run_id: str | None) -> None:

@@ -43,6 +43,7 @@ SHOWN_VIEWS = 6  # views per image and protocol key: the report's default (Repor
 # about 7 KB each once compressed (1.3 MB per key; the demo's 5 photos x 12 keys: 2.4 MB).
 THUMBNAIL_IMAGES = 32
 THUMBNAILS_FOLDER = "thumbnails"
+_FILE_NAME = re.compile(r"image-\d{6}\.npz")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the zip format's first date: no clock in the bytes
 
 
@@ -148,6 +149,25 @@ class ThumbnailWriter:
             return None
         path = thumbnail_path(self.out, index)
         return ImageThumbnails(path, self.run_id, image_id, self.preprocessing)
+
+
+def own_thumbnail_files(run_dir: str | Path) -> list[Path]:
+    """The thumbnail files in `run_dir`'s thumbnails/ that jaggy wrote (named as it names
+    them and readable as its format), whichever run wrote them: what starting afresh there
+    deletes. Any other file in that folder is left alone."""
+    folder = Path(run_dir) / THUMBNAILS_FOLDER
+    try:
+        names = sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [
+        folder / name
+        for name in names
+        if _FILE_NAME.fullmatch(name)
+        and (folder / name).is_file()
+        and not (folder / name).is_symlink()
+        and _read_file(folder / name) is not None
+    ]
 
 
 def _remove_leftovers(path: Path) -> None:
