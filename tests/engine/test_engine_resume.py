@@ -305,3 +305,18 @@ def test_sigkill_while_the_automatic_batch_size_is_probed_then_resume(images, tm
         rtol=1e-4,
         atol=1e-6,
     )
+
+
+def test_a_run_recorded_before_a_setting_existed_resumes_at_its_default(images, tmp_path, capsys):
+    """run.json of an earlier version lacks settings added since (here `graph`): the run
+    resumes when they are left at their defaults, and is refused when one is changed."""
+    out = tmp_path / "older"
+    run_audit(config(images, out, images=4), progress=False)
+    record = json.loads((out / "run.json").read_text())
+    assert record["identity"].pop("graph") == "auto"
+    (out / "run.json").write_text(json.dumps(record))
+    result = run_audit(config(images, out, images=4), resume=True, progress=False)
+    assert result.manifest.sessions[-1]["status"] == "finished"
+    args = cli_args(images, out) + ["--images", "4", "--resume", "--graph", "eager"]
+    assert jaggy_main(args) == 2
+    assert "graph: run has 'auto', now 'eager'" in capsys.readouterr().err

@@ -238,6 +238,14 @@ class AuditConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @staticmethod
+    def identity_defaults() -> dict:
+        """Each identity setting's default value: a run recorded by an earlier version that
+        lacks a setting added since ran with that setting's default behaviour."""
+        from dataclasses import MISSING, fields
+
+        return {f.name: f.default for f in fields(AuditConfig) if f.default is not MISSING}
+
     def identity(self) -> dict:
         """The settings that determine the rows: a resumed run must repeat them exactly.
         (`out` and `workers` do not change any number.)"""

@@ -353,6 +353,13 @@ def _is_run_record(record) -> bool:
 
 
 def _differences(stored: dict, current: dict) -> list[tuple[str, object, object]]:
+    """The settings that differ. A setting the stored run lacks (recorded by a version from
+    before the setting existed) counts as its default, so such a run resumes when the
+    setting is left at its default now."""
+    from ._config import AuditConfig
+
+    defaults = json.loads(json.dumps(AuditConfig.identity_defaults(), default=str))
     keys = sorted(set(stored) | set(current))
     norm = json.loads(json.dumps(current, default=str))
+    stored = {**{k: defaults[k] for k in keys if k not in stored and k in defaults}, **stored}
     return [(k, stored.get(k), norm.get(k)) for k in keys if stored.get(k) != norm.get(k)]
