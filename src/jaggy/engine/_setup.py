@@ -53,7 +53,13 @@ class AuditSetup:
         self.headless = is_headless(self.loaded)
         self.graph_problem = frozen_graph_problem(config, self.loaded, self.device)
         check_graph_option(config.graph, self.graph_problem)
-        self.frozen_graphs: FrozenGraphs | None = None  # set with the weights' hash
+        # The run's frozen graphs, when it may use them; the weights' hash, the key of this
+        # process's graph cache, is added by `identity`, which computes it anyway.
+        self.frozen_graphs: FrozenGraphs | None = None
+        if self.graph_problem is None and config.graph != "eager":
+            self.frozen_graphs = FrozenGraphs(
+                self.loaded.module, self.loaded.preprocessing.input_size, None
+            )
         self.feature_dim = probe_features(self.loaded, self.measure, self.device)
         self.protocols: list[Protocol] = build_protocols(
             protocol_names(settings), self.loaded.preprocessing, options_from_config(settings)
@@ -87,10 +93,8 @@ class AuditSetup:
     def identity(self) -> dict:
         identity = self.config.identity()
         identity["weights_sha256"] = self.loaded.weights_hash()
-        if self.graph_problem is None and self.config.graph != "eager":
-            self.frozen_graphs = FrozenGraphs(
-                self.loaded.module, self.loaded.preprocessing.input_size, identity["weights_sha256"]
-            )
+        if self.frozen_graphs is not None:
+            self.frozen_graphs.weights = identity["weights_sha256"]
         self.fingerprints = fingerprint_images(self.items, content=self.config.hash_images)
         identity["images_digest"] = fingerprints_digest(self.fingerprints)
         return identity
