@@ -1,5 +1,5 @@
 """The functions a user calls: `jaggy.audit`, `jaggy.layers`, `jaggy.compare`, `jaggy.report`,
-`jaggy.bias`, `jaggy.train` and `jaggy.check`. Each checks its arguments before any work, returns a typed result, and is
+`jaggy.bias` and `jaggy.train` (`jaggy.check` is `jaggy._gate.check`). Each checks its arguments before any work, returns a typed result, and is
 what the matching `jaggy` subcommand runs.
 
 Models are a spec string (`jaggy:efficientnet_lite0`, `timm:NAME`, `tv:NAME`, `py:mod:factory`),
@@ -15,45 +15,33 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from torch import nn
-
-from ._gate import CheckResult, check
-from .bias import BiasResult, run_bias
-from .compare._compare import CompareResult, compare_variants, parse_variant
-from .engine import AuditConfig, AuditResult, run_audit
 from .errors import ArgumentError
-from .layers._run import LayersResult, run_layers
-from .models import LoadedModel
-from .models._load import as_loaded_model
-from .report import ReportLimits, write_report
-from .train import (
-    CanvasConfig,
-    DataTrainResult,
-    TrainConfig,
-    TrainResult,
-    run_canvas_experiment,
-    train_on_data,
-)
+
+# Each function imports what it runs: `import jaggy` stays quick (see `jaggy.__init__`).
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .bias import BiasResult
+    from .compare._compare import CompareResult
+    from .engine import AuditConfig, AuditResult
+    from .layers._run import LayersResult
+    from .models import LoadedModel
+    from .train import DataTrainResult, TrainResult
+
+    Model = str | LoadedModel | nn.Module
+    Data = str | os.PathLike | Sequence[str | os.PathLike] | None
 
 __all__ = [
-    "AuditResult",
-    "BiasResult",
-    "CheckResult",
-    "CompareResult",
-    "LayersResult",
     "ReportResult",
     "audit",
     "bias",
-    "check",
     "compare",
     "layers",
     "report",
     "train",
 ]
-
-Model = str | LoadedModel | nn.Module
-Data = str | os.PathLike | Sequence[str | os.PathLike] | None
 
 # AuditConfig fields that `audit(...)` takes as its own arguments, not as **options.
 _OWN = {"model", "data", "samples", "protocols", "out"}
@@ -61,6 +49,8 @@ _OWN = {"model", "data", "samples", "protocols", "out"}
 
 def audit_options() -> list[str]:
     """The keyword options `jaggy.audit(...)` accepts (every AuditConfig setting)."""
+    from .engine import AuditConfig
+
     return [f.name for f in dataclasses.fields(AuditConfig) if f.name not in _OWN]
 
 
@@ -110,6 +100,8 @@ def audit(
         ...             measure="features").summary.protocols["neighbours"].value(
         ...             "fooling_rate")  # doctest: +SKIP
     """
+    from .engine import run_audit
+
     config, loaded = _audit_config(model, data, protocols, out, samples, options)
     return run_audit(config, resume=resume, progress=progress, loaded=loaded)
 
@@ -122,6 +114,9 @@ def _audit_config(
     samples: bool,
     options: dict,
 ) -> tuple[AuditConfig, LoadedModel | None]:
+    from .engine import AuditConfig
+    from .models._load import as_loaded_model
+
     unknown = sorted(set(options) - set(audit_options()))
     if unknown:
         raise ArgumentError(
@@ -184,6 +179,8 @@ def layers(
     """Where shift invariance breaks, layer by layer (`jaggy layers`); writes layers.json,
     layers.parquet and figures into `out`. Options: see `jaggy.layers._run.run_layers`
     (`samples`, `protocol`, `shifts`, `path`, `show_layers`, `batch_size`, `device`, ...)."""
+    from .layers._run import run_layers
+
     return run_layers(model, _absolute_data(data), out=out, **options)
 
 
@@ -207,6 +204,8 @@ def bias(
             figures: write the PNG figures (default True).
             seed: seed of the bootstrap CIs (default 0).
     """
+    from .bias import run_bias
+
     return run_bias(annotations, out, **options)
 
 
@@ -235,6 +234,8 @@ def compare(
         `variants/`) and `rows` (per variant: remedies, params, forward ms per image and its
         ratio to the base model, and every protocol's metrics).
     """
+    from .compare._compare import compare_variants, parse_variant
+
     if not isinstance(model, str):
         raise ArgumentError(
             "compare: give the model as a spec string; each variant is loaded from it"
@@ -260,9 +261,9 @@ def report(
     runs: str | os.PathLike | Iterable[str | os.PathLike | AuditResult],
     out: str | os.PathLike = "report.html",
     *,
-    wall_images: int = ReportLimits.wall_images,
-    curve_images: int = ReportLimits.curve_images,
-    thumbnails: int = ReportLimits.thumbnails,
+    wall_images: int | None = None,
+    curve_images: int | None = None,
+    thumbnails: int | None = None,
 ) -> ReportResult:
     """One self-contained HTML report of one or more result folders (`jaggy report`).
 
@@ -270,12 +271,16 @@ def report(
         runs: result folders (an audit's, a demo's, a layers or a compare folder), or results
             returned by `jaggy.audit` / `jaggy.layers` / `jaggy.compare`.
         out: the HTML file to write.
-        wall_images, curve_images, thumbnails: caps on what is drawn (see `ReportLimits`).
+        wall_images, curve_images, thumbnails: caps on what is drawn (None: the default of
+            `jaggy.report.ReportLimits`: 64, 6 and 6).
     """
+    from .report import ReportLimits, write_report
+
     if isinstance(runs, (str, os.PathLike)) or hasattr(runs, "out"):
         runs = [runs]
     folders = tuple(Path(getattr(r, "out", r)) for r in runs)
-    limits = ReportLimits(wall_images=wall_images, curve_images=curve_images, thumbnails=thumbnails)
+    caps = {"wall_images": wall_images, "curve_images": curve_images, "thumbnails": thumbnails}
+    limits = ReportLimits(**{name: cap for name, cap in caps.items() if cap is not None})
     return ReportResult(write_report(list(folders), out, limits), folders)
 
 
@@ -297,6 +302,8 @@ def train(
     `augment="translate:8"`, `remedies=["blurpool:4"]`, `distill=True`, `epochs`) and returns
     a DataTrainResult (`checkpoint`, `history`, `record`).
     """
+    from .train import CanvasConfig, TrainConfig, run_canvas_experiment, train_on_data
+
     if experiment is not None:
         if experiment != "canvas":
             raise ArgumentError(f"unknown experiment '{experiment}'; the built-in one is 'canvas'")

@@ -10,13 +10,12 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import matplotlib
+from ._palette import mpl_style
 
-matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402
-
-from ._palette import mpl_style  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def class_label(index: int, class_names: Sequence[str] | None, short: bool = False) -> str:
@@ -62,6 +61,11 @@ def plot_shift_curves(curves: Sequence[ShiftCurve], title: str) -> Figure:
         The matplotlib Figure (not attached to pyplot: nothing to close), 731 px wide at 100
         dpi, its legend in two columns below the axes.
     """
+    import matplotlib  # here, not at import: importing jaggy.figures stays quick
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
     legend_rows = max(1, (len(curves) + 1) // 2)
     height = 360.0 + 20 * ((len(curves) + 1) // 2 - 1) + 10.9 if curves else 370.9
     fig = Figure(figsize=(WIDTH_PX / 100, height / 100), dpi=100)

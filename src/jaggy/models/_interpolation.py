@@ -1,40 +1,38 @@
 """Interpolation names, defined once: a model's preprocessing names a PIL filter, and each
 library that resamples (PIL when decoding, torchvision when training, torch on the device)
-gets its own spelling of that name from here."""
+gets its own spelling of that name from here.
+
+PIL and torchvision are imported by the function that needs them: importing torchvision
+takes seconds, and only training transforms use it."""
 
 from __future__ import annotations
 
-from PIL import Image
-from torchvision.transforms import InterpolationMode
+from typing import TYPE_CHECKING
 
-_PIL = {
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "nearest": Image.Resampling.NEAREST,
-    "lanczos": Image.Resampling.LANCZOS,
-    "box": Image.Resampling.BOX,
-    "hamming": Image.Resampling.HAMMING,
-}
+if TYPE_CHECKING:
+    from PIL import Image
+    from torchvision.transforms import InterpolationMode
+
+# The PIL filters a preprocessing may name (`Image.Resampling` members, lower case).
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos", "box", "hamming")
 # Training transforms also run on tensors, where torchvision knows only these three.
-_TORCHVISION = {
-    "bilinear": InterpolationMode.BILINEAR,
-    "bicubic": InterpolationMode.BICUBIC,
-    "nearest": InterpolationMode.NEAREST,
-}
+_TORCHVISION = ("bilinear", "bicubic", "nearest")
 # torch.nn.functional.interpolate knows only these; the PIL-only filters fall back to bilinear.
 _TORCH = {"bilinear": "bilinear", "bicubic": "bicubic", "nearest": "nearest"}
-
-INTERPOLATIONS = tuple(_PIL)
 
 
 def pil_filter(name: str) -> Image.Resampling:
     """PIL's filter for `name` (bilinear for a name PIL does not know)."""
-    return _PIL.get(name, Image.Resampling.BILINEAR)
+    from PIL import Image
+
+    return Image.Resampling[(name if name in INTERPOLATIONS else "bilinear").upper()]
 
 
 def torchvision_mode(name: str) -> InterpolationMode:
     """torchvision's interpolation mode for `name` (bilinear for an unknown name)."""
-    return _TORCHVISION.get(name, InterpolationMode.BILINEAR)
+    from torchvision.transforms import InterpolationMode
+
+    return InterpolationMode[(name if name in _TORCHVISION else "bilinear").upper()]
 
 
 def torch_mode(name: str) -> str:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..metrics import bootstrap_mean_ci, list_metrics
 from ..protocols.canvas import CELL, cell_positions, parse_canvas_key
 from ..results import read_metrics
 from ._typicality import density_at, tertile_bins
+
+if TYPE_CHECKING:
+    import pandas as pd  # pyarrow's to_pandas imports it when a table is read
 
 # Position density relative to a uniform spread over the canvas (density x R^2).
 DENSITY_BINS = (

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from torchvision import transforms
 
 from ..data import ImageItem, discover_images
 from ..data._decode import ImageDecodeError, decode_image
 from ..errors import ArgumentError, DataError
 from ..models import Preprocessing
 from ..models._interpolation import torchvision_mode
+
+if TYPE_CHECKING:
+    from torchvision import transforms  # imported by the transforms' builders: it takes seconds
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ def parse_augment(spec: str | None) -> Augment:
 
 def eval_transform(prep: Preprocessing) -> transforms.Compose:
     """The model's standard input: shorter side to floor(R / crop_pct), centre crop R."""
+    from torchvision import transforms
+
     interpolation = torchvision_mode(prep.interpolation)
     return transforms.Compose(
         [
@@ -97,6 +102,8 @@ def eval_transform(prep: Preprocessing) -> transforms.Compose:
 
 
 def train_transform(prep: Preprocessing, augment: Augment) -> transforms.Compose:
+    from torchvision import transforms
+
     interpolation = torchvision_mode(prep.interpolation)
     r = prep.input_size
     steps: list = []
