@@ -48,6 +48,31 @@ def test_help_loads_no_heavy_module(argv, tmp_path):
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
 
 
+@pytest.mark.parametrize("argv", [["--help"], [], ["--version"], ["no-such-command"]])
+def test_jaggy_alone_imports_no_subcommand_and_no_torch(argv, tmp_path):
+    code, modules, out, err = jaggy_cli(argv, tmp_path)
+    assert code == {"--help": 0, "--version": 0}.get(argv[0] if argv else None, 2)
+    assert "torch" not in modules and "numpy" not in modules
+    assert not {m for m in modules if m.startswith("jaggy.cli.") and m != "jaggy.cli._options"}
+
+
+def test_the_listing_read_from_the_sources_is_what_the_modules_declare():
+    """`jaggy --help` lists each subcommand from its source: the same name and texts as its
+    `@command`, and the same help page as the parser that imports every subcommand."""
+    import importlib
+
+    from jaggy.cli import build_parser, listings
+
+    found = listings()
+    assert [f.name for f in found] == sorted(
+        ["audit", "bias", "compare", "demo", "finetune", "layers", "report", "train"]
+    )
+    for listing in found:
+        command = importlib.import_module(listing.module).run.command
+        assert (listing.name, listing.texts) == (command.name, dict(command.texts))
+    assert build_parser([]).format_help() == build_parser().format_help()
+
+
 def test_a_bad_argument_fails_before_the_heavy_imports_and_writes_nothing(tmp_path):
     argv = ["audit", "jaggy:efficientnet_lite0", "--samples", "--steps", "-1", "--out", "run"]
     code, modules, _, err = jaggy_cli(argv, tmp_path)

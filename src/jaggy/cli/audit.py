@@ -11,7 +11,6 @@ from ..engine._config import DEFAULT_PROTOCOLS
 from ..errors import JaggyError
 from ..metrics import DEFAULT_FEATURE_THRESHOLD
 from ..remedies._spec import validate_remedies
-from ..report import write_report
 from ._common import (
     DATA,
     FOURIER_STEP,
@@ -230,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     if args.report:
+        from ..report import write_report
+
         try:
             print(f"report: {write_report([result.out], result.out / 'report.html')}")
         except JaggyError as exc:

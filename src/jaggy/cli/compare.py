@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..compare._compare import compare_variants, parse_variant
 from ..errors import ArgumentError
 from ._common import (
     CHECKPOINT,
@@ -59,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     OUT/variants/."""
     if not args.remedy:
         raise ArgumentError("compare needs at least one --remedy variant (e.g. blurpool:4)")
+    from ..compare._compare import compare_variants, parse_variant
+
     variants = [parse_variant(spec) for spec in args.remedy]
     config = audit_config(args, OPTIONS)
     result = compare_variants(

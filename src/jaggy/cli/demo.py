@@ -11,8 +11,6 @@ from ..engine import AuditConfig, AuditResult, run_audit
 from ..engine._store import RunStore
 from ..errors import ArgumentError, RunMismatchError
 from ..models import LoadedModel, embedded_names, imagenet_class_names
-from ..report import write_report
-from ..report._curve_pngs import start_shift_curve_pngs
 from ._common import BATCH_SIZE, DEVICE, NO_PROGRESS, STEPS, format_summary_table, output_folder
 from ._options import call_kwargs, command, option
 
@@ -75,6 +73,9 @@ def demo_job(
     """The demo's whole job: the audit (a finished demo in `config.out` is reused), the
     figures of P(reference class) versus shift, and the report. `loaded`: the model, when
     the caller has loaded it already."""
+    from ..report import write_report
+    from ..report._curve_pngs import start_shift_curve_pngs
+
     resume = RunStore(config.out).read_run() is not None
     try:
         result = run_audit(config, resume=resume, progress=progress, loaded=loaded)
