@@ -1,5 +1,6 @@
-"""`--graph`: the frozen TorchScript graph of the model, its eligibility, its check against
-eager, its place in `--batch-size auto`'s probe, and resume after SIGKILL in a frozen run."""
+"""`--graph`: the frozen TorchScript graph and the ONNX Runtime graph of the model, their
+eligibility, their check against eager, their place in `--batch-size auto`'s probe, and
+resume after SIGKILL and two torchrun ranks in a run through either graph."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from tinynets import TINY_PREPROCESSING, TinyCNN
 
 MODULE = Path(__file__).stem
 N_IMAGES, CHUNK, BATCH = 8, 2, 5
+KINDS = ["frozen", "onnx"]
+NO_BUILD = {"frozen": 0.0, "onnx": 0.0}  # DEFAULT_BUILD_SECONDS of builds that cost nothing
 
 
 class NormedNet(nn.Module):
@@ -76,6 +79,17 @@ def hooked() -> nn.Module:
     return Hooked()
 
 
+class Unexportable(TinyCNN):
+    """Traces, but ONNX has no `histc`: its export fails."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) + 0.0 * torch.histc(x, bins=4).sum()
+
+
+def unexportable() -> nn.Module:
+    return Unexportable(num_classes=1000)
+
+
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("graph") / "images"
@@ -115,20 +129,28 @@ def assert_close_rows(got, want) -> None:
         )
 
 
-def test_frozen_rows_equal_eager_rows_within_float_tolerance(images, tmp_path):
+@pytest.mark.parametrize("kind", KINDS)
+def test_graph_rows_equal_eager_rows_within_float_tolerance(images, tmp_path, kind):
     eager = run_audit(config(images, tmp_path / "eager", graph="eager"), progress=False)
-    frozen = run_audit(config(images, tmp_path / "frozen", graph="frozen"), progress=False)
-    assert frozen.manifest.graph == "frozen" and eager.manifest.graph == "eager"
-    check = frozen.manifest.graph_check
+    graph = run_audit(
+        config(images, tmp_path / kind, graph=kind, memory_format="channels_last"),
+        progress=False,
+    )
+    assert graph.manifest.graph == kind and eager.manifest.graph == "eager"
+    check = graph.manifest.graph_check
     assert check["ok"] and 0 < check["max_abs_diff"] <= check["tolerance"], check
-    got, want = table(frozen.out), table(eager.out)
+    assert check["graph"] == kind
+    # ONNX Runtime takes contiguous arrays: its run is recorded so
+    want_format = "contiguous" if kind == "onnx" else "channels_last"
+    assert graph.manifest.memory_format == check["memory_format"] == want_format
+    got, want = table(graph.out), table(eager.out)
     assert got.column("top5_probs").to_pylist() != want.column("top5_probs").to_pylist(), (
         "a graph that folds batch norms rounds differently: the rows should not be the "
-        "same bits, or this test does not test the frozen graph"
+        "same bits, or this test does not test the graph"
     )
     assert_close_rows(got, want)
-    run = json.loads((frozen.out / "run.json").read_text())
-    assert run["graph"] == "frozen" and run["graph_check"]["ok"]
+    run = json.loads((graph.out / "run.json").read_text())
+    assert run["graph"] == kind and run["graph_check"]["ok"]
 
 
 def test_a_fixed_batch_size_runs_eagerly_by_default_bit_for_bit(images, tmp_path):
@@ -138,6 +160,7 @@ def test_a_fixed_batch_size_runs_eagerly_by_default_bit_for_bit(images, tmp_path
     assert table(default.out).equals(table(eager.out))
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(
     ("args", "why"),
     [
@@ -147,25 +170,25 @@ def test_a_fixed_batch_size_runs_eagerly_by_default_bit_for_bit(images, tmp_path
         ([], "forward hooks"),  # with the hooked model
     ],
 )
-def test_graph_frozen_is_refused_before_any_work_where_it_cannot_apply(
-    images, tmp_path, capsys, args, why
+def test_a_graph_is_refused_before_any_work_where_it_cannot_apply(
+    images, tmp_path, capsys, args, why, kind
 ):
     model = f"py:{MODULE}:hooked" if why == "forward hooks" else f"py:{MODULE}:normed"
     out = tmp_path / "out"
     code = jaggy_main(
-        ["audit", model, str(images), "--graph", "frozen", "--out", str(out), "--no-progress"]
+        ["audit", model, str(images), "--graph", kind, "--out", str(out), "--no-progress"]
         + ["--workers", "0", *args]
     )
     assert code == 2
     err = capsys.readouterr().err
-    assert "--graph frozen cannot apply" in err and why in err, err
+    assert f"--graph {kind} cannot apply" in err and why in err, err
     assert len(err.strip().splitlines()) == 1, err
     assert not out.exists(), "refused before any work"
 
 
 def test_graph_auto_never_tries_where_it_cannot_apply(images, tmp_path, monkeypatch):
     monkeypatch.setattr(_autotune, "_BUILD_SECONDS", {})  # no build measured yet
-    monkeypatch.setattr(_autotune, "DEFAULT_BUILD_SECONDS", 0.0)  # any run would try it
+    monkeypatch.setattr(_autotune, "DEFAULT_BUILD_SECONDS", NO_BUILD)  # any run would try it
     result = run_audit(
         config(images, tmp_path / "hooked", model=f"py:{MODULE}:hooked", batch_size="auto"),
         progress=False,
@@ -175,49 +198,67 @@ def test_graph_auto_never_tries_where_it_cannot_apply(images, tmp_path, monkeypa
     assert all(p["graph"] == "eager" for p in result.manifest.autotune["probes"])
 
 
-def test_a_trace_that_froze_a_branch_is_caught_and_the_run_stays_eager(images, tmp_path):
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_trace_that_froze_a_branch_is_caught_and_the_run_stays_eager(images, tmp_path, kind):
     model = f"py:{MODULE}:branchy"
-    frozen = run_audit(config(images, tmp_path / "f", model=model, graph="frozen"), progress=False)
+    graph = run_audit(config(images, tmp_path / "f", model=model, graph=kind), progress=False)
     eager = run_audit(config(images, tmp_path / "e", model=model, graph="eager"), progress=False)
-    check = frozen.manifest.graph_check
-    assert frozen.manifest.graph == "eager" and not check["ok"]
+    check = graph.manifest.graph_check
+    assert graph.manifest.graph == "eager" and not check["ok"]
     assert "differ from eager" in check["reason"]
-    assert table(frozen.out).equals(table(eager.out))
+    assert table(graph.out).equals(table(eager.out))
     # the same under --batch-size auto: the probe's check refuses it on a real batch
     auto = run_audit(
-        config(images, tmp_path / "a", model=model, graph="frozen", batch_size="auto"),
+        config(images, tmp_path / "a", model=model, graph=kind, batch_size="auto"),
         progress=False,
     )
     tuned = auto.manifest.autotune
     assert auto.manifest.graph == tuned["graph"] == "eager"
-    assert "differ from eager" in tuned["graph_check"]["reason"]
+    assert "differ from eager" in tuned["graph_check"][kind]["reason"]
     assert any(p.get("error", "").startswith("graph refused") for p in tuned["probes"])
     assert all(b[2] == "eager" for e in tuned["schedule"] for b in e["batches"])
 
 
-def test_the_probe_tries_the_graph_when_it_can_pay_and_records_it(images, tmp_path, monkeypatch):
+def test_the_probe_tries_onnx_when_it_can_pay_and_records_it(images, tmp_path, monkeypatch):
     monkeypatch.setattr(_autotune, "_BUILD_SECONDS", {})  # no build measured yet
-    monkeypatch.setattr(_autotune, "DEFAULT_BUILD_SECONDS", 0.0)  # a build that costs nothing
+    monkeypatch.setattr(_autotune, "DEFAULT_BUILD_SECONDS", NO_BUILD)  # builds that cost nothing
+    monkeypatch.setattr(_autotune, "GRAPH_MIN_TIMED_SECONDS", 0.0)  # the tiny net's views last
     result = run_audit(
         config(
             images,
             tmp_path / "auto",
             batch_size="auto",
             memory_format="contiguous",
-            steps=8,  # 128 views: the climb ends within them, then the graph is tried
+            steps=8,  # 128 views: the climb ends within them, then the graphs are tried
             chunk_images=4,
+            threads=2,
         ),
         progress=False,
     )
     tuned = result.manifest.autotune
     run = json.loads((result.out / "run.json").read_text())
     assert run["graph"] == result.manifest.graph == tuned["graph"] == run["autotune"]["graph"]
-    assert tuned["graph_check"]["tried"] is True
-    assert tuned["graph_check"]["checks"][0]["ok"]
-    frozen = [p for p in tuned["probes"] if p["graph"] == "frozen"]
-    assert frozen and "views_per_s" in frozen[0]
+    assert tuned["threads"] == run["threads"] == 2, "the run's threads, not the engine's one"
+    trials = tuned["graph_check"]
+    assert trials["onnx"]["tried"] is True and trials["onnx"]["checks"][0]["ok"]
+    # the onnx graph passed its check: the frozen one, slower where both were measured, is
+    # not built as well (the run's views may end before its turn comes)
+    skipped = {"tried": False, "why": "the onnx graph was tried"}
+    assert trials.get("frozen", skipped) == skipped
+    onnx = [p for p in tuned["probes"] if p["graph"] == "onnx"]
+    assert onnx and all(p["memory_format"] == "contiguous" for p in onnx)
+    assert onnx[0]["timed_calls"] >= _autotune.GRAPH_MIN_TIMED_CALLS
+    assert not [p for p in tuned["probes"] if p["graph"] == "frozen"]
+    # the check's eager forward computed its batch's rows: it is not counted as build cost
+    check = trials["onnx"]["checks"][0]
+    assert trials["onnx"]["build_cost_seconds"] == pytest.approx(
+        check["seconds"] - check["eager_seconds"], abs=2e-3
+    )
     batches = [b for e in tuned["schedule"] for b in e["batches"]]
-    assert all(len(b) == 3 for b in batches) and any(b[2] == "frozen" for b in batches)
+    assert all(len(b) == 3 for b in batches)
+    first = next(i for i, b in enumerate(batches) if b[2] == "onnx")
+    assert batches[first - 1][2] == "eager", "the checked batch's rows are the eager ones"
+    assert all(b[1] == "contiguous" for b in batches if b[2] == "onnx")
     # a fixed run at the recorded configuration gives the same rows within float tolerance
     fixed = run_audit(
         config(
@@ -228,46 +269,97 @@ def test_the_probe_tries_the_graph_when_it_can_pay_and_records_it(images, tmp_pa
             graph=tuned["graph"],
             steps=8,
             chunk_images=4,
+            threads=2,
         ),
         progress=False,
     )
     assert_close_rows(table(result.out), table(fixed.out))
 
 
+def test_the_frozen_graph_is_tried_when_onnx_is_refused(images, tmp_path, monkeypatch):
+    """A model whose export fails (an operator ONNX lacks) but which traces: the probe
+    records the export's failure and tries the frozen graph."""
+    monkeypatch.setattr(_autotune, "_BUILD_SECONDS", {})
+    monkeypatch.setattr(_autotune, "DEFAULT_BUILD_SECONDS", NO_BUILD)
+    monkeypatch.setattr(_autotune, "GRAPH_MIN_TIMED_SECONDS", 0.0)
+    monkeypatch.setattr(_autotune, "CPU_BATCH_SIZES", (2, 4))  # a short climb: views remain
+    monkeypatch.setattr(_autotune, "MIN_TIMED_SECONDS", 0.0)
+    result = run_audit(
+        config(
+            images,
+            tmp_path / "auto",
+            model=f"py:{MODULE}:unexportable",
+            batch_size="auto",
+            memory_format="contiguous",
+            steps=8,
+            chunk_images=4,
+        ),
+        progress=False,
+    )
+    trials = result.manifest.autotune["graph_check"]
+    assert "the export failed" in trials["onnx"]["reason"] and "histc" in trials["onnx"]["reason"]
+    assert trials["frozen"]["tried"] is True and trials["frozen"]["checks"][0]["ok"]
+    assert any(
+        p["graph"] == "frozen" and "views_per_s" in p for p in result.manifest.autotune["probes"]
+    )
+    assert result.manifest.graph in ("eager", "frozen")
+
+
+def test_an_export_failure_keeps_a_fixed_run_eager_with_the_reason(images, tmp_path, capfd):
+    model = f"py:{MODULE}:unexportable"
+    onnx = run_audit(config(images, tmp_path / "o", model=model, graph="onnx"), progress=False)
+    eager = run_audit(config(images, tmp_path / "e", model=model, graph="eager"), progress=False)
+    check = onnx.manifest.graph_check
+    assert onnx.manifest.graph == "eager" and not check["ok"]
+    assert check["reason"].startswith("the export failed: UnsupportedOperatorError")
+    assert table(onnx.out).equals(table(eager.out))
+    captured = capfd.readouterr()
+    assert "IR graph" not in captured.out + captured.err, "the exporter's log is silenced"
+
+
 def test_a_short_run_does_not_pay_for_a_build(images, tmp_path, monkeypatch):
     monkeypatch.setattr(_autotune, "_BUILD_SECONDS", {})  # no build measured yet
-    monkeypatch.setattr(_autotune, "DEFAULT_BUILD_SECONDS", 1e6)
+    monkeypatch.setattr(_autotune, "DEFAULT_BUILD_SECONDS", {"frozen": 1e6, "onnx": 1e6})
     result = run_audit(config(images, tmp_path / "auto", batch_size="auto"), progress=False)
     assert result.manifest.graph == "eager"
-    trial = result.manifest.autotune.get("graph_check")
-    assert trial is None or trial["tried"] is False
+    trials = result.manifest.autotune.get("graph_check") or {}
+    assert all(trial["tried"] is False for trial in trials.values())
+
+
+def simulated_choice(build_seconds: float, remaining: int, eager_forward: float = 0.0) -> tuple:
+    """The search's choice when the onnx graph runs twice as fast as eager and its check
+    took `build_seconds`, of which `eager_forward` was the eager forward of its batch."""
+    search = ProbeSearch(
+        [4], ["contiguous"], 4, run_views=remaining, graphs=["eager", "onnx", "frozen"]
+    )
+    search.build_estimates = dict(NO_BUILD)
+    steps = search.steps()
+    step = next(steps)
+    try:
+        while True:
+            batch, _, graph, timed = step
+            if graph != "eager" and not timed:  # its first batch builds and checks it
+                search.trials[graph].setdefault("checks", []).append(
+                    {"ok": True, "seconds": build_seconds, "eager_seconds": eager_forward}
+                )
+            per_view = 0.01 if graph == "eager" else 0.005  # twice as fast
+            step = steps.send(batch * per_view)
+    except StopIteration:
+        pass
+    return search.choice(), search.trials
 
 
 def test_the_choice_counts_the_build_against_the_remaining_views():
-    def run(build_seconds: float, remaining: int) -> tuple:
-        search = ProbeSearch([4], ["contiguous"], 4, run_views=remaining)
-        search.graphs = ["eager", "frozen"]
-        search.build_estimate = 0.0
-        steps = search.steps()
-        step = next(steps)
-        try:
-            while True:
-                batch, _, graph, timed = step
-                if graph == "frozen" and not timed:  # its first batch builds and checks it
-                    search.graph_record.setdefault("checks", []).append(
-                        {"ok": True, "seconds": build_seconds}
-                    )
-                per_view = 0.01 if graph == "eager" else 0.005  # frozen: twice as fast
-                step = steps.send(batch * per_view)
-        except StopIteration:
-            pass
-        return search.choice()
-
-    assert run(build_seconds=1.0, remaining=10_000) == (4, "contiguous", "frozen")
-    assert run(build_seconds=100.0, remaining=10_000) == (4, "contiguous", "eager")
+    assert simulated_choice(1.0, remaining=10_000)[0] == (4, "contiguous", "onnx")
+    assert simulated_choice(100.0, remaining=10_000)[0] == (4, "contiguous", "eager")
+    # 10 s of build, 20 s of eager forward whose rows were kept: pays over 100 s of views
+    choice, trials = simulated_choice(30.0, remaining=10_000, eager_forward=20.0)
+    assert choice == (4, "contiguous", "onnx")
+    assert trials["onnx"]["build_cost_seconds"] == 10.0
+    assert trials["frozen"]["tried"] is False
 
 
-def frozen_cli(images: Path, out: Path) -> list[str]:
+def graph_cli(images: Path, out: Path, kind: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -288,7 +380,7 @@ def frozen_cli(images: Path, out: Path) -> list[str]:
         "--chunk-images",
         str(CHUNK),
         "--graph",
-        "frozen",
+        kind,
         "--workers",
         "0",
         "--out",
@@ -297,14 +389,15 @@ def frozen_cli(images: Path, out: Path) -> list[str]:
     ]
 
 
-def test_sigkill_in_a_frozen_run_then_resume_gives_the_uninterrupted_rows(images, tmp_path):
+@pytest.mark.parametrize("kind", KINDS)
+def test_sigkill_in_a_graph_run_then_resume_gives_the_uninterrupted_rows(images, tmp_path, kind):
     import subprocess
 
-    reference = run_audit(config(images, tmp_path / "ref", graph="frozen"), progress=False)
-    assert reference.manifest.graph == "frozen"
+    reference = run_audit(config(images, tmp_path / "ref", graph=kind), progress=False)
+    assert reference.manifest.graph == kind
     out = tmp_path / "killed"
     process = subprocess.Popen(
-        frozen_cli(images, out),
+        graph_cli(images, out, kind),
         env=subprocess_env(),  # tests/engine on the path: the model spec resolves
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -312,28 +405,30 @@ def test_sigkill_in_a_frozen_run_then_resume_gives_the_uninterrupted_rows(images
     )
     done = kill_after(process, out, 1, 0.01)
     assert 1 <= done < N_IMAGES // CHUNK, "the kill should land inside the run"
-    resumed = run_audit(config(images, out, graph="frozen"), resume=True, progress=False)
-    assert resumed.manifest.graph == "frozen"
+    resumed = run_audit(config(images, out, graph=kind), resume=True, progress=False)
+    assert resumed.manifest.graph == kind
     assert committed(out) == N_IMAGES // CHUNK
     got, want = table(out), table(reference.out)
     for name in got.column_names:  # exact, every column
         assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
 
 
-def test_two_torchrun_ranks_use_rank_0s_frozen_graph(images, tmp_path):
-    """Rank 0 probes (the frozen graph asked for) and hands its choice, graph included, to
-    rank 1: rank 1's chunks equal a single frozen process's at that configuration exactly."""
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_torchrun_ranks_use_rank_0s_graph(images, tmp_path, kind):
+    """Rank 0 probes (the graph asked for) and hands its choice, graph included, to rank 1:
+    rank 1's chunks equal a single process's through that graph at that configuration
+    exactly."""
     import subprocess
 
     out = tmp_path / "two"
     env = subprocess_env()
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", *frozen_cli(images, out)[1:]]
+    command += ["--nproc-per-node", "2", *graph_cli(images, out, kind)[1:]]
     command[command.index("--batch-size") + 1] = "auto"
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((out / "run.json").read_text())
-    assert record["graph"] == record["autotune"]["graph"] == "frozen"
+    assert record["graph"] == record["autotune"]["graph"] == kind
     assert record["sessions"][0]["world_size"] == 2
     single = run_audit(
         config(
@@ -341,8 +436,8 @@ def test_two_torchrun_ranks_use_rank_0s_frozen_graph(images, tmp_path):
             tmp_path / "one",
             batch_size=record["batch_size"],
             memory_format=record["memory_format"],
-            graph="frozen",
-            threads=1,
+            graph=kind,
+            threads=record["threads"],
         ),
         progress=False,
     )
@@ -356,18 +451,19 @@ def test_two_torchrun_ranks_use_rank_0s_frozen_graph(images, tmp_path):
         assert all(x == y for x, y, c in zip(a, b, chunk_of, strict=True) if c not in probed), name
 
 
-def test_compare_refuses_graph_frozen_for_a_hooked_remedy_before_any_audit(images, tmp_path):
+@pytest.mark.parametrize("kind", KINDS)
+def test_compare_refuses_a_graph_for_a_hooked_remedy_before_any_audit(images, tmp_path, kind):
     import jaggy
     from jaggy.errors import ArgumentError
 
     out = tmp_path / "compare"
-    with pytest.raises(ArgumentError, match="--graph frozen cannot apply.*forward hooks"):
+    with pytest.raises(ArgumentError, match=f"--graph {kind} cannot apply.*forward hooks"):
         jaggy.compare(
             "py:tinynets:tiny1000",
             str(images),
             variants=["aps"],
             out=str(out),
-            graph="frozen",
+            graph=kind,
             steps=4,
             sizes=[16],
             workers=0,

@@ -153,9 +153,10 @@ GRAPH = option(
     "--graph",
     default="auto",
     choices=GRAPHS,
-    help="how the model runs: eager, or frozen (a frozen TorchScript graph of a copy of it, "
-    "checked against eager on real views; CPU, float32, no hooks); auto (default): tried "
-    "by --batch-size auto when it pays for its build, eager otherwise",
+    help="how the model runs: eager, frozen (a frozen TorchScript graph of a copy of it) or "
+    "onnx (ONNX Runtime on an export of a copy), checked against eager on real views; CPU, "
+    "float32, no hooks; auto (default): tried by --batch-size auto when they pay for their "
+    "build, eager otherwise",
 )
 COMPILE = option("--compile", action="store_true", help="run the model through torch.compile")
 THREADS = option(

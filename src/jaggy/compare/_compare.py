@@ -20,7 +20,7 @@ from ..engine import AuditConfig
 from ..engine._device import resolve_device
 from ..engine._graph import check_graph_option
 from ..engine._runner import execute
-from ..engine._setup import AuditSetup, frozen_graph_problem
+from ..engine._setup import AuditSetup, traced_graph_problem
 from ..errors import ArgumentError, RunMismatchError
 from ..models import LoadedModel, load_model
 from ..remedies._spec import validate_remedies
@@ -136,9 +136,10 @@ def compare_variants(
             remedies=list(variant.remedies),
             device=device,
         )
-    if config.graph == "frozen":  # refused before any audit, as `jaggy audit` does
+    if config.graph in ("frozen", "onnx"):  # refused before any audit, as `jaggy audit` does
         for variant in all_variants:
-            check_graph_option("frozen", frozen_graph_problem(config, loaded[variant.name], device))
+            problem = traced_graph_problem(config, loaded[variant.name], device)
+            check_graph_option(config.graph, problem)
     distilled = _distill_variants(
         config, loaded, all_variants, device, distill_epochs, temperature, distill_lr, progress
     )

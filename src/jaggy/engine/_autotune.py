@@ -1,5 +1,6 @@
 """`--batch-size auto`: time a few batch sizes and memory formats (and, under `--graph auto`,
-the frozen graph of `_graph`) on the run's own first batches, keep the fastest.
+the ONNX Runtime and frozen graphs of `_graph`) on the run's own first batches, keep the
+fastest.
 
 The probe times the run's own model, dtype and device, in eager mode, on the audit's own
 first batches: each tried configuration computes real views of the run, whose rows are kept,
@@ -12,11 +13,16 @@ configuration's first call is untimed (it builds kernels/plans for the new shape
 calls follow; the fastest timed call counts, because other processes on the machine can only
 slow a call down. A batch cut short by the end of a chunk runs but is not a measurement.
 
-The frozen graph is tried last, at the best eager configuration, and only when the run's
-remaining views are enough for it to pay for its build (see EXPECTED_GRAPH_SPEEDUP): its
-first batch builds it and checks it against eager on that batch (refused: the batch runs
-eagerly and the reason is recorded), then timed calls follow; it is chosen when it wins with
-the build counted. The probe's cost (`extra_seconds`) includes the build.
+The graphs are tried last, at the best eager batch size (ONNX Runtime's first, see
+GRAPH_KINDS), each only when the run's remaining views are enough for it to pay for its
+build (see EXPECTED_SPEEDUP): its first batch builds it and checks it against eager on that
+batch, whose rows are the check's eager outputs (refused: the batch is then simply an eager
+one, and the reason is recorded); then timed calls follow (more of them than for an eager
+configuration, GRAPH_MIN_TIMED_*, since the choice weighs their rate against seconds of
+build), and it climbs batch sizes within a budget of its own (GRAPH_MIN_BUDGET_SECONDS). A
+graph is chosen when it wins with its build counted: the build and the check's graph calls,
+not the check's eager forward, whose rows are kept. The probe's cost (`extra_seconds`)
+includes the build.
 
 The probe has a budget of wall time: 1% of the run's estimated duration (from the rates
 measured so far), at least 0.3 s and at most 20 s. A short run probes little; an
@@ -64,14 +70,28 @@ MIN_BUDGET_SECONDS = 0.3
 MAX_BUDGET_SECONDS = 20.0
 PENDING = "pending"  # run.json's autotune status until the probe has chosen
 
-# The frozen graph (`--graph`, see `_graph`) is tried only when it can pay for its build: when
-# the run's remaining views, at the best eager rate, would take long enough that a gain of
-# EXPECTED_GRAPH_SPEEDUP saves more than the build is expected to cost (the last build this
-# process measured, else DEFAULT_BUILD_SECONDS: lite0's trace + freeze + optimisation took
-# 1.0 s the first time in a process on a loaded 2-core machine, its check a few calls more).
-# 1.3: the low end of lite0's measured gain on a CPU (1.35-1.45x at batch 4, channels-last).
-EXPECTED_GRAPH_SPEEDUP = 1.3
-DEFAULT_BUILD_SECONDS = 1.5
+# A graph (`--graph`, see `_graph`) is tried only when it can pay for its build: when the
+# run's remaining views, at the best eager rate, would take long enough that a gain of
+# EXPECTED_SPEEDUP saves more than the build is expected to cost (the last build of that kind
+# this process measured for that kind of model, else DEFAULT_BUILD_SECONDS). Measured on
+# efficientnet_lite0 on this project's 2-core CPU against eager channels-last: the frozen
+# graph 1.35-1.45x at batch 4 (its trace + freeze + optimisation 1.0 s the first time in a
+# process, its check a few calls more); ONNX Runtime 1.5-1.8x at batch 2-8 (its export 2.2 s
+# the first time in a process, imports included, its session 0.1 s). The speed-ups are the
+# low ends of those ranges.
+EXPECTED_SPEEDUP = {"frozen": 1.3, "onnx": 1.5}
+DEFAULT_BUILD_SECONDS = {"frozen": 1.5, "onnx": 2.5}
+# ONNX Runtime's graph ran faster than the frozen one at every batch size measured (lite0,
+# 1-8 views: 53-77 views/s against 32-62), so the frozen graph is tried after it only when it
+# was not tried (it could not pay for its larger build, or onnxruntime is not installed) or
+# was refused: a second build would most likely be paid for nothing.
+# A graph trial's timed calls: at least this many and this long together (or one call of
+# GRAPH_LONG_CALL_SECONDS), and its climb's own budget, however short the run: its calls
+# compute the run's rows, so they cost only where the graph is slower.
+GRAPH_MIN_TIMED_CALLS = 4
+GRAPH_MIN_TIMED_SECONDS = 0.3
+GRAPH_LONG_CALL_SECONDS = 1.0
+GRAPH_MIN_BUDGET_SECONDS = 1.0
 
 # One forward call to make: (batch size, memory format, graph, timed). The search is sent
 # back the call's seconds, or None when it failed (out of memory, or the graph was refused).
@@ -107,16 +127,18 @@ class ProbeSearch:
         start_batch: int,
         run_views: int,
         graphs: list[str] | None = None,
-        force_graph: bool = False,
-        build_estimate: float = DEFAULT_BUILD_SECONDS,
+        forced: str | None = None,
+        build_estimates: dict[str, float] | None = None,
+        threads: int | None = None,
     ):
         self.sizes = sizes
         self.formats = formats
         self.start = max([i for i, b in enumerate(sizes) if b <= start_batch], default=0)
         self.run_views = run_views
         self.graphs = list(graphs or ["eager"])
-        self.force_graph = force_graph  # --graph frozen: chosen whenever its check passes
-        self.build_estimate = build_estimate
+        self.forced = forced  # --graph frozen/onnx: that graph, whenever its check passes
+        self.build_estimates = {**DEFAULT_BUILD_SECONDS, **(build_estimates or {})}
+        self.threads = threads if threads is not None else torch.get_num_threads()
         self.views_done = 0  # views of the run computed so far (told by whoever runs them)
         self.started = time.perf_counter()
         self.results: list[dict] = []
@@ -124,15 +146,16 @@ class ProbeSearch:
         self.out_of_memory: set[Config] = set()  # failed configurations (any reason)
         self.timing: dict[Config, list[float]] = {}  # timed calls so far
         self.failure: str | None = None  # why the next failure is sent (default: memory)
-        self.graph_record: dict | None = None  # the frozen graph's trial, for the record
-        self.graph_refused = False  # its check failed: eager from then on
+        self.trials: dict[str, dict] = {}  # graph -> its trial, for the record
+        self.refused: set[str] = set()  # graphs whose check failed: not tried again
+        self._trial_started = 0.0  # when the graph trial in progress began
 
     @property
     def main_graph(self) -> str:
-        """The graph the batch sizes and formats are searched with: the frozen one when it
-        is asked for (`force_graph`) and not refused, else eager (the frozen graph is then
-        tried at the end, `_try_graph`)."""
-        return "frozen" if self.force_graph and not self.graph_refused else "eager"
+        """The graph the batch sizes and formats are searched with: the one asked for
+        (`forced`) unless refused, else eager (the other graphs are then tried at the end,
+        `_try_graph`)."""
+        return self.forced if self.forced and self.forced not in self.refused else "eager"
 
     def best_rate(self) -> float:
         return max(self.rates.values(), default=0.0)
@@ -147,42 +170,53 @@ class ProbeSearch:
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
-    def affordable(self, batch_size: int, memory_format: str) -> bool:
-        """Whether (about three calls of) this configuration fit in what is left."""
+    def affordable(self, batch_size: int, memory_format: str, graph: str | None = None) -> bool:
+        """Whether (about three calls of) this configuration fit in what is left: of the
+        probe's budget, or for a graph's trial, of its own (see GRAPH_MIN_BUDGET_SECONDS)."""
         rate = self._rate_at(batch_size // 2, memory_format) or self.best_rate()
         cost = 3 * batch_size / rate if rate else 0.0
+        graph = graph or self.main_graph
+        if graph != "eager" and graph != self.forced:
+            checks = self.trials.get(graph, {}).get("checks", [])
+            spent = time.perf_counter() - self._trial_started
+            spent -= sum(c.get("seconds", 0.0) for c in checks)  # the build is not the climb's
+            return spent + cost <= max(GRAPH_MIN_BUDGET_SECONDS, self.budget())
         return self.elapsed() + cost <= self.budget()
 
     def choice(self) -> Config:
-        """The fastest eager configuration measured, or the frozen graph when it won
-        (`_graph_wins`); without any, the smallest batch after out of memory (the run's own
+        """The fastest eager configuration measured, or the graph that won most (see
+        `_graph_saving`); without any, the smallest batch after out of memory (the run's own
         back-off takes over), else the starting configuration."""
-        if self.main_graph == "frozen" and self._best("frozen"):
-            return self._best("frozen")
-        best, frozen = self._best(), self._best("frozen")
+        if self.main_graph != "eager" and self._best(self.main_graph):
+            return self._best(self.main_graph)
+        best = self._best()
         if best is not None:
-            if frozen is not None and self._graph_wins(best, frozen):
-                return frozen
-            return best
+            savings = {}
+            for graph in self.graphs[1:]:
+                found = self._best(graph)
+                if found is not None and graph not in self.refused:
+                    savings[found] = self._graph_saving(best, found)
+            winner = max(savings, key=savings.get, default=None)
+            return winner if winner is not None and savings[winner] > 0 else best
         if self.rates:
             return max(self.rates, key=self.rates.get)
         if self.out_of_memory:
             return self.sizes[0], self.formats[0], "eager"
         return self.sizes[self.start], self.formats[0], "eager"
 
-    def _graph_wins(self, eager: Config, frozen: Config) -> bool:
-        """Whether the frozen graph, its build included, beats eager over the views that
-        were left when it was tried. Requiring it to pay for its build, not only to be
-        faster, is a margin against choosing on timing noise."""
-        if self.force_graph:
-            return True
-        trial = self.graph_record or {}
+    def _graph_saving(self, eager: Config, graph: Config) -> float:
+        """Seconds the graph, its build included, saves against eager over the views that
+        were left when it was tried (negative: it does not pay). Requiring it to pay for its
+        build, not only to be faster, is a margin against choosing on timing noise."""
+        trial = self.trials.get(graph[2], {})
         remaining = trial.get("remaining_views", 0)
-        eager_rate, frozen_rate = self.rates[eager], self.rates[frozen]
-        # the checks' seconds: the build, and the eager and frozen calls that compare them
-        build = sum(c.get("seconds", 0.0) for c in trial.get("checks", []))
+        # what the checks cost beyond the eager forward of their batch, whose rows are kept:
+        # the build and the graph's calls that compare and warm it
+        build = sum(c.get("seconds", 0.0) - c.get("eager_seconds", 0.0) for c in trial["checks"])
         trial["build_cost_seconds"] = round(build, 3)
-        return build + remaining / frozen_rate < remaining / eager_rate
+        saving = remaining / self.rates[eager] - (build + remaining / self.rates[graph])
+        trial["saving_seconds"] = round(saving, 3)
+        return saving
 
     def steps(self) -> Generator[Step, float | None, None]:
         start = self.sizes[self.start]
@@ -192,8 +226,14 @@ class ProbeSearch:
         ranked = sorted(self.formats, key=lambda f: -self._rate_at(start, f))
         for memory_format in ranked:
             yield from self._climb(memory_format)
-        if "frozen" in self.graphs and not self.force_graph:
-            yield from self._try_graph()
+        if self.forced:
+            return
+        for graph in self.graphs[1:]:
+            onnx = self.trials.get("onnx", {})
+            if graph == "frozen" and onnx.get("tried") and "onnx" not in self.refused:
+                self.trials[graph] = {"tried": False, "why": "the onnx graph was tried"}
+                continue
+            yield from self._try_graph(graph)
 
     def _rate_at(self, batch_size: int, memory_format: str) -> float:
         return max(
@@ -201,47 +241,59 @@ class ProbeSearch:
             default=0.0,
         )
 
-    def _try_graph(self):
-        """The frozen graph at the best eager configuration, when it can pay for its build
-        (see EXPECTED_GRAPH_SPEEDUP) or is asked for (`force_graph`)."""
+    def _try_graph(self, graph: str):
+        """The graph at the best eager batch size (and format; ONNX Runtime's takes
+        contiguous arrays), when it can pay for its build (see EXPECTED_SPEEDUP)."""
         best = self._best()
         if best is None:
             return
         remaining = max(0, self.run_views - self.views_done)
         eager_seconds = remaining / self.rates[best]
-        saving = eager_seconds * (1 - 1 / EXPECTED_GRAPH_SPEEDUP)
-        self.graph_record = {
+        saving = eager_seconds * (1 - 1 / EXPECTED_SPEEDUP[graph])
+        build = self.build_estimates[graph]
+        trial = self.trials[graph] = {
             "remaining_views": remaining,
             "expected_saving_seconds": round(saving, 3),
-            "expected_build_seconds": round(self.build_estimate, 3),
+            "expected_build_seconds": round(build, 3),
         }
-        if not self.force_graph and saving <= self.build_estimate:
-            self.graph_record["tried"] = False
+        if saving <= build:
+            trial["tried"] = False
             return
-        self.graph_record["tried"] = True
-        # one trace serves every batch size: the frozen graph climbs from there too, within
-        # the probe's budget
-        yield from self._climb(best[1], "frozen", self.sizes.index(best[0]))
+        trial["tried"] = True
+        self._trial_started = time.perf_counter()
+        # one trace serves every batch size: the graph climbs from there too, within its
+        # trial's budget
+        yield from self._climb(best[1], graph, self.sizes.index(best[0]))
 
     def _rate(self, batch_size: int, memory_format: str, graph: str | None = None):
         """Views/s of the configuration (None when it fails: out of memory, or the frozen
         graph refused by its check). `graph`: by default the one searched with."""
         graph = graph or self.main_graph
+        if graph == "onnx":  # memory format is not a dimension of ONNX Runtime's graph
+            memory_format = "contiguous"
         key = (batch_size, memory_format, graph)
         if key in self.rates or key in self.out_of_memory:
             return self.rates.get(key)
-        if graph == "frozen" and self.graph_refused:  # its check failed: not again
+        if graph in self.refused:  # its check failed: not again
             return None
         entry = {"batch_size": batch_size, "memory_format": memory_format, "graph": graph}
         first = yield (batch_size, memory_format, graph, False)  # untimed: builds kernels
         if first is None:
             return self._failed(key, entry)
         times = self.timing[key] = []
-        # Two timed calls at least (the faster counts), more for fast calls, one for a call
-        # that alone lasts LONG_CALL_SECONDS (noise is then a small part of it).
+        # Two timed calls at least (the fastest counts), more for fast calls, one for a call
+        # that alone lasts LONG_CALL_SECONDS (noise is then a small part of it); more for a
+        # graph's trial, whose rate is weighed against its build.
+        calls, least, long = 2, MIN_TIMED_SECONDS, LONG_CALL_SECONDS
+        if graph != "eager" and graph != self.forced:
+            calls, least, long = (
+                GRAPH_MIN_TIMED_CALLS,
+                GRAPH_MIN_TIMED_SECONDS,
+                GRAPH_LONG_CALL_SECONDS,
+            )
         while not times or (
-            (len(times) < 2 or sum(times) < MIN_TIMED_SECONDS)
-            and sum(times) < LONG_CALL_SECONDS
+            (len(times) < calls or sum(times) < least)
+            and sum(times) < long
             and len(times) < MAX_TIMED_CALLS
         ):
             seconds = yield (batch_size, memory_format, graph, True)
@@ -292,7 +344,7 @@ class ProbeSearch:
                 return
         for step in (1, -1):
             i, moved = start + step, False
-            while 0 <= i < len(sizes) and self.affordable(sizes[i], memory_format):
+            while 0 <= i < len(sizes) and self.affordable(sizes[i], memory_format, graph):
                 rate = yield from self._rate(sizes[i], memory_format, graph)
                 if rate is None or rate <= best:
                     break
@@ -311,21 +363,26 @@ def _search_for(
     chunk_views = setup.views_per_image() * min(setup.config.chunk_images, len(setup.items))
     sizes = candidate_batch_sizes(device, chunk_views)
     run_views = max(1, setup.views_per_image() * len(setup.items) // setup.ranks.world_size)
+    kind = _model_kind(setup)
     search = ProbeSearch(
         sizes,
         memory_formats,
         START_BATCH.get(device.type, 4),
         run_views,
         graphs=graphs,
-        force_graph=setup.config.graph == "frozen",
-        build_estimate=_BUILD_SECONDS.get(_model_kind(setup), DEFAULT_BUILD_SECONDS),
+        forced=setup.config.graph if setup.config.graph in graphs[1:] else None,
+        build_estimates={
+            g: _BUILD_SECONDS[(g, kind)] for g in graphs if (g, kind) in _BUILD_SECONDS
+        },
+        threads=torch.get_num_threads(),  # the run's: the engine's own work runs on one
     )
     return search, _process_key(setup, memory_formats, sizes, graphs)
 
 
-# The last frozen-graph build (trace, freeze, check) this process measured for a kind of
-# model: the estimate of the next one's cost (the first build in a process is the slowest).
-_BUILD_SECONDS: dict[str, float] = {}
+# The last build (and check) of each graph this process measured for a kind of model, by
+# (graph, model class): the estimate of the next one's cost (the first build in a process is
+# the slowest).
+_BUILD_SECONDS: dict[tuple[str, str], float] = {}
 
 
 def _model_kind(setup: AuditSetup) -> str:
@@ -384,12 +441,12 @@ def _record(search: ProbeSearch, setup: AuditSetup) -> dict:
         "graph": graph,
         "probes": search.results,
         "dtype": setup.config.dtype,
-        "threads": torch.get_num_threads(),
+        "threads": search.threads,
         "budget_seconds": round(search.budget(), 3),
         "seconds": round(search.elapsed(), 3),
     }
-    if search.graph_record is not None:
-        record["graph_check"] = search.graph_record
+    if search.trials:
+        record["graph_check"] = search.trials  # graph -> its trial
     return record
 
 
@@ -411,7 +468,7 @@ class LiveProbe:
     """
 
     def __init__(self, setup: AuditSetup, memory_formats: list[str], graphs: list[str]):
-        # graphs: ['eager'], or ['eager', 'frozen'] to try the frozen graph too
+        # graphs: ['eager'], then the graphs to try too ('onnx', 'frozen')
         self.setup = setup
         self.search, self.key = _search_for(setup, memory_formats, graphs)
         self.views = 0  # views of the run its batches computed (their rows are kept)
@@ -420,6 +477,7 @@ class LiveProbe:
         self._steps = self.search.steps()
         self._step: Step | None = next(self._steps)
         self._incomplete = False
+        self._passed = False  # the batch about to be observed passed its graph's check
 
     @property
     def done(self) -> bool:
@@ -438,31 +496,34 @@ class LiveProbe:
         return self._step[2] if self._step else self.search.choice()[2]
 
     def graph_checked(self, check: dict) -> None:
-        """The frozen graph's check on the batch about to run (see `Forward.check_graph`);
-        when it is refused, that batch runs eagerly and the search moves on."""
-        trial = self.search.graph_record
-        if trial is None:
-            trial = self.search.graph_record = {"tried": True}
+        """The check of the step's graph on the batch about to run (see
+        `Forward.check_graph`); that batch's rows are the check's eager outputs, and when
+        the graph is refused the search moves on without it."""
+        graph = self._step[2]
+        trial = self.search.trials.setdefault(graph, {"tried": True})
         trial.setdefault("checks", []).append({k: v for k, v in check.items() if k != "reason"})
+        self._passed = check["ok"]
         if not check["ok"]:
             trial["reason"] = check["reason"]
             self.search.failure = f"graph refused: {check['reason']}"
-            self.search.graph_refused = True
+            self.search.refused.add(graph)
         if check.get("seconds"):
-            _BUILD_SECONDS[_model_kind(self.setup)] = check["seconds"]
+            extra = check["seconds"] - check.get("eager_seconds", 0.0)
+            _BUILD_SECONDS[(graph, _model_kind(self.setup))] = round(extra, 3)
 
     def observe(self, chunk: int, views: int, seconds: float | None, graph: str) -> None:
         """A batch of `views` views of `chunk` ran at the current configuration in `seconds`
-        (its forward, a frozen graph's build and check included) with `graph` (None: it ran
-        out of memory; its views run again)."""
+        (its forward, a graph's build and check included), its rows computed by `graph`
+        (None: it ran out of memory; its views run again)."""
         if self._step is None:
             return
+        passed, self._passed = self._passed, False
         if seconds is not None:
             self.views += views
             self.search.views_done = self.views
             self.calls.append((views, seconds))
             self.schedule.setdefault(chunk, []).append([views, self._step[1], graph])
-            if graph != self._step[2]:  # the graph was refused: the configuration failed
+            if graph != self._step[2] and not passed:  # the graph was refused: it failed
                 seconds = None
             elif views != self._step[0]:  # cut short by the end of a chunk: no measurement
                 return

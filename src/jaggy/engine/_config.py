@@ -13,7 +13,7 @@ from ..protocols.worst import check_worst_kinds
 
 DTYPES = ("float32", "float16", "bfloat16")
 MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
-GRAPHS = ("auto", "eager", "frozen")
+GRAPHS = ("auto", "eager", "frozen", "onnx")
 DEFAULT_PROTOCOLS = ("crop", "black")
 
 
@@ -28,9 +28,10 @@ class AuditConfig:
         size, contiguous otherwise). `channels_last=True` is shorthand for 'channels_last'.
     graph: how the model runs: 'eager', 'frozen' (a frozen, inference-optimised TorchScript
         graph of a copy of the model, checked against eager on real views; see
-        `jaggy.engine._graph`), or 'auto' (the frozen graph is one of the configurations
-        `batch_size='auto'` tries, chosen when it pays for its build; eager with a fixed
-        batch size).
+        `jaggy.engine._graph`), 'onnx' (an ONNX Runtime session of an export of a copy,
+        checked the same way; `jaggy.engine._onnx`), or 'auto' (the graphs are among the
+        configurations `batch_size='auto'` tries, chosen when they pay for their build;
+        eager with a fixed batch size).
     compile: run the model through `torch.compile` (probing stays in eager mode).
     threads: CPU intra-op threads (None: torch's default, i.e. OMP_NUM_THREADS or the cores).
         The count in use is recorded when a run starts and reused by every rank and resumed
@@ -137,9 +138,9 @@ class AuditConfig:
             )
         if self.graph not in GRAPHS:
             raise ArgumentError(f"--graph must be one of {', '.join(GRAPHS)} (got {self.graph})")
-        if self.graph == "frozen" and self.compile:
+        if self.graph in ("frozen", "onnx") and self.compile:
             raise ArgumentError(
-                "--graph frozen cannot apply: --compile already compiles the model (one "
+                f"--graph {self.graph} cannot apply: --compile already compiles the model (one "
                 "graph compiler at a time); drop one of them"
             )
         if self.channels_last and self.memory_format == "contiguous":

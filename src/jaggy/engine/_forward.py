@@ -20,11 +20,14 @@ import torch
 from torch import nn
 
 from ..errors import JaggyError
-from ._graph import FrozenGraphs, compare_outputs
+from ._graph import ModelGraphs, compare_outputs
 from ._measure import FeatureTap, Measure
 from ._threads import torch_threads
 
-GRAPH_WARM_CALLS = 2
+# Calls of the batch's shape after a graph's first one in its check: TorchScript's executor
+# profiles a shape's first call and optimises on the next ones; ONNX Runtime plans its
+# memory on the first call. The last one's bits must equal the first one's.
+GRAPH_WARM_CALLS = {"frozen": 2, "onnx": 1}
 AUTOCAST_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 TORCH_MEMORY_FORMATS = {
     "contiguous": torch.contiguous_format,
@@ -188,7 +191,7 @@ class Forward:
         save_features: bool = False,
         feature_dim: int | None = None,
         graph: str = "eager",
-        graphs: FrozenGraphs | None = None,
+        graphs: ModelGraphs | None = None,
     ):
         self.device = device
         self.threads = torch.get_num_threads()  # the run's: the forward's numbers depend on it
@@ -211,56 +214,82 @@ class Forward:
         self._carry_features: torch.Tensor | None = None  # [1, D] of the last view
         self.time_outputs = False  # measure each batch's forward (the probe's timings)
         self.last_seconds = 0.0  # ... into this, the device synchronised before and after
-        self.graphs = graphs  # the frozen graphs of the module (None: eager only)
-        self.checked: dict[str, bool] = {}  # memory format -> its graph passed check_graph
+        self.graphs = graphs  # the graphs of the module (None: eager only)
+        # (graph, memory format) -> it passed check_graph
+        self.checked: dict[tuple[str, str], bool] = {}
+        self._given: tuple | None = None  # eager outputs of the next batch, from its check
         self.graph = "eager"
         self.set_graph(graph)
 
     def set_graph(self, graph: str) -> None:
-        """Run the next batches eagerly ('eager') or through the frozen graph ('frozen'),
+        """Run the next batches eagerly ('eager') or through a graph ('frozen', 'onnx'),
         like `set_memory_format` between any two batches."""
-        if graph == "frozen" and self.graphs is None:
+        if graph != "eager" and self.graphs is None:
             raise JaggyError(
-                "this run's record asks for the frozen graph (--graph), which cannot apply to "
-                "the model now; rerun into a new --out"
+                f"this run's record asks for the {graph} graph (--graph), which cannot apply "
+                "to the model now; rerun into a new --out"
             )
         self.graph = graph
 
-    def check_graph(self, views: torch.Tensor) -> dict:
-        """Build (or find) the frozen graph of the current memory format and compare its
+    def graph_format(self, graph: str) -> str:
+        """The memory format a graph runs in: ONNX Runtime's takes contiguous arrays."""
+        return "contiguous" if graph == "onnx" else self.memory_format
+
+    def is_checked(self, graph: str) -> bool:
+        return bool(self.checked.get((graph, self.graph_format(graph))))
+
+    def check_graph(self, views: torch.Tensor, kind: str, keep: bool = False) -> dict:
+        """Build (or find) the `kind` graph of the current memory format and compare its
         outputs with eager outputs on `views` and on its first view alone (a trace that
-        baked in the batch size shows there). Returns `compare_outputs`' record with the
-        seconds it took; 'ok' false with a 'reason' when the graph is not to be used."""
+        baked in the batch size shows there); a later call on `views` must give the first
+        one's bits. Returns `compare_outputs`' record with the seconds it took (and those
+        of its eager forward); 'ok' false with a 'reason' when the graph is not to be used.
+
+        `keep`: the eager outputs are the rows of `views`, which `run` takes next (the
+        probe's check on a real batch): the check's eager forward is then no extra work."""
         started = time.perf_counter()
         views = views.contiguous(memory_format=self.torch_memory_format)
-        try:
-            graph = self.graphs.get(self.torch_memory_format)
-        except Exception as exc:  # a model that tracing cannot follow
-            return _refused(f"tracing failed: {type(exc).__name__}: {exc}", started)
-        threads = (
-            torch_threads(self.threads) if self.device.type == "cpu" else contextlib.nullcontext()
-        )
-        with torch.inference_mode(), threads:
+        with torch.inference_mode(), self._model_threads():
             eager = self.tap.module(views)
+        eager_seconds = time.perf_counter() - started
+        if keep:
+            self._given = (views.data_ptr(), tuple(views.shape), eager)
+        try:
+            graph = self.graphs.get(kind, self.torch_memory_format, self.threads)
+        except Exception as exc:  # a model that tracing or the exporter cannot follow
+            what = "the export" if kind == "onnx" else "tracing"
+            return _refused(f"{what} failed: {type(exc).__name__}: {exc}", started, eager_seconds)
+        with torch.inference_mode(), self._model_threads():
             try:
-                frozen = graph(views)
+                first = graph(views)
                 single = graph(views[:1].contiguous(memory_format=self.torch_memory_format))
-                # TorchScript's executor profiles a shape's first call and optimises on the
-                # next ones: warm it on the batch's shape, so that timings measure its speed
-                for _ in range(GRAPH_WARM_CALLS):
-                    graph(views)
+                # warm the graph on the batch's shape, so that timings measure its speed
+                for _ in range(GRAPH_WARM_CALLS[kind]):
+                    again = graph(views)
             except Exception as exc:
-                return _refused(f"the graph failed: {type(exc).__name__}: {exc}", started)
-        record = compare_outputs(frozen, eager)
+                reason = f"the graph failed: {type(exc).__name__}: {exc}"
+                return _refused(reason, started, eager_seconds)
+        record = compare_outputs(first, eager)
         if record["ok"]:
             alone = compare_outputs(single, eager[:1])
             if not alone["ok"]:
                 record = {**alone, "reason": f"on one view, {alone['reason']}"}
+        if record["ok"] and not torch.equal(first, again):
+            record["ok"] = False
+            record["reason"] = (
+                "a later call on the same batch gave other bits than the first: rows would "
+                "depend on the order of calls, so a resumed or sharded run could not repeat them"
+            )
+        record["graph"] = kind
         record["views"] = len(views)
-        record["memory_format"] = self.memory_format
-        record["build_seconds"] = self.graphs.build_seconds.get(str(self.torch_memory_format))
+        record["memory_format"] = self.graph_format(kind)
+        if kind == "onnx":
+            record["threads"] = self.threads  # its session's intra-op threads
+        name = ModelGraphs.name(kind, self.torch_memory_format)
+        record["build_seconds"] = self.graphs.build_seconds.get(name)
+        record["eager_seconds"] = round(eager_seconds, 3)
         record["seconds"] = round(time.perf_counter() - started, 3)
-        self.checked[self.memory_format] = record["ok"]
+        self.checked[(kind, self.graph_format(kind))] = record["ok"]
         return record
 
     def set_memory_format(self, memory_format: str) -> None:
@@ -278,12 +307,20 @@ class Forward:
             if self.autocast_dtype is not None
             else contextlib.nullcontext()
         )
-        threads = (
-            torch_threads(self.threads) if self.device.type == "cpu" else contextlib.nullcontext()
-        )
-        graph = self.graphs.get(self.torch_memory_format) if self.graph == "frozen" else None
-        with torch.inference_mode(), context, threads:
+        graph = None
+        if self.graph != "eager":
+            graph = self.graphs.get(self.graph, self.torch_memory_format, self.threads)
+        given, self._given = self._given, None
+        if given is not None and given[:2] == (views.data_ptr(), tuple(views.shape)):
+            graph = _Given(given[2])  # the batch's eager outputs, computed by its check
+        with torch.inference_mode(), context, self._model_threads():
             return self.tap(views, graph)
+
+    def _model_threads(self):
+        """The context of the model's own calls: the run's threads on a CPU."""
+        if self.device.type != "cpu":
+            return contextlib.nullcontext()
+        return torch_threads(self.threads)
 
     def close(self) -> None:
         """Remove the feature hooks from the module."""
@@ -472,8 +509,23 @@ def representation_change(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tenso
     return cosine, relative
 
 
-def _refused(reason: str, started: float) -> dict:
-    return {"ok": False, "reason": reason[:500], "seconds": round(time.perf_counter() - started, 3)}
+class _Given:
+    """Stands in for the model on a batch whose outputs are already known."""
+
+    def __init__(self, outputs: torch.Tensor):
+        self.outputs = outputs
+
+    def __call__(self, views: torch.Tensor) -> torch.Tensor:
+        return self.outputs
+
+
+def _refused(reason: str, started: float, eager_seconds: float = 0.0) -> dict:
+    return {
+        "ok": False,
+        "reason": reason[:500],
+        "eager_seconds": round(eager_seconds, 3),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def synchronize(device: torch.device) -> None:

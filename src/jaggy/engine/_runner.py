@@ -197,10 +197,10 @@ def _make_forward(setup: AuditSetup, memory_format: str, graph: str = "eager") -
     """The forward step of a run: its model, dtype, memory format and graph, and what it
     measures."""
     config = setup.config
-    if graph == "frozen" and setup.frozen_graphs is None:
+    if graph != "eager" and setup.graphs is None:
         raise JaggyError(
-            f"this run ran its model as a frozen graph, which cannot apply now: "
-            f"{setup.graph_problem}; rerun into a new --out"
+            f"this run ran its model as a {graph} graph, which cannot apply now: "
+            f"{setup.graph_problem or 'see --graph'}; rerun into a new --out"
         )
     return Forward(
         setup.loaded.module,
@@ -213,7 +213,7 @@ def _make_forward(setup: AuditSetup, memory_format: str, graph: str = "eager") -
         save_features=config.save_features,
         feature_dim=setup.feature_dim,
         graph=graph,
-        graphs=setup.frozen_graphs,
+        graphs=setup.graphs,
     )
 
 
@@ -268,9 +268,11 @@ def resolve_settings(setup: AuditSetup) -> dict:
     else:
         batch_size = int(config.batch_size)
         memory_format = "contiguous" if requested == "auto" else requested
-        graph = "eager"  # a fixed batch size runs eagerly unless --graph frozen asks
-        if config.graph == "frozen":
-            graph, graph_check = check_fixed_graph(setup, batch_size, memory_format)
+        graph = "eager"  # a fixed batch size runs eagerly unless --graph frozen/onnx asks
+        if config.graph in ("frozen", "onnx"):
+            graph, graph_check = check_fixed_graph(setup, batch_size, memory_format, config.graph)
+            if graph == "onnx":  # ONNX Runtime takes contiguous arrays
+                memory_format = "contiguous"
     return {
         "batch_size": batch_size,
         "memory_format": memory_format,
@@ -288,27 +290,26 @@ def probe_formats(config: AuditConfig) -> list[str]:
 
 
 def probe_graphs(setup: AuditSetup) -> list[str]:
-    """The graphs `--batch-size auto` tries: the frozen one too under `--graph auto` or
-    `frozen`, when it can apply to this model and run (`_graph.graph_problem`)."""
-    if setup.config.graph == "eager" or setup.frozen_graphs is None:
-        return ["eager"]
-    return ["eager", "frozen"]
+    """The graphs `--batch-size auto` tries: eager, and those the run may use besides
+    (`AuditSetup.graph_kinds`: the one `--graph` asks for, or under `auto` ONNX Runtime's
+    and the frozen one, where a traced graph can apply)."""
+    return ["eager", *setup.graph_kinds]
 
 
-def check_fixed_graph(setup: AuditSetup, batch_size: int, memory_format: str) -> tuple:
-    """`--graph frozen` at a fixed batch size, decided before the first chunk: the graph is
-    built and checked against eager on the first readable image's real views (a batch of
-    the run's size). Returns the run's graph and the check's record (with the reason when it
-    stays eager)."""
+def check_fixed_graph(setup: AuditSetup, batch_size: int, memory_format: str, kind: str) -> tuple:
+    """`--graph frozen` or `onnx` at a fixed batch size, decided before the first chunk: the
+    graph is built and checked against eager on the first readable image's real views (a
+    batch of the run's size). Returns the run's graph and the check's record (with the
+    reason when it stays eager)."""
     views, source = probe_views(setup)
     forward = _make_forward(setup, memory_format)
     try:
         with engine_threads(setup.device):
-            check = forward.check_graph(views[:batch_size])
+            check = forward.check_graph(views[:batch_size], kind)
     finally:
         forward.close()
     check["on"] = source
-    return ("frozen" if check["ok"] else "eager"), check
+    return (kind if check["ok"] else "eager"), check
 
 
 class _PendingChoice:
@@ -805,7 +806,7 @@ class _Batcher:
         self.base_batch_size = batch_size  # the run's configuration, after any back-off
         self.base_memory_format = forward.memory_format
         self.base_graph = forward.graph
-        self.check_graph = False  # the probe asks for a graph not checked yet: check first
+        self.check_graph: str | None = None  # the probe's graph not checked yet: check first
         self.batch_size = batch_size
         self.bar = bar
         self.input_size = input_size
@@ -845,15 +846,17 @@ class _Batcher:
         self.batch_size = int(batch_size)
         if memory_format != self.forward.memory_format:
             self.forward.set_memory_format(memory_format)
-        # The probe's frozen graph is checked against eager on its first batch before use;
-        # a recorded choice (schedule, resumed run, other rank) was checked when it was made.
-        self.check_graph = (
-            graph == "frozen"
+        # The probe's graph is checked against eager on its first batch before use (that
+        # batch's rows are the check's eager outputs); a recorded choice (schedule, resumed
+        # run, other rank) was checked when it was made.
+        checking = (
+            graph != "eager"
             and probe is not None
             and not self.script
-            and not self.forward.checked.get(memory_format)
+            and not self.forward.is_checked(graph)
         )
-        self.forward.set_graph("eager" if self.check_graph else graph)
+        self.check_graph = graph if checking else None
+        self.forward.set_graph("eager" if checking else graph)
 
     def room(self) -> int:
         return self.batch_size - self.filled
@@ -920,14 +923,13 @@ class _Batcher:
             self.configure()
 
     def _check_graph(self, views: torch.Tensor) -> float:
-        """Check the probe's frozen graph on the batch about to run: it runs through the
-        graph when the check passes, else eagerly (the probe records why). Returns the
-        check's seconds (the graph's build included), part of what the batch cost."""
-        self.check_graph = False
-        check = self.forward.check_graph(views)
+        """Check the probe's graph on the batch about to run, whose rows are the check's
+        eager outputs; the next batches run through the graph when the check passes, else
+        eagerly (the probe records why). Returns the check's seconds (the graph's build
+        and its eager forward included), part of what the batch cost."""
+        kind, self.check_graph = self.check_graph, None
+        check = self.forward.check_graph(views, kind, keep=True)
         self.probe.graph_checked(check)
-        if check["ok"]:
-            self.forward.set_graph("frozen")
         return check["seconds"]
 
     def _observe(self, take: int, seconds: float | None) -> None:

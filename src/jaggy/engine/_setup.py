@@ -18,8 +18,9 @@ from ._config import AuditConfig
 from ._device import check_device_options, resolve_device
 from ._distributed import init_ranks
 from ._fingerprint import fingerprint_images, fingerprints_digest
-from ._graph import FrozenGraphs, check_graph_option, graph_problem
+from ._graph import ModelGraphs, check_graph_option, graph_problem
 from ._measure import check_measure, is_headless, probe_features
+from ._onnx import onnx_importable
 from ._sequences import check_baseline, check_sequence_protocols
 
 
@@ -51,13 +52,15 @@ class AuditSetup:
         self.measure = config.parsed_measure
         check_measure(self.measure, self.loaded)  # a headless model has no class metrics
         self.headless = is_headless(self.loaded)
-        self.graph_problem = frozen_graph_problem(config, self.loaded, self.device)
+        self.graph_problem = traced_graph_problem(config, self.loaded, self.device)
         check_graph_option(config.graph, self.graph_problem)
-        # The run's frozen graphs, when it may use them; the weights' hash, the key of this
-        # process's graph cache, is added by `identity`, which computes it anyway.
-        self.frozen_graphs: FrozenGraphs | None = None
-        if self.graph_problem is None and config.graph != "eager":
-            self.frozen_graphs = FrozenGraphs(
+        # The graphs the run may use besides eager (`graph_kinds`, in the probe's order) and
+        # their builder; the weights' hash, the key of this process's graph cache, is added
+        # by `identity`, which computes it anyway.
+        self.graph_kinds = graph_kinds(config.graph, self.graph_problem)
+        self.graphs: ModelGraphs | None = None
+        if self.graph_kinds:
+            self.graphs = ModelGraphs(
                 self.loaded.module, self.loaded.preprocessing.input_size, None
             )
         self.feature_dim = probe_features(self.loaded, self.measure, self.device)
@@ -93,8 +96,8 @@ class AuditSetup:
     def identity(self) -> dict:
         identity = self.config.identity()
         identity["weights_sha256"] = self.loaded.weights_hash()
-        if self.frozen_graphs is not None:
-            self.frozen_graphs.weights = identity["weights_sha256"]
+        if self.graphs is not None:
+            self.graphs.weights = identity["weights_sha256"]
         self.fingerprints = fingerprint_images(self.items, content=self.config.hash_images)
         identity["images_digest"] = fingerprints_digest(self.fingerprints)
         return identity
@@ -112,8 +115,19 @@ class AuditSetup:
         return SourceDataset(items, requests, prep.interpolation, prep.crop_pct)
 
 
-def frozen_graph_problem(config: AuditConfig, loaded: LoadedModel, device) -> str | None:
-    """Why `--graph frozen` cannot run this model in this run (None when it can)."""
+def graph_kinds(requested: str, problem: str | None) -> list[str]:
+    """The graphs besides eager a run may run, in the order `--batch-size auto` tries them:
+    the one asked for, or under `--graph auto` ONNX Runtime's (when it is installed) and the
+    frozen one; none where a traced graph cannot apply."""
+    if problem is not None or requested == "eager":
+        return []
+    if requested == "auto":
+        return ["onnx", "frozen"] if onnx_importable() else ["frozen"]
+    return [requested]
+
+
+def traced_graph_problem(config: AuditConfig, loaded: LoadedModel, device) -> str | None:
+    """Why `--graph frozen` or `onnx` cannot run this model in this run (None when it can)."""
     measure = config.parsed_measure
     # A frozen graph runs without hooks: features taken by one rule it out.
     hooked = measure.features and not (is_headless(loaded) and measure.layer is None)
