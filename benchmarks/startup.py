@@ -129,7 +129,7 @@ def measure(rounds: int, sources: dict[str, Path], tmp: Path) -> int:
                 raise SystemExit(f"{version} {name} wrote {sorted(os.listdir(cwd))}")
             seconds[version, name].append(took)
             printed[version, name].add(text)
-        print(f"  round {r + 1}: {load_average()}")
+        print(f"  round {r + 1}: {load_average()}", flush=True)
 
     floor = statistics.median(seconds["new", FLOOR])
     print(f"\nmedian seconds over {rounds} rounds (fresh processes, interleaved)")

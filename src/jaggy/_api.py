@@ -1,6 +1,7 @@
 """The functions a user calls: `jaggy.audit`, `jaggy.layers`, `jaggy.compare`, `jaggy.report`,
-`jaggy.bias` and `jaggy.train` (`jaggy.check` is `jaggy._gate.check`). Each checks its arguments before any work, returns a typed result, and is
-what the matching `jaggy` subcommand runs.
+`jaggy.bias` and `jaggy.train` (`jaggy.check` is `jaggy._gate.check`). Each checks its
+arguments before any work, returns a typed result, and is what the matching `jaggy`
+subcommand runs; each imports what it runs when it is called.
 
 Models are a spec string (`jaggy:efficientnet_lite0`, `timm:NAME`, `tv:NAME`, `py:mod:factory`),
 a `LoadedModel` or a plain `torch.nn.Module` (its own preprocessing, or the recorded default).
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ArgumentError
 
-# Each function imports what it runs: `import jaggy` stays quick (see `jaggy.__init__`).
+# Each function imports what it runs, so that `import jaggy` stays quick (see `jaggy.__init__`).
 if TYPE_CHECKING:
     from torch import nn
 
@@ -272,7 +273,7 @@ def report(
             returned by `jaggy.audit` / `jaggy.layers` / `jaggy.compare`.
         out: the HTML file to write.
         wall_images, curve_images, thumbnails: caps on what is drawn (None: the default of
-            `jaggy.report.ReportLimits`: 64, 6 and 6).
+            `jaggy.report.ReportLimits`).
     """
     from .report import ReportLimits, write_report
 
