@@ -7,12 +7,23 @@ when the model's threads take every core, and workers of CPU runs (when asked fo
 there are spare cores) run at the lowest nice level (19), so that the model's threads win
 every contended core. (SCHED_IDLE would yield even more, but a machine shared with other busy
 processes could then starve the worker altogether, and the run with it.)
+
+Decoding inline still puts each image's decode and resizes on the forward's critical path. So
+an inline CPU run decodes the next images on one background *thread* of the same process at
+the lowest priority (Linux gives each thread its own nice level): PIL releases the GIL while
+it decodes and resizes, so that work fills the moments the model leaves a core idle (the
+engine's own single-threaded work between forwards, the model's serial parts) instead of
+adding to the wall time; what the thread produces is the same bytes as inline decoding.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -43,6 +54,44 @@ def lower_priority(_worker_id: int = 0) -> None:
         pass
 
 
+def lower_thread_priority() -> None:
+    """Make the calling thread (only it) yield to the model's threads, where the system allows
+    one thread its own priority (Linux); elsewhere nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere setpriority would lower the whole process
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
+
+
+DECODE_AHEAD = 2  # images decoded ahead by the background thread
+
+
+def decode_ahead(dataset: Dataset, ahead: int = DECODE_AHEAD) -> Iterator:
+    """`dataset[i]` for every i, in order, each decoded on one low-priority background thread
+    up to `ahead` images before it is asked for (see the module doc). Closing the iterator
+    early cancels what is not started yet."""
+    n = len(dataset)
+    pool = ThreadPoolExecutor(
+        1, thread_name_prefix="jaggy-decode", initializer=lower_thread_priority
+    )
+    try:
+        pending: deque = deque()
+        submitted = 0
+        while submitted < min(n, ahead + 1):
+            pending.append(pool.submit(dataset.__getitem__, submitted))
+            submitted += 1
+        while pending:
+            decoded = pending.popleft().result()
+            if submitted < n:
+                pending.append(pool.submit(dataset.__getitem__, submitted))
+                submitted += 1
+            yield decoded
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _identity(x):
     return x
 
@@ -68,12 +117,23 @@ class _AsMapping(Dataset):
 
 
 def iterate_decoded(
-    dataset: SourceDataset, workers: int, *, pin_memory: bool = False, background: bool = False
+    dataset: SourceDataset,
+    workers: int,
+    *,
+    pin_memory: bool = False,
+    background: bool = False,
+    ahead: int = 0,
 ) -> Iterator[DecodedImage]:
-    """DecodedImage for every item, in order; `workers` processes decode ahead (0: inline).
+    """DecodedImage for every item, in order; `workers` processes decode ahead (0: in this
+    process, on a background thread `ahead` images ahead, or inline when `ahead` is 0).
     `pin_memory`: sources arrive in pinned memory (for non-blocking copies to a GPU).
     `background`: the workers run at the lowest priority (see the module doc)."""
-    if workers <= 0 or len(dataset) == 0:
+    if len(dataset) == 0:
+        return
+    if workers <= 0 and ahead > 0:
+        yield from decode_ahead(dataset, ahead)
+        return
+    if workers <= 0:
         yield from (dataset[i] for i in range(len(dataset)))
         return
     loader = DataLoader(

@@ -52,7 +52,7 @@ from ._config import AuditConfig
 from ._device import resolve_device
 from ._distributed import split_chunks
 from ._forward import Forward, RowColumns, Segment, ViewPlan, is_out_of_memory, take_segments
-from ._loading import default_workers, iterate_decoded
+from ._loading import DECODE_AHEAD, default_workers, iterate_decoded, lower_thread_priority
 from ._manifest import command_line, device_description, now_iso, package_versions
 from ._sequences import sequence_manifest, write_imagenet_p
 from ._setup import AuditSetup
@@ -580,9 +580,11 @@ def _compute_chunks(
         workers,
         pin_memory=setup.device.type == "cuda",
         background=setup.device.type == "cpu",
+        ahead=0 if setup.reads_sequences else DECODE_AHEAD,  # a whole video is big: inline
     )
     context = {"session": record.current.session, "rank": setup.ranks.rank, "run_id": record.run_id}
-    thumbnails = ThumbnailWriter(store.out, record.run_id, prep)  # for the report
+    # the report's thumbnails, shrunk and written on a low-priority background thread
+    thumbnails = ThumbnailWriter(store.out, record.run_id, prep, lower_thread_priority)
 
     def close(chunk: _ChunkRows) -> None:
         batcher.flush()
@@ -591,6 +593,7 @@ def _compute_chunks(
         chunk.probe_views = batcher.take_probe_views()
         held.append(chunk)
         if batcher.probe is None:
+            thumbnails.wait()  # a committed chunk's images have their files (see _thumbnails)
             for done in held:
                 _commit(store, batcher, done, context, report, setup.loaded)
             held.clear()
@@ -625,6 +628,7 @@ def _compute_chunks(
             close(current)
     finally:
         decoded_stream.close()
+        thumbnails.close()
         bar.close()
 
 
@@ -668,7 +672,7 @@ def _enqueue_image(
                 batcher.add(views[start - first : start - first + take], segment)
                 start += take
     if shown is not None:
-        shown.write()
+        thumbnails.write(shown)
 
 
 def _search_until_failure(

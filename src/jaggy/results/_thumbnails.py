@@ -8,6 +8,13 @@ instead of decoding every source and re-running every protocol.
 
 Only the run's first `THUMBNAIL_IMAGES` images (by image index) get thumbnails: see there.
 
+The audit takes the shown views' pixels on its own thread (a small copy of tensors the model
+is about to get); shrinking them (PIL, which releases the GIL) and writing the file happen on
+one low-priority background thread, off the forward's critical path. The engine waits for an
+image's file before it commits the chunk that holds the image (`ThumbnailWriter.wait`), so a
+killed run still leaves no thumbnail of a chunk that is not committed in a half-written state
+that a resume would not redo.
+
 One file per image, `thumbnails/image-{index:06d}.npz` (NumPy's npz: a zip of .npy arrays,
 written atomically, with fixed zip dates so that the same views give the same bytes):
 `pixels` uint8 [n, side, side, 3], `keys` str [n] (protocol key), `views` int64 [n] (view
@@ -25,6 +32,7 @@ import json
 import os
 import re
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +52,7 @@ SHOWN_VIEWS = 6  # views per image and protocol key: the report's default (Repor
 THUMBNAIL_IMAGES = 32
 THUMBNAILS_FOLDER = "thumbnails"
 _FILE_NAME = re.compile(r"image-\d{6}\.npz")
+WRITES_AHEAD = 4  # images whose thumbnails may wait for the background thread (~2 MB each)
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the zip format's first date: no clock in the bytes
 
 
@@ -94,19 +103,19 @@ class ImageThumbnails:
     run_id: str | None
     image_id: str
     preprocessing: object
-    pixels: list[np.ndarray] = field(default_factory=list)
+    planes: list[np.ndarray] = field(default_factory=list)  # uint8 [n, 3, R, R] blocks
     keys: list[str] = field(default_factory=list)
     views: list[int] = field(default_factory=list)
 
     def add(self, key: str, n_views: int, first: int, views: torch.Tensor) -> None:
-        """Keep the shown ones of views first..first+len(views)-1 of a sequence of n_views."""
+        """Keep the shown ones of views first..first+len(views)-1 of a sequence of n_views
+        (their pixels now; they are shrunk by `write`)."""
         if key.startswith("worst@"):  # worst-case sets have a section of their own, no views
             return
         wanted = [k for k in shown_positions(n_views) if first <= k < first + len(views)]
         if not wanted:
             return
-        planes = view_planes(self.preprocessing, views, [k - first for k in wanted])
-        self.pixels += [shrink_planes(p) for p in planes]
+        self.planes.append(view_planes(self.preprocessing, views, [k - first for k in wanted]))
         self.keys += [key] * len(wanted)
         self.views += wanted
 
@@ -114,7 +123,7 @@ class ImageThumbnails:
         """Write the image's file (atomically). A file there that is not a jaggy thumbnail
         file is left alone, and a write that fails is given up (these pictures only spare the
         report work): the report then re-makes these views."""
-        if not self.pixels:
+        if not self.planes:
             return
         try:
             self.path.parent.mkdir(exist_ok=True)
@@ -125,7 +134,7 @@ class ImageThumbnails:
             return
         meta = {"run_id": self.run_id, "image_id": self.image_id, "side": THUMB_SIDE}
         arrays = {
-            "pixels": np.stack(self.pixels),
+            "pixels": np.stack([shrink_planes(p) for block in self.planes for p in block]),
             "keys": np.array(self.keys, dtype=str),
             "views": np.array(self.views, dtype=np.int64),
             "meta": np.array(json.dumps(meta)),
@@ -137,18 +146,50 @@ class ImageThumbnails:
 
 
 class ThumbnailWriter:
-    """Hands out an `ImageThumbnails` for each of a run's first `THUMBNAIL_IMAGES` images."""
+    """Hands out an `ImageThumbnails` for each of a run's first `THUMBNAIL_IMAGES` images and
+    writes their files on one background thread (`write`; `wait` for them). `initializer`
+    runs first on that thread (the engine's lowers its priority)."""
 
-    def __init__(self, out: str | Path, run_id: str | None, preprocessing):
+    def __init__(self, out: str | Path, run_id: str | None, preprocessing, initializer=None):
         self.out = Path(out)
         self.run_id = run_id
         self.preprocessing = preprocessing
+        self.initializer = initializer
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
 
     def image(self, index: int, image_id: str) -> ImageThumbnails | None:
         if index >= THUMBNAIL_IMAGES:
             return None
         path = thumbnail_path(self.out, index)
         return ImageThumbnails(path, self.run_id, image_id, self.preprocessing)
+
+    def write(self, thumbnails: ImageThumbnails) -> None:
+        """Shrink and write one image's thumbnails in the background."""
+        if not thumbnails.planes:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                1, thread_name_prefix="jaggy-thumbnails", initializer=self.initializer
+            )
+        while len(self._pending) >= WRITES_AHEAD:  # bounded: their pixels wait in memory
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(thumbnails.write))
+
+    def wait(self) -> None:
+        """Return once every file handed to `write` is written (or given up)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        """Wait for the files in progress and stop the background thread."""
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
 
 def own_thumbnail_files(run_dir: str | Path) -> list[Path]:
