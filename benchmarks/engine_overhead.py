@@ -34,7 +34,7 @@ from _bench import Bench, load_average, median, photo_folder, setup  # noqa: E40
 
 from jaggy.engine import AuditConfig
 from jaggy.engine._forward import TORCH_MEMORY_FORMATS, Forward
-from jaggy.engine._graph import FrozenGraphs
+from jaggy.engine._graph import ModelGraphs
 from jaggy.engine._runner import execute
 from jaggy.engine._setup import AuditSetup
 from jaggy.engine._threads import engine_threads, torch_threads
@@ -99,7 +99,7 @@ def audit_once(
         steps=STEPS,
         sizes=[SIZE],
         batch_size=args.batch_size,
-        memory_format=args.memory_format,
+        memory_format=layout(graph, args.memory_format),
         graph=graph,
         device=str(bench.device),
         out=str(out),
@@ -116,14 +116,19 @@ def audit_once(
 
 
 def graph_of(bench: Bench, graph: str, memory_format: str):
-    """The forward the audit runs: the eager module, or its frozen graph (the same object,
-    from this process's graph cache)."""
+    """The forward the audit runs: the eager module, or its graph (the same object, from this
+    process's graph cache, which the audit then finds)."""
     fmt = TORCH_MEMORY_FORMATS[memory_format]
     module = bench.module.to(memory_format=fmt)
     if graph == "eager":
         return module
-    frozen = FrozenGraphs(bench.loaded.module, bench.side, bench.loaded.weights_hash())
-    return frozen.get(fmt)
+    graphs = ModelGraphs(bench.loaded.module, bench.side, bench.loaded.weights_hash())
+    return graphs.get(graph, fmt, torch.get_num_threads())
+
+
+def layout(graph: str, memory_format: str) -> str:
+    """The memory format a graph runs in: ONNX Runtime's takes contiguous arrays."""
+    return "contiguous" if graph == "onnx" else memory_format
 
 
 def bare_once(forward, batch: int, views: int, side: int, memory_format: str) -> float:
@@ -180,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--memory-format", default="channels_last", choices=["contiguous", "channels_last"]
     )
-    parser.add_argument("--graph", action="append", choices=["eager", "frozen"])
+    parser.add_argument("--graph", action="append", choices=["eager", "frozen", "onnx"])
     parser.add_argument("--batch-calls", type=int, default=30)
     parser.add_argument("--no-batches", action="store_true")
     parser.add_argument(
@@ -192,14 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     with setup(args.model, "cpu", "engine-overhead", batch_size=args.batch_size) as bench:
         folder = photo_folder(bench.work / "photos", args.images)
         count = [0]
-        for graph in args.graph or ["eager", "frozen"]:
+        for graph in args.graph or ["eager", "frozen", "onnx"]:
             measure_graph(bench, folder, args, graph, count)
     return 0
 
 
 def measure_graph(bench: Bench, folder: Path, args, graph: str, count: list[int]) -> None:
     """The interleaved rounds of one graph, printed."""
-    forward = graph_of(bench, graph, args.memory_format)
+    fmt = layout(graph, args.memory_format)
+    forward = graph_of(bench, graph, fmt)
     audit_once(bench, folder, args, graph, count)  # warm: first forward of each shape
     audits, bares, inlines = [], [], []
     for r in range(args.rounds):
@@ -211,7 +217,7 @@ def measure_graph(bench: Bench, folder: Path, args, graph: str, count: list[int]
                     args.batch_size,
                     audits[-1]["views"] if audits else args.images * 20,
                     bench.side,
-                    args.memory_format,
+                    fmt,
                 )
             ),
         ]
@@ -223,8 +229,7 @@ def measure_graph(bench: Bench, folder: Path, args, graph: str, count: list[int]
         for step in steps[shift:] + steps[:shift]:
             step()
     print(
-        f"\n{args.batch_size}/{args.memory_format}/{graph}, {args.images} photos "
-        f"(load average {load_average()}):"
+        f"\n{args.batch_size}/{fmt}/{graph}, {args.images} photos (load average {load_average()}):"
     )
     for name, runs in (("audit", audits), ("inline audit", inlines)):
         if not runs:
@@ -254,9 +259,7 @@ def measure_graph(bench: Bench, folder: Path, args, graph: str, count: list[int]
             + ")"
         )
     if not args.no_batches:
-        per_call = batches_once(
-            forward, args.batch_size, args.batch_calls, bench.side, args.memory_format
-        )
+        per_call = batches_once(forward, args.batch_size, args.batch_calls, bench.side, fmt)
         fixed = per_call["fixed"]
         print(
             "  per call (median): "
