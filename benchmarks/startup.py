@@ -11,8 +11,9 @@ script calls the same `jaggy.cli.main`).
 
 Printed: the load average at the start and the end, the median seconds of each command and
 version, the median of the round-by-round ratios old / new, each command's seconds above the
-`import torch` floor, whether both versions printed the same help and error text, and the
-modules whose import costs most in one `python -X importtime -m jaggy --help` of each version.
+`import torch` floor, whether both versions printed the same help and error text (else the
+first line where they differ), and the modules whose import costs most in one
+`python -X importtime -m jaggy --help` of each version.
 
     .venv/bin/python benchmarks/startup.py [--rounds 5] [--old f4d07ed]
 """
@@ -86,6 +87,15 @@ def import_costs(src: Path, cwd: Path, top: int = 8) -> list[tuple[str, float]]:
     return sorted(costs.items(), key=lambda item: -item[1])[:top]
 
 
+def first_difference(old: set[str], new: set[str]) -> str:
+    """The first line where a text of `old` and one of `new` differ."""
+    a, b = (min(texts).splitlines() for texts in (old, new))
+    for n, (x, y) in enumerate(zip(a + [""] * len(b), b + [""] * len(a), strict=True)):
+        if x != y:
+            return f"line {n + 1}: {x!r} -> {y!r}"
+    return "between rounds" if min(old) == min(new) else "in line endings only"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -149,9 +159,11 @@ def measure(rounds: int, sources: dict[str, Path], tmp: Path) -> int:
     for name in COMMANDS:
         if name == FLOOR:
             continue
-        texts = printed["old", name] | printed["new", name]
-        same = "the same text" if len(texts) == 1 else f"{len(texts)} different texts"
-        print(f"  {name}: old and new printed {same}")
+        old, new = printed["old", name], printed["new", name]
+        if old == new and len(new) == 1:
+            print(f"  {name}: old and new printed the same text")
+        else:  # e.g. an option added since --old changes the help
+            print(f"  {name}: old and new printed different texts: {first_difference(old, new)}")
     for version, src in sources.items():
         costs = ", ".join(f"{pkg} {s:.2f}" for pkg, s in import_costs(src, tmp))
         print(f"  {version}, -X importtime of jaggy --help (s per package): {costs}")

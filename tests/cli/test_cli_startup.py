@@ -77,6 +77,7 @@ def test_a_bad_argument_fails_before_the_heavy_imports_and_writes_nothing(tmp_pa
     argv = ["audit", "jaggy:efficientnet_lite0", "--samples", "--steps", "-1", "--out", "run"]
     code, modules, _, err = jaggy_cli(argv, tmp_path)
     assert code == 2
-    assert err.strip() == "jaggy audit: error: --steps must be at least 2 (got -1)"
+    (line,) = err.strip().splitlines()  # one line that names the option
+    assert line.startswith("jaggy audit: error: --steps") and "-1" in line
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
     assert list(tmp_path.iterdir()) == []
