@@ -3,9 +3,10 @@ a work folder, the machine and its load printed at the start and the end), a fol
 photos, interleaved repeats, and the bare `model(x)` loop every engine number is compared with.
 
 A bare configuration is (batch size, memory format, graph): the graph is `eager` (the module
-itself) or `frozen` (the frozen TorchScript graph jaggy's `--graph frozen` runs, built by the
-same function, once per module and format and outside the timed loop), so that "the best bare
-configuration" stays the physical limit of whatever the engine may run.
+itself), `frozen` (the frozen TorchScript graph jaggy's `--graph frozen` runs) or `onnx` (the
+ONNX Runtime session `--graph onnx` runs, on contiguous arrays only), each built by jaggy's
+own builder, once per module, format and thread count and outside the timed loop, so that
+"the best bare configuration" stays the physical limit of whatever the engine may run.
 
 Timing on a shared machine: other processes slow some runs down by chance, so every script
 measures the configurations it compares interleaved (A, B, A, B, ... with the order rotated
@@ -31,13 +32,15 @@ import torch
 
 from jaggy.data import sample_paths
 from jaggy.engine._forward import AUTOCAST_DTYPES, TORCH_MEMORY_FORMATS
-from jaggy.engine._graph import build_frozen, graph_problem
+from jaggy.engine._graph import build_graph, graph_problem
+from jaggy.engine._onnx import onnx_importable
 
 Config = tuple[int, str, str]  # batch size, memory format, graph
 
 
 def label(config: Config) -> str:
-    """'4/channels_last' for eager, '4/channels_last/frozen' for the frozen graph."""
+    """'4/channels_last' for eager, '4/channels_last/frozen' for the frozen graph,
+    '4/contiguous/onnx' for ONNX Runtime's."""
     b, fmt, graph = config
     return f"{b}/{fmt}" if graph == "eager" else f"{b}/{fmt}/{graph}"
 
@@ -45,24 +48,32 @@ def label(config: Config) -> str:
 def bare_graphs(
     module: torch.nn.Module, device: torch.device, dtype: str = "float32", compile=False
 ) -> list[str]:
-    """The graphs a bare loop can run where jaggy's engine could (`_graph.graph_problem`)."""
+    """The graphs a bare loop can run where jaggy's engine could (`_graph.graph_problem`;
+    ONNX Runtime's where it is installed)."""
     problem = graph_problem(module, device, dtype, compile=compile, hooked=False)
-    return ["eager"] if problem else ["eager", "frozen"]
+    if problem:
+        return ["eager"]
+    return ["eager", "frozen", "onnx"] if onnx_importable() else ["eager", "frozen"]
 
 
-_FROZEN: dict[tuple, torch.jit.ScriptModule] = {}
+def graph_formats(graph: str) -> tuple[str, ...]:
+    """The memory formats a graph runs in: ONNX Runtime's takes contiguous arrays only."""
+    return ("contiguous",) if graph == "onnx" else ("contiguous", "channels_last")
 
 
-def frozen_module(
-    module: torch.nn.Module, input_size: int, memory_format: str
-) -> torch.jit.ScriptModule:
-    """jaggy's frozen graph of `module` in `memory_format` (built once per module and format,
-    like the engine's, which builds it once per process)."""
-    key = (id(module), input_size, memory_format)
-    if key not in _FROZEN:
+_GRAPHS: dict[tuple, object] = {}
+
+
+def graph_module(module: torch.nn.Module, input_size: int, memory_format: str, graph: str):
+    """jaggy's `graph` ('frozen' or 'onnx') of `module` in `memory_format`, on this process's
+    thread count (built once per module, format and threads, like the engine's, which builds
+    it once per process)."""
+    threads = torch.get_num_threads()
+    key = (id(module), input_size, memory_format, graph, threads)
+    if key not in _GRAPHS:
         fmt = TORCH_MEMORY_FORMATS[memory_format]
-        _FROZEN[key] = build_frozen(module, input_size, fmt)
-    return _FROZEN[key]
+        _GRAPHS[key] = build_graph(graph, module, input_size, fmt, threads)
+    return _GRAPHS[key]
 
 
 @dataclass
@@ -176,11 +187,14 @@ def bare_forward_rate(
     """Views/s of a bare loop of `module(x)` on one preallocated batch (the physical limit):
     `n_views` views in batches of `batch_size` (the last one smaller), or, without
     `n_views`, whole batches until `min_seconds` have passed. One untimed call first.
-    `graph='frozen'`: the loop calls jaggy's frozen graph of the module instead."""
+    `graph='frozen'` or `'onnx'`: the loop calls jaggy's graph of the module instead."""
     device = device or torch.device("cpu")
     fmt = TORCH_MEMORY_FORMATS[memory_format]
     eager = module.to(memory_format=fmt)
-    module = frozen_module(eager, input_size, memory_format) if graph == "frozen" else eager
+    if graph != "eager":
+        module = graph_module(eager, input_size, memory_format, graph)
+    else:
+        module = eager
     x = torch.randn(batch_size, 3, input_size, input_size, device=device)
     x = x.contiguous(memory_format=fmt)
     autocast = AUTOCAST_DTYPES.get(dtype)
@@ -252,12 +266,7 @@ def sweep_bare(
 
     sizes = GPU_BATCH_SIZES if device.type == "cuda" else CPU_BATCH_SIZES
     sizes = [b for b in sizes if max_batch is None or b <= max_batch]
-    configs = [
-        (b, f, g)
-        for g in graphs or ["eager"]
-        for b in sizes
-        for f in ("contiguous", "channels_last")
-    ]
+    configs = [(b, f, g) for g in graphs or ["eager"] for b in sizes for f in graph_formats(g)]
     rates: dict[Config, list[float]] = {c: [] for c in configs}
     for _ in range(rounds):
         for b, fmt, graph in configs:

@@ -8,7 +8,8 @@ photos with the demo's protocols (study_crop, study_black at 172/140/117, crop, 
 inpaint at 172/140/117, scale; 10 views each) on the automatic configuration, its figures of
 P(reference class) versus shift, and report.html. It is timed as a whole against the time a
 bare loop needs for the same number of views at the best bare configuration (a sweep of
-batch sizes x memory formats x graphs, eager and jaggy's frozen graph, picks the finalists of
+batch sizes x memory formats x graphs, eager and jaggy's frozen and ONNX Runtime graphs,
+picks the finalists of
 each graph, and the configuration the demo chose is always one; every round each finalist
 runs over the demo's views). Ratio = bare time / demo job time, round by round, interleaved,
 twice: against the best bare eager `model(x)` loop (target >= 0.8) and against the best bare

@@ -17,11 +17,11 @@ audit, over 11 minutes there).
    bootstrap CIs, manifest) at --batch-size against a bare loop of model(x) over the same
    number of views, same model, batch size, dtype, device and threads. Target >= 0.95.
 2. Automatic configuration: an exhaustive sweep of bare-forward batch sizes x memory formats
-   x graphs (eager `model(x)`, and jaggy's frozen graph where the engine could run it;
-   short timings) picks the --finalists fastest configurations of each graph, joined by
-   every configuration auto chose; every round, each of them runs a bare loop over the
-   audit's number of views, against the audit with --batch-size auto (its probe, and the
-   frozen graph's build when it tries one, included in its time). Two ratios: against the
+   x graphs (eager `model(x)`, and jaggy's frozen and ONNX Runtime graphs where the engine
+   could run them; short timings) picks the --finalists fastest configurations of each graph,
+   joined by every configuration auto chose; every round, each of them runs a bare loop over
+   the audit's number of views, against the audit with --batch-size auto (its probe, and the
+   build of each graph it tries, included in its time). Two ratios: against the
    best bare eager `model(x)` loop (DESIGN's wording; target >= 0.95) and against the best
    bare loop of any graph (the physical limit of what the engine may run).
 

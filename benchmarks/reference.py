@@ -8,8 +8,8 @@ shifted input with PIL from the decoded photo (centre square resized, then a 224
 for Crop, or the image resized to S and pasted on a black canvas for Black), convert it to a
 tensor, normalise it, and run the model on a batch of one, in a Python loop. The audit makes
 the same views on the device from one decoded image and batches them, with its automatic
-configuration (--batch-size auto and --graph auto: the probe, and the frozen graph's build
-when it tries one, included in its time). Both cover crop and black@140,
+configuration (--batch-size auto and --graph auto: the probe, and the build of each graph it
+tries, ONNX Runtime's or the frozen one, included in its time). Both cover crop and black@140,
 10 views each, on the same photos. The script also checks that the two see the same views
 (agreement of the top-1 class over all views). Target: >= 1.5x on a CPU, >= 10x on a GPU.
 """

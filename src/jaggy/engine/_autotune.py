@@ -81,10 +81,13 @@ PENDING = "pending"  # run.json's autotune status until the probe has chosen
 # low ends of those ranges.
 EXPECTED_SPEEDUP = {"frozen": 1.3, "onnx": 1.5}
 DEFAULT_BUILD_SECONDS = {"frozen": 1.5, "onnx": 2.5}
-# ONNX Runtime's graph ran faster than the frozen one at every batch size measured (lite0,
-# 1-8 views: 53-77 views/s against 32-62), so the frozen graph is tried after it only when it
-# was not tried (it could not pay for its larger build, or onnxruntime is not installed) or
-# was refused: a second build would most likely be paid for nothing.
+# ONNX Runtime's graph ran faster than the frozen one wherever both were measured on this
+# project's 2-core CPU (bare loops, 2 threads): lite0 at 1-8 views per batch, 53-77 views/s
+# against 32-62 (quiet); resnet18 and mobilenet_v3_large (torchvision) at batch 1 and 4,
+# 1.7-3x and over 30x (a loaded machine, where torch's threads suffer most). So the frozen
+# graph is tried after it only when it was not tried (it could not pay for its larger build,
+# or onnxruntime is not installed) or was refused: a second build would most likely be paid
+# for nothing.
 # A graph trial's timed calls: at least this many and this long together (or one call of
 # GRAPH_LONG_CALL_SECONDS), and its climb's own budget, however short the run: its calls
 # compute the run's rows, so they cost only where the graph is slower.
