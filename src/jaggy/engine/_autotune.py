@@ -269,8 +269,8 @@ class ProbeSearch:
         yield from self._climb(best[1], graph, self.sizes.index(best[0]))
 
     def _rate(self, batch_size: int, memory_format: str, graph: str | None = None):
-        """Views/s of the configuration (None when it fails: out of memory, or the frozen
-        graph refused by its check). `graph`: by default the one searched with."""
+        """Views/s of the configuration (None when it fails: out of memory, or a graph
+        refused by its check). `graph`: by default the one searched with."""
         graph = graph or self.main_graph
         if graph == "onnx":  # memory format is not a dimension of ONNX Runtime's graph
             memory_format = "contiguous"

@@ -129,7 +129,7 @@ def graph_kinds(requested: str, problem: str | None) -> list[str]:
 def traced_graph_problem(config: AuditConfig, loaded: LoadedModel, device) -> str | None:
     """Why `--graph frozen` or `onnx` cannot run this model in this run (None when it can)."""
     measure = config.parsed_measure
-    # A frozen graph runs without hooks: features taken by one rule it out.
+    # A traced graph runs without hooks: features taken by one rule it out.
     hooked = measure.features and not (is_headless(loaded) and measure.layer is None)
     return graph_problem(loaded.module, device, config.dtype, compile=config.compile, hooked=hooked)
 

@@ -179,8 +179,8 @@ class RunRecord:
     sessions: list[Session] = field(default_factory=list)
     run_id: str | None = None  # carried by every chunk, so chunks of another run are refused
     schema_version: int = SCHEMA_VERSION
-    graph: str = "eager"  # how the model ran: eagerly or as a frozen graph (--graph)
-    graph_check: dict | None = None  # the frozen graph's check against eager, when tried
+    graph: str = "eager"  # how the model ran: eager, frozen or onnx (--graph)
+    graph_check: dict | None = None  # the graph's check against eager (per graph under auto)
 
     @property
     def current(self) -> Session:
@@ -256,8 +256,8 @@ class Manifest:
     sessions: list[dict]
     video: dict | None = None  # decoder, versions, frame selection (runs over videos only)
     representation: dict | None = None  # what --measure features compared, and τ
-    graph: str = "eager"  # eager, or frozen (a frozen TorchScript graph; see --graph)
-    graph_check: dict | None = None  # the frozen graph's check against eager, when tried
+    graph: str = "eager"  # eager, frozen (TorchScript) or onnx (ONNX Runtime); see --graph
+    graph_check: dict | None = None  # the graph's check against eager (per graph under auto)
     schema_version: int = SCHEMA_VERSION
     extra: dict = field(default_factory=dict)
 
