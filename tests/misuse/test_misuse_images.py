@@ -6,6 +6,7 @@ import json
 import struct
 import zlib
 
+import numpy as np
 import pytest
 from misuse_conftest import TINY_AUDIT, run_jaggy, snapshot
 
@@ -62,3 +63,45 @@ def test_the_pixel_cap_is_200_megapixels(tmp_path):
     with pytest.raises(ImageDecodeError) as refused:
         decode_image(str(above))
     assert str(refused.value) == "huge image (15000x15000 px > 200000000 px)"
+
+
+def test_decoding_changes_no_process_wide_warning_filters(tmp_path, monkeypatch):
+    # warnings filters are process-wide: a decoding thread that changed them would race with
+    # the main thread's own catch_warnings (graph builds) and either side could lose its
+    # filters; PIL's cap is restored after every image, whichever threads decode at once
+    import threading
+    import warnings
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, fmt in enumerate(["png", "jpeg", "gif"]):
+        path = tmp_path / f"image{i}.{fmt}"
+        Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    calls = []
+    monkeypatch.setattr(warnings, "catch_warnings", lambda *a, **k: calls.append(a) or 1 / 0)
+    monkeypatch.setattr(warnings, "simplefilter", lambda *a, **k: calls.append(a) or 1 / 0)
+    cap = Image.MAX_IMAGE_PIXELS
+    errors = []
+
+    def decode_all():
+        try:
+            for _ in range(20):
+                for path in paths:
+                    decode_image(str(path))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=decode_all) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and calls == []
+    assert Image.MAX_IMAGE_PIXELS == cap
+    below = tmp_path / "below.png"  # 144 MP: refused as cut off, with no warning printed
+    _png_header(below, 12_000, 12_000)
+    with pytest.raises(ImageDecodeError, match="^unreadable image"):
+        decode_image(str(below))

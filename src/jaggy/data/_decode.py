@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import warnings
+import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,16 +25,28 @@ class ImageDecodeError(Exception):
     """An image that cannot be used; the message is the reason recorded in the manifest."""
 
 
+# PIL's bomb check is process-wide state (`Image.MAX_IMAGE_PIXELS`), and the warning it gives
+# above 89 MP could only be turned into an error through `warnings` filters, which are
+# process-wide too: changed on a decoding thread while another thread enters or leaves its
+# own `catch_warnings` (a graph build, torch itself), either side can lose its filters. So
+# no decoding thread touches `warnings`. PIL's cap is set under this lock (restored after):
+# off while a file is opened, where jaggy's own check of the header's size (MAX_PIXELS)
+# refuses a huge image before its pixels are decoded; and at half of MAX_PIXELS while it is
+# loaded, so that a frame that grows beyond MAX_PIXELS while decoding (GIF) raises PIL's
+# error instead of exhausting memory.
+_PIL_CAP_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
-def _pixel_cap(pixels: int):
-    """PIL's own bomb check (warning above 89 MP, error above twice that) set to jaggy's cap
-    while one image is opened; jaggy's check above refuses anything larger with a reason."""
-    before = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = pixels
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = before
+def _pil_cap(pixels: int | None):
+    """PIL's `MAX_IMAGE_PIXELS` set to `pixels` for the block (None: PIL's check off)."""
+    with _PIL_CAP_LOCK:
+        before = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = pixels
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = before
 
 
 def decode_image(path: str, target_side: int | None = None) -> tuple[Image.Image, str | None]:
@@ -98,8 +110,7 @@ def _open(path: str, draft_side: int | None) -> Image.Image:
     """The opened, not yet decoded image; a JPEG set to decode at the smallest scale whose
     sides are at least `draft_side` (None: full resolution)."""
     try:
-        with warnings.catch_warnings(), _pixel_cap(MAX_PIXELS):
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _pil_cap(None):
             image = Image.open(path)
             if image.width * image.height > MAX_PIXELS:
                 raise ImageDecodeError(
@@ -121,8 +132,7 @@ def _open(path: str, draft_side: int | None) -> Image.Image:
 def _finish(image: Image.Image) -> tuple[Image.Image, str | None]:
     """Decode an opened image; check its size, apply its EXIF orientation, convert to RGB."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _pil_cap(MAX_PIXELS // 2):  # PIL's error above twice its cap
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(f"huge image: {exc}") from exc
