@@ -18,7 +18,7 @@ from ._config import AuditConfig
 from ._device import check_device_options, resolve_device
 from ._distributed import init_ranks
 from ._fingerprint import fingerprint_images, fingerprints_digest
-from ._graph import ModelGraphs, check_graph_option, graph_problem
+from ._graph import GRAPH_KINDS, ModelGraphs, check_graph_option, graph_problem
 from ._measure import check_measure, is_headless, probe_features
 from ._onnx import onnx_importable
 from ._sequences import check_baseline, check_sequence_protocols
@@ -122,7 +122,7 @@ def graph_kinds(requested: str, problem: str | None) -> list[str]:
     if problem is not None or requested == "eager":
         return []
     if requested == "auto":
-        return ["onnx", "frozen"] if onnx_importable() else ["frozen"]
+        return [k for k in GRAPH_KINDS if k != "onnx" or onnx_importable()]
     return [requested]
 
 
