@@ -138,3 +138,53 @@ def test_the_graph_check_of_an_onnx_run_names_its_graph_and_threads(images, tmp_
     assert check["ok"] and check["graph"] == "onnx" and check["threads"] == 2
     assert check["memory_format"] == "contiguous" and check["build_seconds"] is not None
     assert Path(result.out / "run.json").is_file()
+
+
+def test_an_onnx_run_does_not_import_the_onnx_package(images, tmp_path):  # noqa: F811
+    """The exporter's last step (onnxscript functions of custom domains) imports onnx, ~2 s;
+    with no such function registered it is skipped, and the run's graph still passes."""
+    code = (
+        "import sys\n"
+        "from jaggy.engine import run_audit, AuditConfig\n"
+        f"result = run_audit(AuditConfig(model='py:{MODULE}:normed', data={str(images)!r}, "
+        f"graph='onnx', batch_size=5, out={str(tmp_path / 'out')!r}, workers=0, images=2), "
+        "progress=False)\n"
+        "print(result.manifest.graph, 'onnxruntime' in sys.modules, 'onnx' in sys.modules)\n"
+    )
+    env = {**subprocess_env(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.stdout.split()[-3:] == ["onnx", "True", "False"], done.stderr[-2000:]
+
+
+class OnnxscriptLike:
+    """A symbolic function as onnxscript makes them: it carries a function proto."""
+
+    def __call__(self, g, *args):
+        raise AssertionError("no node of this domain is exported")
+
+    def to_function_proto(self):
+        raise AssertionError("not reached: the step is recorded, not run")
+
+
+def test_the_exporters_onnxscript_step_runs_when_a_custom_domain_has_such_a_function(
+    monkeypatch,
+):
+    from torch.onnx._internal.torchscript_exporter import onnx_proto_utils
+
+    calls = []
+    monkeypatch.setattr(
+        onnx_proto_utils,
+        "_add_onnxscript_fn",
+        lambda model_bytes, custom_opsets: calls.append(custom_opsets) or model_bytes,
+    )
+    onnx_graph()
+    assert calls == [], "skipped: no custom domain holds an onnxscript function"
+    torch.onnx.register_custom_op_symbolic("jaggytest::op", OnnxscriptLike(), 1)
+    try:
+        graph = onnx_graph()
+    finally:
+        torch.onnx.unregister_custom_op_symbolic("jaggytest::op", 1)
+    assert len(calls) == 1, "run as torch wrote it"
+    x = views()
+    with torch.inference_mode():
+        torch.testing.assert_close(graph(x), NormedNet().eval()(x), rtol=1e-4, atol=1e-6)

@@ -40,13 +40,15 @@ INSTALL_HINT = "pip install onnxruntime onnx"
 
 
 def onnx_missing() -> str | None:
-    """Why ONNX Runtime cannot run here (None when it can): onnxruntime, and the onnx package
-    that torch's exporter needs, must import."""
-    for name in ("onnxruntime", "onnx"):
-        try:
-            __import__(name)
-        except Exception as exc:  # not installed, or a broken install
-            return f"the {name} package cannot be imported ({type(exc).__name__}: {exc})"
+    """Why ONNX Runtime cannot run here (None when it can): onnxruntime must import, and the
+    onnx package that torch's exporter may need must be installed (importing it costs ~2 s
+    here, its ml_dtypes extension, and most exports never do: `_exported_without_onnx`)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except Exception as exc:  # not installed, or a broken install
+        return f"the onnxruntime package cannot be imported ({type(exc).__name__}: {exc})"
+    if not onnx_importable():
+        return "the onnx package is not installed"
     return None
 
 
@@ -82,17 +84,63 @@ def export_bytes(module: nn.Module, example: torch.Tensor) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad(), _exporter_log_silenced():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            twin,
-            (example.contiguous(),),
-            buffer,
-            dynamo=False,
-            input_names=[INPUT],
-            output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
-            opset_version=OPSET,
-        )
+        with _exported_without_onnx():
+            torch.onnx.export(
+                twin,
+                (example.contiguous(),),
+                buffer,
+                dynamo=False,
+                input_names=[INPUT],
+                output_names=[OUTPUT],
+                dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+                opset_version=OPSET,
+                # ONNX Runtime's session folds the constants (batch norms into convolutions)
+                # itself at optimisation ALL; folding them in the exporter too cost ~0.3 s
+                # per export here and ran no faster
+                do_constant_folding=False,
+            )
     return buffer.getvalue()
+
+
+# Domains whose nodes the exporter's last step leaves alone (torch's own operators).
+_TORCH_DOMAINS = frozenset({"aten", "prim", "onnx"})
+
+
+@contextlib.contextmanager
+def _exported_without_onnx():
+    """The legacy exporter's last step (`_add_onnxscript_fn`) imports the onnx package and
+    parses the exported model only to add the onnxscript functions (`to_function_proto`) of
+    symbolic functions registered in other domains. Where none is registered (torchvision's
+    are plain functions) that step changes nothing, and the import alone cost ~2 s per
+    process here (onnx imports ml_dtypes), so it is skipped; else it runs as torch wrote it."""
+    try:
+        from torch.onnx._internal.torchscript_exporter import onnx_proto_utils, registration
+    except ImportError:  # another torch: its exporter as it is
+        yield
+        return
+    original = getattr(onnx_proto_utils, "_add_onnxscript_fn", None)
+    if original is None:
+        yield
+        return
+
+    def add_onnxscript_functions(model_bytes, custom_opsets):
+        for name in registration.registry.all_functions():
+            domain = name.split("::")[0]
+            if domain in _TORCH_DOMAINS:
+                continue
+            group = registration.registry.get_function_group(name)
+            function = group.get(custom_opsets.get(domain, 1)) if group else None
+            if hasattr(function, "to_function_proto"):
+                return original(model_bytes, custom_opsets)
+        # (torch's step would also refuse a node of a registered domain without a function
+        # at that opset; such a node fails ONNX Runtime's session instead: the run stays eager)
+        return model_bytes
+
+    onnx_proto_utils._add_onnxscript_fn = add_onnxscript_functions
+    try:
+        yield
+    finally:
+        onnx_proto_utils._add_onnxscript_fn = original
 
 
 @contextlib.contextmanager
