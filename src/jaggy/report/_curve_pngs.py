@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..figures import ShiftCurve
 from ..figures._parallel import PendingCalls, start_calls
-from ..figures._shift_curves import class_label, shift_curves_png
+from ..figures._shift_curves import class_label, load_matplotlib, shift_curves_png
 from ..results import iter_sequences
 from ..results._atomic import OUT_HINT, atomic_write_bytes
 from ..results._files import PREDICTIONS_FILE
@@ -88,6 +88,7 @@ def start_shift_curve_pngs(
     processes, so that the caller can do other work meanwhile (the demo writes its report)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    load_matplotlib()  # once here, not in every worker forked to draw
     pngs = PendingPngs(out_dir)
     pending: dict[int, tuple[str, list[ShiftCurve]]] = {}
     accepted: set[int] = set()  # image indices drawn (the first max_images of the file)
