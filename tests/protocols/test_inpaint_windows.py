@@ -11,7 +11,7 @@ import torch
 from inpaint_reference import reference_inpaint, reference_make_views
 
 from jaggy.models import Preprocessing
-from jaggy.protocols import ProtocolOptions, build_protocols
+from jaggy.protocols import ProtocolOptions, _inpaint, build_protocols
 from jaggy.protocols._inpaint import CHUNK, inpaint_pasted
 from jaggy.protocols.embed import inpaint
 
@@ -185,3 +185,41 @@ def test_a_mask_that_is_not_0_or_1_is_refused():
     mask = torch.full((1, 1, 20, 20), 0.5, dtype=torch.float64)
     with pytest.raises(ValueError, match="only 0 and 1"):
         inpaint(canvas, mask)
+
+
+@pytest.mark.parametrize(
+    ("side", "size", "steps", "black"),
+    [(64, 23, 6, "edges"), (64, 40, 4, "scattered"), (48, 40, 8, "block"), (80, 20, 12, "none")],
+)
+def test_windows_computed_once_for_every_view_give_each_views_bits(side, size, steps, black):
+    # The views of a path start as one image on the same zeros, so a window whose inputs no
+    # canvas edge has reached yet is blurred once for all of them: their bits must be those
+    # of the same rounds computed view by view (canvases given as such, where nothing is
+    # shared), and the sharing must happen.
+    rng = np.random.default_rng(side + size + steps)
+    image = torch.from_numpy(random_image(rng, size, size, black))
+    x0 = y0 = (side - size - steps) // 2
+    origins = [(x0 + k, y0 + k) for k in range(steps)] + [(x0 + steps, y0)]
+    canvas = torch.zeros(len(origins), 3, side, side, dtype=torch.float64)
+    mask = torch.zeros(len(origins), 1, side, side, dtype=torch.float64)
+    for v, (x, y) in enumerate(origins):
+        canvas[v, :, y : y + size, x : x + size] = image
+        mask[v, :, y : y + size, x : x + size] = 1
+    blurred: list[int] = []
+    blur = _inpaint._blur_into
+
+    def counted(out, x, rows, cols, scratch):
+        blurred.append(len(x))
+        return blur(out, x, rows, cols, scratch)
+
+    _inpaint._blur_into = counted
+    try:
+        shared = inpaint_pasted(image, origins, side, side, torch.float64)
+        assert 1 in blurred  # some windows were computed once
+        blurred.clear()
+        each = inpaint(canvas, mask)
+        assert 1 not in blurred  # canvases as such share nothing
+    finally:
+        _inpaint._blur_into = blur
+    assert torch.equal(shared, each)
+    torch.testing.assert_close(shared, reference_inpaint(canvas, mask), rtol=0, atol=ATOL)

@@ -12,12 +12,15 @@ U's pixels outside a mask. Each window is blurred with its own 6/5 px margins; p
 a view's canvas stay zero, and a view that has stopped is left as it is. Every output is the
 same chain of multiply-adds, in the same order, as in a blur of the whole canvas (terms whose
 inputs lie outside U are left out: they would add exact zeros), so the numbers are those of
-rounds over whole canvases, bit for bit.
+rounds over whole canvases, bit for bit. The views of one pasted image start equal and come to
+differ only where a window crosses some view's canvas edge (and then where the blur carries
+that): a window whose inputs lie outside every such place is blurred once, for all views.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 
 import torch
 
@@ -36,6 +39,30 @@ CHUNK = 16  # views inpainted together: each operation of a round serves all of 
 Box = tuple[int, int, int, int]  # rows r0:r1, columns c0:c1
 NO_BOX = (0, 0, 0, 0)
 
+# Buffers kept between calls, per thread: a fresh buffer of the demo's size (19 MB) costs its
+# page faults on every call, 4x the time of zeroing a kept one. Larger ones are not kept.
+KEEP_BYTES = 64 * 2**20
+_kept = threading.local()
+
+
+def _reused(name: str, like: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """A buffer of `shape` (contents undefined) like `like`, kept for the calling thread's
+    next call under `name` when small enough (see KEEP_BYTES)."""
+    numel = math.prod(shape)
+    pool = getattr(_kept, "pool", None)
+    if pool is None:
+        pool = _kept.pool = {}
+    key = (name, like.device, like.dtype)
+    buffer = pool.get(key)
+    if buffer is None or buffer.numel() < numel:
+        buffer = like.new_empty(max(numel, 1))
+        kept = sum(b.numel() * b.element_size() for k, b in pool.items() if k != key)
+        if kept + buffer.numel() * buffer.element_size() <= KEEP_BYTES:
+            pool[key] = buffer
+        else:
+            pool.pop(key, None)
+    return buffer[:numel].view(shape)
+
 
 class _Chunk:
     """Views inpainted together, in one zero-padded buffer [V, C + 1, Ha + 11, Wa + 11]:
@@ -43,9 +70,11 @@ class _Chunk:
     pixel (y, x) is at aligned position (y + oy_v, x + ox_v), stored 6 rows and columns
     further in. `union` is U, the box (aligned) of every view's mask; `counts` each view's
     mask pixels; `zeros` its pixels summing to zero before the first round; `common` the box
-    that lies on every view's canvas."""
+    that lies on every view's canvas. `differ`: boxes (aligned) outside which every view's
+    buffer holds the same bits (none: the views start equal, e.g. one image pasted on each;
+    None: they may differ anywhere)."""
 
-    def __init__(self, work, offsets, height, width, counts, zeros, union):
+    def __init__(self, work, offsets, height, width, counts, zeros, union, differ=None):
         self.work = work
         self.channels = work.shape[1] - 1
         self.height, self.width = height, width
@@ -58,14 +87,15 @@ class _Chunk:
             common = _intersect(common, self.canvas(v))
         self.common = common
         self.counts, self.zeros, self.union = counts, zeros, union
-        self.scratch: dict[str, torch.Tensor] = {}
+        n_rows, n_cols = self.aligned
+        self.differ: list[Box] = [(0, n_rows, 0, n_cols)] if differ is None else list(differ)
 
     @property
     def inside(self) -> torch.Tensor:
         """[V, 1, Ha, Wa]: 1 on each view's canvas, 0 elsewhere (made when first needed)."""
         if self._inside is None:
             n = len(self.offsets)
-            self._inside = self.work.new_zeros(n, 1, *self.aligned)
+            self._inside = _reused("inside", self.work, (n, 1, *self.aligned)).zero_()
             for v, (r0, r1, c0, c1) in enumerate(map(self.canvas, range(n))):
                 self._inside[v, :, r0:r1, c0:c1] = 1
         return self._inside
@@ -112,9 +142,10 @@ class _Chunk:
         outside U the round wrote it already, inside U it is set here. U becomes the box of
         the new masks (smaller where the image has black rows or columns at its border)."""
         region = self.inner(self.union)
-        on = region[:, : self.channels].sum(dim=1) != 0
-        region[:, self.channels] = on
-        counts = on.flatten(1).sum(dim=1).tolist()
+        # the channels are >= 0, so their sum is 0 where each one is: `_nonzero`'s chain of
+        # adds gives that mask without a reduction across strided channels (4x slower)
+        on = self._nonzero(region)
+        counts = [int(c) for c in on.sum(dim=(1, 2)).tolist()]
         self.counts = [c + a for c, a in zip(counts, added, strict=True)]
         r0, _, c0, _ = self.union
         box = _boxes(on.any(dim=0, keepdim=True))[0]
@@ -161,20 +192,30 @@ class _Chunk:
         added = [0] * len(active)
         grown = NO_BOX
         windows = self._windows(active)
-        holes = [self._holes(box, keep) for kind, box in windows if kind == "holes"]
+        differ: list[Box] = []  # the windows whose new values may differ between views
+        holes = [self._holes(box, keep, differ) for kind, box in windows if kind == "holes"]
         for kind, box in windows:
             if kind != "band":
                 continue
-            values = self._filled(box, "band")
-            if keep is not None or _intersect(box, self.common) != box:
+            values = self._filled(box, "band")  # one view's when all views' are the same
+            masked = keep is not None or _intersect(box, self.common) != box
+            if masked or len(values) > 1:
+                differ.append(box)
+            if masked:
                 inside = self.inside[:, :, box[0] : box[1], box[2] : box[3]]
                 if keep is not None:
                     inside = inside * keep.view(-1, 1, 1, 1)
-                values[:, : self.channels].mul_(inside)
+                if len(values) == len(active):
+                    values[:, : self.channels].mul_(inside)
+                else:  # the shared values, masked by each view's canvas
+                    views = self._scratch("band views", (len(active), *values.shape[1:]))
+                    torch.mul(values[:, : self.channels], inside, out=views[:, : self.channels])
+                    values = views
             on = self._nonzero(values)
-            self.inner(box).copy_(values)
-            for v, count in enumerate(on.sum(dim=(1, 2)).tolist()):
-                added[v] += int(count)
+            self.inner(box).copy_(values)  # the shared values go to every view
+            counts = on.sum(dim=(1, 2)).tolist()
+            for v in range(len(active)):
+                added[v] += int(counts[v if len(counts) > 1 else 0])
             b = _box_of(on.amax(dim=0))
             if b[1]:
                 grown = _union(grown, (box[0] + b[0], box[0] + b[1], box[2] + b[2], box[2] + b[3]))
@@ -183,14 +224,18 @@ class _Chunk:
             if count_holes:
                 for v, count in enumerate(new.sum(dim=(1, 2)).tolist()):
                     added[v] += int(count)
+        self.differ.extend(differ)  # every window read the buffer as the round found it
         return added, grown
 
-    def _holes(self, box: Box, keep):
+    def _holes(self, box: Box, keep, differ: list[Box]):
         """The round in the holes window: new values [V, C + 1, h, w] and the pixels
-        [V, h, w] they add to the mask (those outside a mask, on the canvas, not black)."""
+        [V, h, w] they add to the mask (those outside a mask, on the canvas, not black).
+        `box` goes to `differ` when the new values may differ between views."""
         c = self.channels
         old = self.inner(box)
-        filled = self._filled(box, "holes")
+        filled = self._filled(box, "holes")  # may be one view's, shared (`_filled`)
+        if len(filled) > 1 or keep is not None or _intersect(box, self.common) != box:
+            differ.append(box)
         change = (old[:, c] == 0) & (self.inside[:, 0, box[0] : box[1], box[2] : box[3]] != 0)
         if keep is not None:
             change &= keep.view(-1, 1, 1)
@@ -201,7 +246,10 @@ class _Chunk:
 
     def _filled(self, box: Box, kind: str) -> torch.Tensor:
         """blurred image / blurred mask in window `box`, [V, C + 1, h, w] (channel C is free
-        for the caller), in a scratch buffer of `kind`."""
+        for the caller), in a scratch buffer of `kind`; [1, C + 1, h, w] when the inputs it
+        reads lie outside `differ`, the same bits in every view (so are its outputs: the views
+        of a path are one image moved, which differ only where a window crossed a canvas's
+        edge, and most windows of the first rounds lie far from the edges)."""
         a, b, p, q = box
         hh, ww = b - a, q - p
         c = self.channels
@@ -209,6 +257,15 @@ class _Chunk:
         rows = (max(r0 - a + BEFORE, 0), min(r1 - a + BEFORE, hh + HALO))
         cols = (max(c0 - p + BEFORE, 0), min(c1 - p + BEFORE, ww + HALO))
         x = self.work[:, :, a : a + hh + HALO, p : p + ww + HALO]
+        # buffer row a is aligned row a - BEFORE
+        read = (
+            a - BEFORE + rows[0],
+            a - BEFORE + rows[1],
+            p - BEFORE + cols[0],
+            p - BEFORE + cols[1],
+        )
+        if len(x) > 1 and not any(_area(_intersect(read, d)) for d in self.differ):
+            x = x[:1]
         if hh > ww:  # blurred transposed (see `_blur_into`)
             out = self._scratch(kind, (x.shape[0], c + 1, ww, hh)).transpose(-1, -2)
         else:
@@ -230,12 +287,7 @@ class _Chunk:
 
     def _scratch(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
         """A reusable buffer of `shape` (contents undefined), one per name."""
-        numel = math.prod(shape)
-        buffer = self.scratch.get(name)
-        if buffer is None or buffer.numel() < numel:
-            buffer = self.work.new_empty(max(numel, 1))
-            self.scratch[name] = buffer
-        return buffer[:numel].view(shape)
+        return _reused(name, self.work, shape)
 
 
 def _blur_into(out: torch.Tensor, x: torch.Tensor, rows, cols, scratch) -> None:
@@ -336,8 +388,8 @@ def _aligned(boxes: list[Box]) -> list[tuple[int, int]]:
 
 def _new_buffer(like: torch.Tensor, offsets, channels: int, height: int, width: int):
     span_y, span_x = max(o[0] for o in offsets), max(o[1] for o in offsets)
-    n = len(offsets)
-    return like.new_zeros(n, channels + 1, height + span_y + HALO, width + span_x + HALO)
+    shape = (len(offsets), channels + 1, height + span_y + HALO, width + span_x + HALO)
+    return _reused("work", like, shape).zero_()
 
 
 def inpaint(canvas: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -398,7 +450,8 @@ def inpaint_pasted(
         placed[:, c] = 1
         n = len(part)
         union = (top, top + s_h, left, left + s_w)
-        chunk = _Chunk(work, offsets, height, width, [s_h * s_w] * n, [zeros] * n, union)
+        # every view starts as the same image on the same zeros
+        chunk = _Chunk(work, offsets, height, width, [s_h * s_w] * n, [zeros] * n, union, [])
         chunk.inpaint()
         for i in range(n):
             out[first + i] = chunk.image(i)
