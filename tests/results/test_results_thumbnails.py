@@ -242,3 +242,36 @@ def test_starting_afresh_deletes_the_previous_runs_thumbnails_only(images, tmp_p
     assert left == ["image-000000.npz", "notes.txt"]
     assert foreign.read_text() == "mine"
     assert read_thumbnails(out, 0, sequences(out)[0][1], run_id(out))
+
+
+def test_a_thumbnail_is_a_lanczos_shrink_of_the_view_within_a_level():
+    """The thumbnail of a 224 px view of a photo: PIL's Lanczos after a 2x2 box average
+    (`REDUCING_GAP`), within about one level of 255 of a Lanczos shrink of the whole view,
+    from either layout of the pixels."""
+    from PIL import Image
+
+    from jaggy.data import sample_paths
+    from jaggy.results._thumbnails import shrink, shrink_planes
+
+    for path in sample_paths().values():
+        with Image.open(path) as image:
+            view = np.asarray(image.convert("RGB").resize((224, 224), Image.Resampling.BICUBIC))
+        exact = np.asarray(
+            Image.fromarray(view).resize((64, 64), Image.Resampling.LANCZOS), dtype=float
+        )
+        thumbnail = shrink(view)
+        assert thumbnail.shape == (64, 64, 3) and thumbnail.dtype == np.uint8
+        assert np.array_equal(
+            shrink_planes(np.ascontiguousarray(view.transpose(2, 0, 1))), thumbnail
+        )
+        difference = np.abs(thumbnail - exact)
+        assert difference.mean() < 1.5 and difference.max() <= 32, path
+
+
+def test_file_names_are_those_the_writer_gives():
+    from jaggy.results._thumbnails import _is_file_name
+
+    assert thumbnail_path("run", 7).name == "image-000007.npz"
+    assert _is_file_name("image-000007.npz") and _is_file_name("image-1234567.npz")
+    for name in ("image-7.npz", "image-000007.npz.tmp", ".image-000007.npz", "image-٠٠٠٠٠٧.npz"):
+        assert not _is_file_name(name), name
