@@ -472,3 +472,71 @@ def test_compare_refuses_a_graph_for_a_hooked_remedy_before_any_audit(images, tm
             progress=False,
         )
     assert not (out / "variants").exists(), "refused before any audit"
+
+
+def drive(search: ProbeSearch, seconds_of) -> list[tuple]:
+    """Run the search's steps with `seconds_of(batch, format, graph, call)`; a graph's first
+    batch passes its check at no cost. Returns the configurations in the order they ran."""
+    ran, calls = [], {}
+    steps = search.steps()
+    try:
+        step = next(steps)
+        while True:
+            batch, memory_format, graph, timed = step
+            if graph != "eager" and "checks" not in search.trials[graph]:
+                search.trials[graph]["checks"] = [{"ok": True, "seconds": 0.0}]
+            key = (batch, memory_format, graph)
+            if key not in ran:
+                ran.append(key)
+            calls[key] = calls.get(key, 0) + 1
+            step = steps.send(seconds_of(batch, memory_format, graph, calls[key]))
+    except StopIteration:
+        pass
+    return ran
+
+
+def test_a_clear_onnx_win_skips_the_rest_of_the_eager_search():
+    def twice_as_fast(batch, memory_format, graph, call):
+        return batch * (0.005 if graph == "onnx" else 0.01)
+
+    search = ProbeSearch(
+        [1, 2, 4, 8], ["contiguous", "channels_last"], 4, 10_000, graphs=["eager", "onnx", "frozen"]
+    )
+    search.build_estimates = dict(NO_BUILD)
+    ran = drive(search, twice_as_fast)
+    assert ran[0] == (4, "contiguous", "eager") and ran[1] == (4, "contiguous", "onnx")
+    assert all(graph == "onnx" for _, _, graph in ran[1:]), "no eager batch after the trial"
+    assert search.choice()[2] == "onnx"
+    assert search.eager_search.startswith("stopped after 4/contiguous: the onnx graph ran 2.00x")
+    assert search.trials["frozen"] == {"tried": False, "why": "the onnx graph was tried"}
+
+
+def test_a_close_onnx_graph_lets_the_eager_search_run():
+    def close(batch, memory_format, graph, call):
+        return batch * (0.009 if graph == "onnx" else 0.01)
+
+    search = ProbeSearch(
+        [1, 2, 4, 8], ["contiguous", "channels_last"], 4, 10_000, graphs=["eager", "onnx", "frozen"]
+    )
+    search.build_estimates = dict(NO_BUILD)
+    ran = drive(search, close)
+    assert (4, "channels_last", "eager") in ran and search.eager_search is None
+    assert search.trials["onnx"]["tried"] is True
+
+
+def test_a_graph_trials_rate_is_its_fastest_window_not_its_luckiest_call():
+    """Batch 1 makes 16 calls where batch 8 makes 4: one lucky call of batch 1 (a quiet
+    moment of the machine) must not make it look faster than batch 8."""
+
+    def lucky_small_batch(batch, memory_format, graph, call):
+        per_view = 0.005 if graph == "onnx" else 0.02
+        if graph == "onnx" and batch == 1 and call == 5:
+            return 0.003  # one call ~2x faster than the others
+        return batch * per_view * (1.0 if batch == 8 else 1.1)
+
+    search = ProbeSearch([1, 8], ["contiguous"], 1, 100_000, graphs=["eager", "onnx"])
+    search.build_estimates = dict(NO_BUILD)
+    drive(search, lucky_small_batch)
+    onnx = {p["batch_size"]: p for p in search.results if p["graph"] == "onnx"}
+    assert onnx[1]["timed_calls"] >= 2 * _autotune.GRAPH_WINDOW_VIEWS
+    assert search.choice() == (8, "contiguous", "onnx")

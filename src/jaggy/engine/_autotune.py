@@ -13,13 +13,17 @@ configuration's first call is untimed (it builds kernels/plans for the new shape
 calls follow; the fastest timed call counts, because other processes on the machine can only
 slow a call down. A batch cut short by the end of a chunk runs but is not a measurement.
 
-The graphs are tried last, at the best eager batch size (ONNX Runtime's first, see
-GRAPH_KINDS), each only when the run's remaining views are enough for it to pay for its
-build (see EXPECTED_SPEEDUP): its first batch builds it and checks it against eager on that
-batch, whose rows are the check's eager outputs (refused: the batch is then simply an eager
-one, and the reason is recorded); then timed calls follow (more of them than for an eager
-configuration, GRAPH_MIN_TIMED_*, since the choice weighs their rate against seconds of
-build), and it climbs batch sizes within a budget of its own (GRAPH_MIN_BUDGET_SECONDS). A
+ONNX Runtime's graph is tried right after the first eager configuration (it takes no memory
+format), and when it runs at GRAPH_CLEAR_WIN x that or more, the rest of the eager search is
+skipped (`eager_search` in the record says so); else the eager search runs, then the frozen
+graph, at the best eager batch size and format (only where ONNX Runtime's was not tried or
+was refused, see GRAPH_KINDS). A graph is tried only when the run's remaining views are
+enough for it to pay for its build (see EXPECTED_SPEEDUP): its first batch builds it and
+checks it against eager on that batch, whose rows are the check's eager outputs (refused:
+the batch is then simply an eager one, and the reason is recorded); then timed calls follow
+(more of them than for an eager configuration, GRAPH_MIN_TIMED_*, since the choice weighs
+their rate against seconds of build; its rate is its fastest window of GRAPH_WINDOW_VIEWS
+views), and it climbs batch sizes within a budget of its own (GRAPH_MIN_BUDGET_SECONDS). A
 graph is chosen when it wins with its build counted: the build and the check's graph calls,
 not the check's eager forward, whose rows are kept. The probe's cost (`extra_seconds`)
 includes the build.
@@ -95,11 +99,25 @@ GRAPH_MIN_TIMED_CALLS = 4
 GRAPH_MIN_TIMED_SECONDS = 0.3
 GRAPH_LONG_CALL_SECONDS = 1.0
 GRAPH_MIN_BUDGET_SECONDS = 1.0
+# The eager search after ONNX Runtime's trial (other memory formats, the climb) runs only
+# when the graph's best rate is below this multiple of the eager rate measured so far: the
+# graph ran 1.5-2.7x eager's best configuration in every benchmark on this project's CPU,
+# and the climb and channels-last, though worth less than that, can still gain some.
+GRAPH_CLEAR_WIN = 1.3
+# A graph trial's rate is its fastest window of at least this many views (consecutive timed
+# calls), not its fastest call: a small batch makes many more calls in the same seconds, and
+# the fastest of many calls on a shared machine is faster by chance alone.
+GRAPH_WINDOW_VIEWS = 8
 
 # One forward call to make: (batch size, memory format, graph, timed). The search is sent
 # back the call's seconds, or None when it failed (out of memory, or the graph was refused).
 Step = tuple[int, str, str, bool]
 Config = tuple[int, str, str]  # batch size, memory format, graph
+
+
+def _window_calls(batch_size: int) -> int:
+    """Consecutive calls of `batch_size` views in one window of GRAPH_WINDOW_VIEWS views."""
+    return max(1, -(-GRAPH_WINDOW_VIEWS // batch_size))
 
 
 def probe_budget(run_views: int, rate: float) -> float:
@@ -152,6 +170,7 @@ class ProbeSearch:
         self.trials: dict[str, dict] = {}  # graph -> its trial, for the record
         self.refused: set[str] = set()  # graphs whose check failed: not tried again
         self._trial_started = 0.0  # when the graph trial in progress began
+        self.eager_search: str | None = None  # why the eager search stopped early (record)
 
     @property
     def main_graph(self) -> str:
@@ -223,7 +242,19 @@ class ProbeSearch:
 
     def steps(self) -> Generator[Step, float | None, None]:
         start = self.sizes[self.start]
-        for memory_format in self.formats:  # every format at the starting size first
+        yield from self._rate(start, self.formats[0])
+        if not self.forced and "onnx" in self.graphs[1:]:
+            # ONNX Runtime's graph takes no memory format and climbs batch sizes itself: it
+            # is tried right after the first eager configuration, and when it wins clearly
+            # the rest of the eager search is not run (each eager batch runs at eager speed)
+            yield from self._try_graph("onnx")
+            if self._graph_wins_clearly("onnx"):
+                for graph in self.graphs[1:]:
+                    self.trials.setdefault(
+                        graph, {"tried": False, "why": "the onnx graph was tried"}
+                    )
+                return
+        for memory_format in self.formats[1:]:  # every format at the starting size first
             yield from self._rate(start, memory_format)
         # The most promising format climbs first: a short budget is best spent there.
         ranked = sorted(self.formats, key=lambda f: -self._rate_at(start, f))
@@ -232,11 +263,27 @@ class ProbeSearch:
         if self.forced:
             return
         for graph in self.graphs[1:]:
+            if graph in self.trials:  # tried already
+                continue
             onnx = self.trials.get("onnx", {})
             if graph == "frozen" and onnx.get("tried") and "onnx" not in self.refused:
                 self.trials[graph] = {"tried": False, "why": "the onnx graph was tried"}
                 continue
             yield from self._try_graph(graph)
+
+    def _graph_wins_clearly(self, graph: str) -> bool:
+        """Whether `graph` ran at GRAPH_CLEAR_WIN x the best eager rate or more, paying for
+        its build: the eager search left then would not change the choice (recorded)."""
+        eager, found = self._best(), self._best(graph)
+        if eager is None or found is None or graph in self.refused:
+            return False
+        speedup = self.rates[found] / self.rates[eager]
+        if speedup < GRAPH_CLEAR_WIN or self._graph_saving(eager, found) <= 0:
+            return False
+        self.eager_search = (
+            f"stopped after {eager[0]}/{eager[1]}: the {graph} graph ran {speedup:.2f}x that"
+        )
+        return True
 
     def _rate_at(self, batch_size: int, memory_format: str) -> float:
         return max(
@@ -290,7 +337,7 @@ class ProbeSearch:
         calls, least, long = 2, MIN_TIMED_SECONDS, LONG_CALL_SECONDS
         if graph != "eager" and graph != self.forced:
             calls, least, long = (
-                GRAPH_MIN_TIMED_CALLS,
+                max(GRAPH_MIN_TIMED_CALLS, 2 * _window_calls(batch_size)),  # two windows
                 GRAPH_MIN_TIMED_SECONDS,
                 GRAPH_LONG_CALL_SECONDS,
             )
@@ -309,6 +356,10 @@ class ProbeSearch:
     def _measured(self, key: Config, entry: dict) -> None:
         times = self.timing.pop(key)
         per_call = min(times)
+        if key[2] != "eager" and key[2] != self.forced:  # a graph's trial: see GRAPH_WINDOW_VIEWS
+            calls = _window_calls(key[0])
+            windows = [times[i : i + calls] for i in range(0, len(times) - calls + 1, calls)]
+            per_call = min((sum(w) / len(w) for w in windows), default=sum(times) / len(times))
         self.rates[key] = key[0] / per_call
         self.results.append(
             {
@@ -450,6 +501,8 @@ def _record(search: ProbeSearch, setup: AuditSetup) -> dict:
     }
     if search.trials:
         record["graph_check"] = search.trials  # graph -> its trial
+    if search.eager_search:
+        record["eager_search"] = search.eager_search
     return record
 
 
