@@ -71,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
     )
     print(format_compare_table(result.rows))
+    for row in result.rows:  # its numbers are right, but its speed is eager's
+        if "graph_refused" in row:
+            print(
+                f"{row['variant']}: --graph {config.graph} refused, ran eagerly: {row['graph_refused']}"
+            )
     print(f"\ncompare.json and one run per variant in {result.out}/")
     return 0
 

@@ -18,7 +18,7 @@ import torch
 
 from ..engine import AuditConfig
 from ..engine._device import resolve_device
-from ..engine._graph import check_graph_option
+from ..engine._graph import GRAPH_KINDS, check_graph_option
 from ..engine._runner import execute
 from ..engine._setup import AuditSetup, traced_graph_problem
 from ..errors import ArgumentError, RunMismatchError
@@ -55,7 +55,8 @@ def parse_variant(spec: str) -> Variant:
 class CompareResult:
     """`out` holds compare.json and one audit folder per variant (`variants/<slug>/`); `rows`
     is compare.json's `variants`: per variant its remedies, run folder, params, forward ms per
-    image (and its ratio to the base model) and every protocol's metrics."""
+    image (and its ratio to the base model), every protocol's metrics, the graph its audit ran
+    and, when a `--graph` asked for was refused by its check, why (`graph_refused`)."""
 
     out: Path
     rows: list[dict] = field(default_factory=list)
@@ -163,6 +164,8 @@ def compare_variants(
                 "run": str(Path("variants") / variant.slug),
                 "params": sum(p.numel() for p in loaded[variant.name].module.parameters()),
                 "protocols": result.summary.to_dict()["protocols"],
+                "graph": result.manifest.graph,
+                **_graph_refusal(config.graph, result.manifest),
                 **({"distill": distilled[variant.name]} if variant.name in distilled else {}),
             }
         )
@@ -220,6 +223,17 @@ def _distill_variants(
         )
         loaded[variant.name].module.eval()
     return out
+
+
+def _graph_refusal(asked: str, manifest) -> dict:
+    """{'graph_refused': why} when `--graph frozen/onnx` was asked for but the variant's audit
+    ran eagerly (its graph failed the check against eager): its numbers are still right, but
+    its speed is eager's, which a reader comparing variants must know."""
+    if asked not in GRAPH_KINDS or manifest.graph == asked:
+        return {}
+    check = manifest.graph_check or {}
+    trial = check if "ok" in check else check.get(asked, {})  # fixed batch size, or auto's trials
+    return {"graph_refused": trial.get("reason", "its check against eager failed")}
 
 
 def _has_run(out: str) -> bool:
