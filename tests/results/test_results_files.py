@@ -121,6 +121,31 @@ def test_metrics_parquet_is_the_metrics_of_the_predictions(run):
         )
 
 
+def test_metrics_blocks_are_written_in_few_row_groups_rows_unchanged(run, tmp_path, monkeypatch):
+    """Blocks (per protocol key and batch) are gathered into row groups of ROW_GROUP_ROWS or
+    more rows, in order: the same rows as one block per row group."""
+    from jaggy.metrics._summary import metrics_blocks
+    from jaggy.results import _metrics_table
+
+    blocks = list(metrics_blocks(run.predictions, seed=0, consistency_k=10))
+    assert len(blocks) >= 4 and all(b.num_rows < 5 for b in blocks)
+    monkeypatch.setattr(_metrics_table, "ROW_GROUP_ROWS", 5)
+    path = tmp_path / "metrics.parquet"
+    rows = _metrics_table.write_metrics(path, iter(blocks), list_metrics())
+    assert rows == sum(b.num_rows for b in blocks)
+    groups = [
+        pq.ParquetFile(path).metadata.row_group(i).num_rows
+        for i in range(pq.ParquetFile(path).num_row_groups)
+    ]
+    assert len(groups) < len(blocks) and all(n >= 5 for n in groups[:-1])
+    written, stored = pq.read_table(path), read_metrics(run.out)
+    assert written.schema.equals(stored.schema, check_metadata=True)
+    for name in stored.schema.names:  # NaN (undefined) equals NaN here
+        np.testing.assert_array_equal(
+            written.column(name).to_numpy(), stored.column(name).to_numpy(), err_msg=name
+        )
+
+
 def test_records_are_typed_and_round_trip(run):
     summary = read_summary(run.out)
     assert isinstance(summary, Summary)

@@ -71,6 +71,11 @@ def metrics_block(seq: PredictionSequences, values: dict[str, np.ndarray]) -> pa
     return pa.table(columns, schema=metrics_schema(values))
 
 
+# Rows per row group of metrics.parquet: one per block would make a run of a few images write
+# and read dozens of row groups (their metadata costs more than their rows).
+ROW_GROUP_ROWS = 65536
+
+
 def write_metrics(
     path: str | Path, blocks: Iterable[pa.Table], metric_names: list[str], *, hint=RESUME_HINT
 ) -> int:
@@ -81,10 +86,16 @@ def write_metrics(
     def write(tmp: str) -> None:
         nonlocal rows
         with pq.ParquetWriter(tmp, schema) as writer:
+            held: list[pa.Table] = []  # blocks come per protocol key and batch: a few rows each
             for block in blocks:
                 if block.num_rows:
-                    writer.write_table(block.cast(schema))
+                    held.append(block.cast(schema))
                     rows += block.num_rows
+                    if sum(b.num_rows for b in held) >= ROW_GROUP_ROWS:
+                        writer.write_table(pa.concat_tables(held))
+                        held.clear()
+            if held:
+                writer.write_table(pa.concat_tables(held))
 
     atomic_write(path, write, hint=hint)
     return rows
