@@ -4,6 +4,7 @@ the same bytes as one drawn where it is called."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -17,15 +18,36 @@ def _square_and_pid(i: int) -> tuple[int, int]:
     return i * i, os.getpid()
 
 
+def _slow_square_and_pid(i: int, log=None) -> tuple[int, int]:
+    time.sleep(0.2)
+    if log is not None:
+        with open(log, "a") as file:  # one line per call made, whichever process made it
+            file.write(f"{i}\n")
+    return _square_and_pid(i)
+
+
 @pytest.mark.parametrize("workers", [1, 2, None])
 def test_results_come_back_in_call_order(workers):
-    calls = [lambda i=i: _square_and_pid(i) for i in range(9)]
+    calls = [lambda i=i: _slow_square_and_pid(i) for i in range(9)]
     results = run_calls(calls, workers)
     assert [r[0] for r in results] == [i * i for i in range(9)]
     if workers == 1:
         assert {r[1] for r in results} == {os.getpid()}  # no processes asked for: none used
     elif worker_count(9) > 1:
-        assert os.getpid() not in {r[1] for r in results}  # drawn in the workers
+        assert {r[1] for r in results} - {os.getpid()}  # workers made some
+
+
+def test_the_caller_makes_the_calls_no_worker_has_started_each_once(tmp_path):
+    if worker_count(2) < 2:
+        pytest.skip("one core or no fork here: the calls run in this process")
+    log = tmp_path / "made.txt"
+    pending = start_calls([lambda i=i: _slow_square_and_pid(i, log) for i in range(8)], 2)
+    results = pending.results()  # at once: the workers have barely started
+    assert [r[0] for r in results] == [i * i for i in range(8)]
+    made_here = [i for i, r in enumerate(results) if r[1] == os.getpid()]
+    assert made_here and made_here == list(range(made_here[0], 8))  # the tail, from the back
+    assert len(made_here) < 8  # and the workers the front
+    assert sorted(int(line) for line in log.read_text().split()) == list(range(8))
 
 
 def test_calls_started_first_keep_their_own_results_while_others_run():
@@ -78,7 +100,9 @@ def test_workers_use_torch_after_the_parent_ran_it_on_several_threads(monkeypatc
     try:
         torch.ones(64, 1024, 1024).mul(2).sum()  # the parent's OpenMP threads are started
         monkeypatch.setattr(_parallel, "CALL_TIMEOUT_S", 60.0)
-        results = run_calls([_torch_sum_and_pid, _torch_sum_and_pid], 2)
+        pending = start_calls([_torch_sum_and_pid, _torch_sum_and_pid], 2)
+        time.sleep(0.5)  # the workers start both calls before this process could take one
+        results = pending.results()
     finally:
         torch.set_num_threads(before)
     assert [r[0] for r in results] == [2.0 * 64 * 1024 * 1024] * 2

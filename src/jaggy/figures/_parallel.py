@@ -9,6 +9,11 @@ cannot be forked (Windows, macOS, a single core) the same calls run one after an
 A forked worker runs torch on one thread: the OpenMP pool of a process that has run torch on
 several threads (the audit's forward) does not survive a fork, and a worker that used it would
 wait forever. Should a worker still hang or die, the calls not returned run here instead.
+
+The caller works too once it asks for the results: it makes the calls that no worker has
+started yet, from the last one back, while the workers go on from the front (each call is
+claimed once, in memory shared with the workers). Work that the caller started early and
+then waits for ends sooner, without a worker to spare for that tail.
 """
 
 from __future__ import annotations
@@ -24,7 +29,14 @@ CALL_TIMEOUT_S = 300.0  # a result not back this long after the previous one: do
 
 # What forked workers run, by pool (set just before forking): a pool that draws while the
 # caller goes on (`start_calls`) keeps its calls apart from those of a pool forked later.
-_CALLS: dict[int, Sequence[Callable[[], Any]]] = {}
+# With the calls, who has claimed each one (shared with the workers): 0 nobody yet, 1 a
+# worker, 2 the caller.
+_CALLS: dict[int, tuple[Sequence[Callable[[], Any]], Any]] = {}
+_BY_WORKER, _BY_CALLER = 1, 2
+
+
+class _MadeByCaller:
+    """What a worker returns for a call that the caller claimed first."""
 
 
 def worker_count(calls: int) -> int:
@@ -48,7 +60,18 @@ def _start_worker() -> None:
 
 def _run(task: tuple[int, int]) -> Any:
     pool, index = task
-    return _CALLS[pool][index]()
+    calls, claims = _CALLS[pool]
+    if not _claim(claims, index, _BY_WORKER):
+        return _MadeByCaller()
+    return calls[index]()
+
+
+def _claim(claims, index: int, by: int) -> bool:
+    with claims.get_lock():
+        if claims[index]:
+            return False
+        claims[index] = by
+        return True
 
 
 class PendingCalls:
@@ -62,11 +85,11 @@ class PendingCalls:
         self._token = id(self)
         if workers <= 1:
             return
-        _CALLS[self._token] = calls
+        context = multiprocessing.get_context("fork")
+        self._claims = context.Array("b", len(calls))
+        _CALLS[self._token] = (calls, self._claims)
         try:
-            self._pool = multiprocessing.get_context("fork").Pool(
-                workers, initializer=_start_worker
-            )
+            self._pool = context.Pool(workers, initializer=_start_worker)
         except OSError:  # no processes left to start: the calls are made in results()
             del _CALLS[self._token]
             return
@@ -76,17 +99,24 @@ class PendingCalls:
     def results(self) -> list[Any]:
         """The results, in the order of the calls. An exception in a call is raised here."""
         results: list[Any] = []
+        made: dict[int, Any] = {}  # by this process
         if self._pool is not None:
             try:
                 with self._pool:
-                    for _ in self.calls:
-                        results.append(self._returned.next(timeout=CALL_TIMEOUT_S))
+                    for index in reversed(range(len(self.calls))):  # the workers' tail
+                        if not _claim(self._claims, index, _BY_CALLER):
+                            break  # this one and those before it are the workers'
+                        made[index] = self.calls[index]()
+                    for index in range(len(self.calls)):
+                        result = self._returned.next(timeout=CALL_TIMEOUT_S)
+                        results.append(made[index] if index in made else result)
             except multiprocessing.TimeoutError:
                 self._pool.terminate()
             finally:
                 self._pool = None
                 _CALLS.pop(self._token, None)
-        return results + [call() for call in self.calls[len(results) :]]
+        rest = range(len(results), len(self.calls))
+        return results + [made[i] if i in made else self.calls[i]() for i in rest]
 
 
 def start_calls(calls: Sequence[Callable[[], Any]], workers: int | None = None) -> PendingCalls:
