@@ -305,7 +305,7 @@ def check_fixed_graph(setup: AuditSetup, batch_size: int, memory_format: str, ki
     forward = _make_forward(setup, memory_format)
     try:
         with engine_threads(setup.device):
-            check = forward.check_graph(views[:batch_size], kind)
+            check, _ = forward.check_graph(views[:batch_size], kind)
     finally:
         forward.close()
     check["on"] = source
@@ -898,14 +898,15 @@ class _Batcher:
             take = min(self.batch_size, total - start)
             probing = self.probe is not None and not self.script
             self.forward.time_outputs = probing
-            checking = 0.0
+            checking, known = 0.0, None
             if probing and self.check_graph:
-                checking = self._check_graph(batch[start : start + take])
+                checking, known = self._check_graph(batch[start : start + take])
             try:
                 self.forward.run(
                     batch[start : start + take],
                     take_segments(segments, start, take),
                     self.rows,
+                    outputs=known,
                 )
             except RuntimeError as exc:
                 if not is_out_of_memory(exc):
@@ -926,15 +927,15 @@ class _Batcher:
             start += take
             self.configure()
 
-    def _check_graph(self, views: torch.Tensor) -> float:
+    def _check_graph(self, views: torch.Tensor) -> tuple[float, torch.Tensor]:
         """Check the probe's graph on the batch about to run, whose rows are the check's
         eager outputs; the next batches run through the graph when the check passes, else
         eagerly (the probe records why). Returns the check's seconds (the graph's build
-        and its eager forward included), part of what the batch cost."""
+        and its eager forward included), part of what the batch cost, and those outputs."""
         kind, self.check_graph = self.check_graph, None
-        check = self.forward.check_graph(views, kind, keep=True)
+        check, eager = self.forward.check_graph(views, kind)
         self.probe.graph_checked(check)
-        return check["seconds"]
+        return check["seconds"], eager
 
     def _observe(self, take: int, seconds: float | None) -> None:
         self.probe.observe(self.chunk, take, seconds, self.forward.graph)
