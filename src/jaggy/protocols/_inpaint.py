@@ -173,6 +173,8 @@ class _Chunk:
             for v in range(len(active))
             if active[v] and self.counts[v] < _area(_intersect(self.union, self.canvas(v)))
         ]
+        if holes and self._same(self.union):
+            holes = holes[:1]  # every view holds the same bits in U, on its canvas
         if holes:  # U holds canvas pixels outside some mask
             region = self.inner(self.union)
             inside = self.inside[:, :, r0:r1, c0:c1]
@@ -220,10 +222,11 @@ class _Chunk:
             if b[1]:
                 grown = _union(grown, (box[0] + b[0], box[0] + b[1], box[2] + b[2], box[2] + b[3]))
         for box, values, new in holes:
-            self.inner(box).copy_(values)
+            self.inner(box).copy_(values)  # shared values go to every view
             if count_holes:
-                for v, count in enumerate(new.sum(dim=(1, 2)).tolist()):
-                    added[v] += int(count)
+                counts = new.sum(dim=(1, 2)).tolist()
+                for v in range(len(active)):
+                    added[v] += int(counts[v if len(counts) > 1 else 0])
         self.differ.extend(differ)  # every window read the buffer as the round found it
         return added, grown
 
@@ -236,9 +239,13 @@ class _Chunk:
         filled = self._filled(box, "holes")  # may be one view's, shared (`_filled`)
         if len(filled) > 1 or keep is not None or _intersect(box, self.common) != box:
             differ.append(box)
-        change = (old[:, c] == 0) & (self.inside[:, 0, box[0] : box[1], box[2] : box[3]] != 0)
-        if keep is not None:
-            change &= keep.view(-1, 1, 1)
+            change = old[:, c] == 0
+            change &= self.inside[:, 0, box[0] : box[1], box[2] : box[3]] != 0
+            if keep is not None:
+                change &= keep.view(-1, 1, 1)
+        else:  # every view holds the same bits in the box (inside U), all on its canvas
+            old = old[:1]
+            change = old[:, c] == 0
         # mask * image + (1 - mask) * filled with a 0/1 mask: image where 1, filled where 0
         values = torch.where(change[:, None], filled, old)
         on = self._nonzero(values)
@@ -284,6 +291,12 @@ class _Chunk:
         for k in range(1, c):
             on.add_(values[:, k])
         return on.ne_(0)
+
+    def _same(self, box: Box) -> bool:
+        """Whether every view holds the same bits in `box` (aligned), all on its canvas."""
+        return _intersect(box, self.common) == box and not any(
+            _area(_intersect(box, d)) for d in self.differ
+        )
 
     def _scratch(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
         """A reusable buffer of `shape` (contents undefined), one per name."""
