@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,19 +78,35 @@ def demo_job(
     from ..report._curve_pngs import start_shift_curve_pngs
 
     resume = RunStore(config.out).read_run() is not None
+    started: list = []  # the PNGs being drawn
+
+    def draw_figures(out: Path) -> None:
+        # In worker processes, from the whole predictions.parquet, while this process
+        # computes the metrics and writes the report.
+        started.append(start_shift_curve_pngs(out, out / "figures", imagenet_class_names()))
+
+    def draw_figures_early(out: Path) -> None:
+        with contextlib.suppress(Exception):  # the audit still finishes: tried again after it
+            draw_figures(out)
+
     try:
-        result = run_audit(config, resume=resume, progress=progress, loaded=loaded)
+        result = run_audit(
+            config, resume=resume, progress=progress, loaded=loaded, on_merged=draw_figures_early
+        )
     except RunMismatchError as exc:
         raise ArgumentError(
             f"'{config.out}' holds a demo made with other settings; delete it "
             "or choose another --out"
         ) from exc
-    # The PNGs are drawn in worker processes while this one writes the report.
-    figures = start_shift_curve_pngs(
-        result.out, Path(config.out) / "figures", imagenet_class_names()
-    )
+    except BaseException:
+        for figures in started:  # no worker outlives a failed audit
+            with contextlib.suppress(Exception):
+                figures.wait()
+        raise
+    if not started:
+        draw_figures(result.out)
     try:
         report = write_report([result.out], result.out / "report.html")
     finally:
-        drawn = figures.wait()
+        drawn = started[0].wait()
     return DemoOutputs(result, drawn, report)

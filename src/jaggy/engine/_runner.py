@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,17 +106,26 @@ def run_audit(
     resume: bool = False,
     progress: bool = True,
     loaded: LoadedModel | None = None,
+    on_merged: Callable[[Path], object] | None = None,
 ) -> AuditResult:
     """Run (or resume) an audit; returns the summary and manifest (on rank 0).
 
     Under torchrun every rank calls this with the same config: each computes its share of the
-    chunks, rank 0 merges them and writes summary.json and manifest.json.
+    chunks, rank 0 merges them and writes summary.json and manifest.json. `on_merged(out)` is
+    called on rank 0 once predictions.parquet is whole, before the metrics are computed (the
+    demo starts drawing its figures from it there).
     """
     setup = AuditSetup(config, loaded)
-    return execute(setup, resume=resume, progress=progress)
+    return execute(setup, resume=resume, progress=progress, on_merged=on_merged)
 
 
-def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -> AuditResult:
+def execute(
+    setup: AuditSetup,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_merged: Callable[[Path], object] | None = None,
+) -> AuditResult:
     """Compute the chunks of `setup` that are not done yet, then merge and summarise."""
     config, ranks = setup.config, setup.ranks
     started = time.perf_counter()
@@ -186,7 +196,7 @@ def execute(setup: AuditSetup, *, resume: bool = False, progress: bool = True) -
         compute_seconds = time.perf_counter() - compute_started
         if not ranks.is_main:
             return AuditResult(store.out, None, None, ranks.rank)
-        return _finish(setup, store, record, reports, started, compute_seconds)
+        return _finish(setup, store, record, reports, started, compute_seconds, on_merged)
     finally:
         store.unlock()
         torch.set_num_threads(threads_before)
@@ -392,6 +402,7 @@ def _finish(
     reports: list[dict],
     started: float,
     compute_seconds: float,
+    on_merged: Callable[[Path], object] | None = None,
 ) -> AuditResult:
     """Rank 0, once every rank is done: merge the chunks, write the per-image metrics, the
     summary (bootstrap over them) and the manifest."""
@@ -400,6 +411,8 @@ def _finish(
     infos = store.merge(setup.n_chunks)
     store.merge_features(setup.n_chunks)
     merge_seconds = time.perf_counter() - merge_started
+    if on_merged is not None:
+        on_merged(store.out)
     metrics_started = time.perf_counter()
     blocks = metrics_blocks(
         store.predictions,
