@@ -2,10 +2,12 @@
 same forward, split into the forward's time and the engine's, per view.
 
 Usage: python benchmarks/engine_overhead.py [--images 24] [--rounds 3] [--batch-size 4]
-       [--memory-format channels_last] [--graph eager --graph frozen] [--no-batches]
+       [--memory-format channels_last] [--graph eager --graph frozen] [--no-batches] [--demo]
 
 Every round runs, interleaved (the order rotated each round):
-- the audit (crop + black@140, 10 views each, real photos) at the fixed batch size, memory
+- the audit (crop + black@140, 10 views each, real photos; with --demo, the demo's protocols
+  on the sample photos: study_crop, study_black, crop, black and inpaint at 172/140/117, scale,
+  580 views, whose inpaint views are the most view-making work) at the fixed batch size, memory
   format and graph, with every call of the model timed inside it (`Forward.outputs`), so its
   wall time splits into forward milliseconds per view and the engine's (everything else:
   decoding, views, rows, files, summary);
@@ -32,6 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _bench import Bench, load_average, median, photo_folder, setup  # noqa: E402
 
+from jaggy.cli.demo import DEMO_PROTOCOLS, DEMO_SIZES
 from jaggy.engine import AuditConfig
 from jaggy.engine._forward import TORCH_MEMORY_FORMATS, Forward
 from jaggy.engine._graph import ModelGraphs
@@ -56,9 +59,9 @@ class ForwardClock:
     def __enter__(self):
         clock, original = self, self._original
 
-        def timed(forward, views):
+        def timed(forward, views, given=None):
             started, cpu = time.perf_counter(), time.thread_time()
-            out = original(forward, views)
+            out = original(forward, views, given)
             clock.seconds += time.perf_counter() - started
             clock.cpu += time.thread_time() - cpu
             clock.calls += 1
@@ -94,12 +97,14 @@ def audit_once(
             return audit_once(bench, folder, args, graph, count)
     count[0] += 1
     out = bench.work / f"audit{count[0]}"
+    if args.demo:
+        data = {"samples": True, "protocols": list(DEMO_PROTOCOLS), "sizes": list(DEMO_SIZES)}
+    else:
+        data = {"data": str(folder), "protocols": PROTOCOLS, "sizes": [SIZE]}
     config = AuditConfig(
         model=bench.model,
-        data=str(folder),
-        protocols=PROTOCOLS,
+        **data,
         steps=STEPS,
-        sizes=[SIZE],
         batch_size=args.batch_size,
         memory_format=layout(graph, args.memory_format),
         graph=graph,
@@ -200,13 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-calls", type=int, default=30)
     parser.add_argument("--no-batches", action="store_true")
     parser.add_argument(
+        "--demo", action="store_true", help="the demo's protocols on the sample photos"
+    )
+    parser.add_argument(
         "--inline",
         action="store_true",
         help="also run the audit with decoding and thumbnails inline (the previous engine)",
     )
     args = parser.parse_args(argv)
     with setup(args.model, "cpu", "engine-overhead", batch_size=args.batch_size) as bench:
-        folder = photo_folder(bench.work / "photos", args.images)
+        folder = None if args.demo else photo_folder(bench.work / "photos", args.images)
         count = [0]
         for graph in args.graph or ["eager", "frozen", "onnx"]:
             measure_graph(bench, folder, args, graph, count)
@@ -217,7 +225,7 @@ def measure_graph(bench: Bench, folder: Path, args, graph: str, count: list[int]
     """The interleaved rounds of one graph, printed."""
     fmt = layout(graph, args.memory_format)
     forward = graph_of(bench, graph, fmt)
-    audit_once(bench, folder, args, graph, count)  # warm: first forward of each shape
+    warm = audit_once(bench, folder, args, graph, count)  # first forward of each shape
     audits, bares, inlines = [], [], []
     for r in range(args.rounds):
         steps = [
@@ -226,7 +234,7 @@ def measure_graph(bench: Bench, folder: Path, args, graph: str, count: list[int]
                 bare_once(
                     forward,
                     args.batch_size,
-                    audits[-1]["views"] if audits else args.images * 20,
+                    warm["views"],
                     bench.side,
                     fmt,
                 )
@@ -239,9 +247,8 @@ def measure_graph(bench: Bench, folder: Path, args, graph: str, count: list[int]
         shift = r % len(steps)
         for step in steps[shift:] + steps[:shift]:
             step()
-    print(
-        f"\n{args.batch_size}/{fmt}/{graph}, {args.images} photos (load average {load_average()}):"
-    )
+    what = "the demo's protocols, sample photos" if args.demo else f"{args.images} photos"
+    print(f"\n{args.batch_size}/{fmt}/{graph}, {what} (load average {load_average()}):")
     for name, runs in (("audit", audits), ("inline audit", inlines)):
         if not runs:
             continue
