@@ -504,16 +504,17 @@ def test_a_clear_onnx_win_skips_the_rest_of_the_eager_search():
     )
     search.build_estimates = dict(NO_BUILD)
     ran = drive(search, twice_as_fast)
-    assert ran[0] == (4, "contiguous", "eager") and ran[1] == (4, "contiguous", "onnx")
+    # one eager configuration, at the smallest batch, then the graph climbs from there
+    assert ran[0] == (1, "contiguous", "eager") and ran[1] == (1, "contiguous", "onnx")
     assert all(graph == "onnx" for _, _, graph in ran[1:]), "no eager batch after the trial"
     assert search.choice()[2] == "onnx"
-    assert search.eager_search.startswith("stopped after 4/contiguous: the onnx graph ran 2.00x")
+    assert search.eager_search.startswith("stopped after 1/contiguous: the onnx graph ran 2.00x")
     assert search.trials["frozen"] == {"tried": False, "why": "the onnx graph was tried"}
 
 
 def test_a_close_onnx_graph_lets_the_eager_search_run():
     def close(batch, memory_format, graph, call):
-        return batch * (0.009 if graph == "onnx" else 0.01)
+        return batch * (0.0075 if graph == "onnx" else 0.01)  # 1.33x: below GRAPH_CLEAR_WIN
 
     search = ProbeSearch(
         [1, 2, 4, 8], ["contiguous", "channels_last"], 4, 10_000, graphs=["eager", "onnx", "frozen"]

@@ -13,9 +13,9 @@ configuration's first call is untimed (it builds kernels/plans for the new shape
 calls follow; the fastest timed call counts, because other processes on the machine can only
 slow a call down. A batch cut short by the end of a chunk runs but is not a measurement.
 
-ONNX Runtime's graph is tried right after the first eager configuration (it takes no memory
-format), and when it runs at GRAPH_CLEAR_WIN x that or more, the rest of the eager search is
-skipped (`eager_search` in the record says so); else the eager search runs, then the frozen
+ONNX Runtime's graph is tried right after one eager configuration at the smallest batch (it
+takes no memory format), and when it runs at GRAPH_CLEAR_WIN x that or more, the rest of the
+eager search is skipped (`eager_search` in the record says so); else the eager search runs, then the frozen
 graph, at the best eager batch size and format (only where ONNX Runtime's was not tried or
 was refused, see GRAPH_KINDS). A graph is tried only when the run's remaining views are
 enough for it to pay for its build (see EXPECTED_SPEEDUP): its first batch builds it and
@@ -100,10 +100,12 @@ GRAPH_MIN_TIMED_SECONDS = 0.3
 GRAPH_LONG_CALL_SECONDS = 1.0
 GRAPH_MIN_BUDGET_SECONDS = 1.0
 # The eager search after ONNX Runtime's trial (other memory formats, the climb) runs only
-# when the graph's best rate is below this multiple of the eager rate measured so far: the
-# graph ran 1.5-2.7x eager's best configuration in every benchmark on this project's CPU,
-# and the climb and channels-last, though worth less than that, can still gain some.
-GRAPH_CLEAR_WIN = 1.3
+# when the graph's best rate is below this multiple of the eager rate measured before it (at
+# the smallest batch). Bare loops of lite0 on this project's quiet 2-core CPU: the graph
+# 64 views/s at batch 1, eager's best configuration 34 and its batch of one 22-36; the graph
+# ran 1.5-2.7x eager's best in every benchmark here. At worst, a skipped eager climb could
+# have found a few percent more than the graph.
+GRAPH_CLEAR_WIN = 1.5
 # A graph trial's rate is its fastest window of at least this many views (consecutive timed
 # calls), not its fastest call: a small batch makes many more calls in the same seconds, and
 # the fastest of many calls on a shared machine is faster by chance alone.
@@ -242,11 +244,13 @@ class ProbeSearch:
 
     def steps(self) -> Generator[Step, float | None, None]:
         start = self.sizes[self.start]
-        yield from self._rate(start, self.formats[0])
         if not self.forced and "onnx" in self.graphs[1:]:
             # ONNX Runtime's graph takes no memory format and climbs batch sizes itself: it
-            # is tried right after the first eager configuration, and when it wins clearly
-            # the rest of the eager search is not run (each eager batch runs at eager speed)
+            # is tried right after one eager configuration, at the smallest batch (its
+            # views run at eager speed, which under load was 10-25x slower than the graph
+            # here; the graph's best batch was 1-4 on this CPU), and when it wins clearly
+            # the rest of the eager search is not run
+            yield from self._rate(self.sizes[0], self.formats[0])
             yield from self._try_graph("onnx")
             if self._graph_wins_clearly("onnx"):
                 for graph in self.graphs[1:]:
@@ -254,7 +258,7 @@ class ProbeSearch:
                         graph, {"tried": False, "why": "the onnx graph was tried"}
                     )
                 return
-        for memory_format in self.formats[1:]:  # every format at the starting size first
+        for memory_format in self.formats:  # every format at the starting size first
             yield from self._rate(start, memory_format)
         # The most promising format climbs first: a short budget is best spent there.
         ranked = sorted(self.formats, key=lambda f: -self._rate_at(start, f))
