@@ -16,8 +16,10 @@ Each process first imports what the demo's process already holds (jaggy, torch, 
 timm through the class names) so that only the two steps are timed, and writes its own output
 folder (nothing is reused between processes). Printed: seconds per step and per figure, the
 ratios old / new of each round and their median (the seconds the audit spent writing
-thumbnails/ added to this version's), the page sizes, whether every process of one version
-wrote the same bytes, and the load average.
+thumbnails/ added to this version's where `--old` has no thumbnails/ to read and re-makes
+them), the page sizes, whether every process of one version wrote the same bytes, whether
+both versions did (else whether the page and the PNGs' pixels are the same), and the load
+average.
 
     .venv/bin/python benchmarks/report.py [--rounds 3] [--old 760ccaf] [--run DEMO_FOLDER]
 """
@@ -135,6 +137,17 @@ def outputs(result: dict) -> tuple[bytes, ...]:
     return (Path(result["html"]).read_bytes(), *(Path(p).read_bytes() for p in result["png_paths"]))
 
 
+def png_pixels(result: dict) -> list[bytes]:
+    """The PNGs' pixels as RGBA (the same picture saved another way compares equal)."""
+    from PIL import Image
+
+    pixels = []
+    for path in result["png_paths"]:
+        with Image.open(path) as image:
+            pixels.append(image.convert("RGBA").tobytes())
+    return pixels
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -178,9 +191,18 @@ def main() -> None:
                 f"{first['html_bytes'] / 1e6:.2f} MB; same bytes every round: {same}"
             )
         if "old" in results:
-            same = outputs(results["new"][0]) == outputs(results["old"][0])
+            new, old = results["new"][0], results["old"][0]
+            same = outputs(new) == outputs(old)
             print(f"this version wrote the same page and PNGs as --old: {same}")
-            moved = audit_thumbnails or 0.0  # counted against this version
+            if not same:
+                page = Path(new["html"]).read_bytes() == Path(old["html"]).read_bytes()
+                print(
+                    f"  the same page: {page}; the PNGs' pixels the same: "
+                    f"{png_pixels(new) == png_pixels(old)}"
+                )
+            # Counted against this version, unless --old read the same stored thumbnails.
+            old_reads_them = (versions["old"][0] / "jaggy" / "results" / "_thumbnails.py").is_file()
+            moved = 0.0 if old_reads_them else audit_thumbnails or 0.0
             for name in ("new", "new-1p"):
                 ratios = [
                     (o["pngs_s"] + o["report_s"]) / (n["pngs_s"] + n["report_s"] + moved)
