@@ -391,12 +391,14 @@ class Forward:
             self.last_seconds = time.perf_counter() - started
         if self._group and self._group[0].rows is not rows:
             self._make_rows()
-        self._group.append(_Computed(logits, features, segments, rows, len(views)))
+        computed = _Computed(logits, features, segments, rows, len(views))
+        self._group.append(computed)
         if sum(c.views for c in self._group) >= self.row_group_views:
             try:
                 self._make_rows()
             except BaseException:
-                self._group.pop()  # as if this batch had not run
+                if self._group and self._group[-1] is computed:
+                    self._group.pop()  # as if this batch had not run
                 raise
         self._submitted_key = key
 
