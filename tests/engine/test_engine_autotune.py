@@ -536,3 +536,22 @@ def test_out_of_memory_during_the_probe_reruns_the_views_without_back_off(images
     keys = [(r["image_id"], r["protocol"], r["view"]) for r in rows(auto.out).to_pylist()]
     assert len(set(keys)) == len(keys)  # the views of a failed batch ran once, in order
     assert keys == sorted(keys, key=lambda k: (k[0], k[1] != "crop", k[2]))
+
+
+def test_a_fixed_runs_check_views_are_the_pools_first_made_alone(images, tmp_path, monkeypatch):
+    from jaggy.engine._autotune import probe_views
+
+    setup = AuditSetup(config(images, tmp_path / "x", protocols=["crop", "black", "mean"]))
+    pool, source = probe_views(setup)
+    made = []
+    for protocol in setup.protocols:
+        original = protocol.make_views
+
+        def counted(source, indices, original=original):
+            made.append(len(indices))
+            return original(source, indices)
+
+        monkeypatch.setattr(protocol, "make_views", counted)
+    first, first_source = probe_views(setup, limit=5)
+    assert first_source == source and torch.equal(first, pool[:5])
+    assert sum(made) == 5 < len(pool), "only the views the check needs are made"

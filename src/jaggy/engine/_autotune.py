@@ -734,24 +734,31 @@ def free_cached_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def probe_views(setup: AuditSetup, max_tries: int = 8) -> tuple[torch.Tensor, str]:
+def probe_views(
+    setup: AuditSetup, max_tries: int = 8, limit: int = POOL_VIEWS
+) -> tuple[torch.Tensor, str]:
     """Up to POOL_VIEWS real views (normalised, on the device) of the first readable image,
     taken from every protocol in turn; random views when none of the first `max_tries`
-    images can be read (the probe only needs the shapes then)."""
+    images can be read (the probe only needs the shapes then). `limit`: only the first that
+    many of them are made (a fixed run's graph check needs one batch; inpaint views cost)."""
     prep = setup.loaded.preprocessing
     dataset = setup.dataset(setup.items[:max_tries])
     r = prep.input_size
+    limit = max(1, min(limit, POOL_VIEWS))
     for i in range(len(dataset)):
         decoded = dataset[i]
         if decoded.error is not None:
             continue
         per_protocol = max(1, POOL_VIEWS // len(setup.protocols))
-        views = []
+        views, made = [], 0
         for protocol in setup.protocols:
             source = prep.normalize(decoded.sources[protocol.source().key].to(setup.device))
-            take = min(len(protocol.view_params_for(source)), per_protocol)
+            take = min(len(protocol.view_params_for(source)), per_protocol, limit - made)
             views.append(protocol.make_views(source, range(take)))
-        return torch.cat(views)[:POOL_VIEWS], decoded.item.image_id
+            made += take
+            if made >= limit:
+                break
+        return torch.cat(views)[:limit], decoded.item.image_id
     generator = torch.Generator().manual_seed(0)
     pool = torch.randn(POOL_VIEWS, 3, r, r, generator=generator).to(setup.device)
-    return pool, "random (none of the first images could be read)"
+    return pool[:limit], "random (none of the first images could be read)"

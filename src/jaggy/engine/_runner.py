@@ -311,7 +311,7 @@ def check_fixed_graph(setup: AuditSetup, batch_size: int, memory_format: str, ki
     graph is built and checked against eager on the first readable image's real views (a
     batch of the run's size). Returns the run's graph and the check's record (with the
     reason when it stays eager)."""
-    views, source = probe_views(setup)
+    views, source = probe_views(setup, limit=batch_size)
     forward = _make_forward(setup, memory_format)
     try:
         with engine_threads(setup.device):
