@@ -15,9 +15,9 @@ slow a call down. A batch cut short by the end of a chunk runs but is not a meas
 
 ONNX Runtime's graph is tried right after one eager configuration at the smallest batch (it
 takes no memory format), and when it runs at GRAPH_CLEAR_WIN x that or more, the rest of the
-eager search is skipped (`eager_search` in the record says so); else the eager search runs, then the frozen
-graph, at the best eager batch size and format (only where ONNX Runtime's was not tried or
-was refused, see GRAPH_KINDS). A graph is tried only when the run's remaining views are
+eager search is skipped (`eager_search` in the record says so); else the eager search runs,
+then the frozen graph, at the best eager batch size and format (only where ONNX Runtime's
+was not tried or was refused, see GRAPH_KINDS). A graph is tried only when the run's remaining views are
 enough for it to pay for its build (see EXPECTED_SPEEDUP): its first batch builds it and
 checks it against eager on that batch, whose rows are the check's eager outputs (refused:
 the batch is then simply an eager one, and the reason is recorded); then timed calls follow
