@@ -87,13 +87,15 @@ def write_metrics(
         nonlocal rows
         with pq.ParquetWriter(tmp, schema) as writer:
             held: list[pa.Table] = []  # blocks come per protocol key and batch: a few rows each
+            held_rows = 0
             for block in blocks:
                 if block.num_rows:
                     held.append(block.cast(schema))
                     rows += block.num_rows
-                    if sum(b.num_rows for b in held) >= ROW_GROUP_ROWS:
+                    held_rows += block.num_rows
+                    if held_rows >= ROW_GROUP_ROWS:
                         writer.write_table(pa.concat_tables(held))
-                        held.clear()
+                        held, held_rows = [], 0
             if held:
                 writer.write_table(pa.concat_tables(held))
 
